@@ -1,0 +1,257 @@
+"""Cost presets: the figures that turn counted events into time.
+
+The simulation only counts events (exits, line transfers, interrupts, wakes); what each event
+costs is a separate, swappable model. A result is only as trustworthy as its costs, so every
+figure travels with a provenance tag (``M`` measured and published, ``D`` derived from measured
+figures, ``E`` an engineering estimate) and a source, and both end up in a run's ``meta.json``.
+
+Presets are TOML files. The builtins ship inside the package (``vbench/presets``); a user may
+point at their own file of the same format. Every problem with a preset is reported as a
+one-line :class:`~vbench.errors.ConfigError` that names the problem and the fix.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from vbench.errors import ConfigError
+
+#: Figure names in the order the jitted engine reads them from :meth:`Preset.vector`.
+#: Changing the order silently changes every simulated time, so it is part of the API.
+COST_FIELDS: tuple[str, ...] = (
+    "line_transfer_ns",
+    "exit_ns",
+    "user_space_exit_factor",
+    "irq_exits",
+    "irq_handler_ns",
+    "irq_send_ns",
+    "wake_ns",
+    "vcpu_wake_ns",
+    "full_barrier_ns",
+    "copy_ns_per_byte",
+)
+
+#: Unit of each figure. The unit is implied by the name (so a file cannot contradict it); this
+#: table spells it out for reports.
+UNITS: dict[str, str] = {
+    name: (
+        "ns/byte"
+        if name.endswith("_ns_per_byte")
+        else "ns"
+        if name.endswith("_ns")
+        else "count"
+        if name.endswith("_exits")
+        else "factor"
+    )
+    for name in COST_FIELDS
+}
+
+_TAGS = ("M", "D", "E")
+_FIGURE_KEYS = ("value", "tag", "source")
+
+
+class Figure(BaseModel):
+    """One cost figure with its provenance, so guesses stay visibly guesses."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # strict: a quoted "30" or a boolean in a TOML file is a mistake, not a number to coerce.
+    value: float = Field(strict=True, ge=0.0, allow_inf_nan=False)
+    tag: Literal["M", "D", "E"]
+    source: str = Field(min_length=1)
+
+    @field_validator("source")
+    @classmethod
+    def _source_not_blank(cls, v: str) -> str:
+        """A whitespace-only source carries no provenance; reject it like an empty one."""
+        if not v.strip():
+            raise ValueError("must name where the figure comes from")
+        return v
+
+
+class Preset(BaseModel):
+    """A complete, validated cost model: exactly the figures the engine needs, no more."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: str = Field(min_length=1)
+    description: str = ""
+    figures: dict[str, Figure]
+
+    @field_validator("figures")
+    @classmethod
+    def _exact_figure_set(cls, figures: dict[str, Figure]) -> dict[str, Figure]:
+        """Reject unknown names (typos would otherwise be silently ignored) and missing ones."""
+        valid = ", ".join(COST_FIELDS)
+        unknown = [n for n in figures if n not in COST_FIELDS]
+        if unknown:
+            parts = []
+            for n in unknown:
+                close = difflib.get_close_matches(n, COST_FIELDS, n=1)
+                hint = f" (did you mean '{close[0]}'?)" if close else ""
+                parts.append(f"'{n}'{hint}")
+            raise ValueError(f"unknown figure {', '.join(parts)}; valid figures are {valid}")
+        missing = [n for n in COST_FIELDS if n not in figures]
+        if missing:
+            raise ValueError(
+                f"missing figure {', '.join(repr(n) for n in missing)}; "
+                f"add a [figures.<name>] table for each of {valid}"
+            )
+        # Store in engine order so iteration, provenance and meta.json read the same way.
+        return {n: figures[n] for n in COST_FIELDS}
+
+    def vector(self) -> np.ndarray:
+        """The figures as a float64 array in :data:`COST_FIELDS` order, for the jitted engine."""
+        return np.array([self.figures[n].value for n in COST_FIELDS], dtype=np.float64)
+
+    def value(self, name: str) -> float:
+        """One figure's value; an unknown name is a user error (it comes from --set or config)."""
+        _check_name(name)
+        return self.figures[name].value
+
+    def provenance(self) -> dict[str, dict[str, Any]]:
+        """Value, tag and source of every figure, for meta.json, so results cite their costs."""
+        return {
+            n: {"value": f.value, "tag": f.tag, "source": f.source} for n, f in self.figures.items()
+        }
+
+
+def _check_name(name: str) -> None:
+    """Raise a one-line ConfigError for a figure name that is not in :data:`COST_FIELDS`."""
+    if name in COST_FIELDS:
+        return
+    close = difflib.get_close_matches(name, COST_FIELDS, n=1)
+    hint = f" (did you mean '{close[0]}'?)" if close else ""
+    raise ConfigError(f"unknown cost figure '{name}'{hint}: use one of {', '.join(COST_FIELDS)}")
+
+
+def _presets_dir() -> Any:
+    """The packaged presets folder, found through importlib.resources so zipped installs work."""
+    return resources.files("vbench").joinpath("presets")
+
+
+def builtin_presets() -> list[str]:
+    """Names (file stems) of the presets shipped with the package, sorted."""
+    return sorted(
+        entry.name.removesuffix(".toml")
+        for entry in _presets_dir().iterdir()
+        if entry.name.endswith(".toml") and entry.is_file()
+    )
+
+
+def _one_line(text: str) -> str:
+    """Collapse whitespace so a message always prints as a single line."""
+    return " ".join(text.split())
+
+
+def _describe_error(err: dict[str, Any]) -> str:
+    """Turn one pydantic error into 'dotted.location: what is wrong' in plain words."""
+    loc = ".".join(str(p) for p in err["loc"])
+    kind = err["type"]
+    if kind == "literal_error":
+        msg = f"must be one of {', '.join(_TAGS)}"
+    elif kind == "extra_forbidden":
+        if len(err["loc"]) == 3 and err["loc"][0] == "figures":
+            allowed = ", ".join(_FIGURE_KEYS)
+            msg = f"unknown key (a figure has only {allowed}; the unit follows from its name)"
+        else:
+            msg = "unknown key (allowed at the top level: name, description, [figures.*])"
+    elif kind == "missing":
+        msg = "is required"
+    elif kind in ("float_type", "float_parsing"):
+        msg = "must be a number"
+    elif kind == "string_too_short" and loc.endswith("source"):
+        msg = "must name where the figure comes from"
+    else:
+        msg = str(err["msg"]).removeprefix("Value error, ")
+        msg = msg[:1].lower() + msg[1:]
+    return f"{loc}: {msg}" if loc else msg
+
+
+def _validation_message(exc: ValidationError) -> str:
+    """Flatten a pydantic ValidationError into one line (first few problems, then a count)."""
+    errors = exc.errors()
+    shown = "; ".join(_describe_error(e) for e in errors[:3])
+    if len(errors) > 3:
+        shown += f"; and {len(errors) - 3} more"
+    return _one_line(shown)
+
+
+def _parse(data: bytes, label: str) -> Preset:
+    """Parse and validate TOML bytes; ``label`` names the origin in error messages."""
+    try:
+        raw = tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"{label}: not UTF-8 text ({exc.reason}); save it as UTF-8") from None
+    except tomllib.TOMLDecodeError as exc:
+        # tomllib's message already ends in "(at line N, column M)".
+        raise ConfigError(
+            _one_line(f"{label}: invalid TOML: {exc}; fix the syntax there")
+        ) from None
+    try:
+        return Preset.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(f"{label}: {_validation_message(exc)}") from None
+
+
+def load_preset(name_or_path: str) -> Preset:
+    """Load a builtin preset by name, or a user preset from a TOML file path.
+
+    A builtin name wins over a same-named file in the working directory, so ``kvm-2009``
+    always means the shipped figures; anything with a path separator or a ``.toml`` suffix is
+    treated as a path.
+    """
+    builtins = builtin_presets()
+    if name_or_path in builtins:
+        data = _presets_dir().joinpath(f"{name_or_path}.toml").read_bytes()
+        return _parse(data, f"preset '{name_or_path}'")
+
+    path = Path(name_or_path)
+    looks_like_path = name_or_path.endswith(".toml") or "/" in name_or_path or "\\" in name_or_path
+    names = ", ".join(builtins)
+    if not path.exists():
+        if looks_like_path:
+            raise ConfigError(
+                f"preset file {name_or_path} not found: check the path, "
+                f"or use a builtin preset ({names})"
+            )
+        raise ConfigError(
+            f"preset '{name_or_path}' not found: use one of {names} "
+            "or a path to a preset .toml file"
+        )
+    if not path.is_file():
+        raise ConfigError(f"preset file {name_or_path} is not a file: give a preset .toml file")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(
+            f"preset file {name_or_path}: cannot read it ({exc.strerror}); check its permissions"
+        ) from None
+    return _parse(data, f"preset file {name_or_path}")
+
+
+def override(preset: Preset, name: str, value: float) -> Preset:
+    """A copy of ``preset`` with one figure's value replaced (e.g. from ``--set``).
+
+    The tag is kept, but the source is rewritten to say the user overrode it, so meta.json never
+    attributes a user's number to a publication.
+    """
+    _check_name(name)
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise ConfigError(f"override {name}={value!r}: must be a number") from None
+    if not math.isfinite(number) or number < 0:
+        raise ConfigError(f"override {name}={value!r}: must be a finite number >= 0")
+    old = preset.figures[name]
+    figures = dict(preset.figures)
+    figures[name] = Figure(value=number, tag=old.tag, source=f"overridden by user: {old.source}")
+    return Preset(name=preset.name, description=preset.description, figures=figures)

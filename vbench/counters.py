@@ -1,0 +1,92 @@
+"""Names and slots of everything a run counts, defined once.
+
+The jitted code indexes a flat int64 array with the module-level constants below (numba folds
+them into compile-time constants); the result tables take their column names from
+:data:`COUNTERS` and :data:`CAUSES`, so a counter cannot be renamed in one place only.
+"""
+
+from __future__ import annotations
+
+COUNTERS: tuple[str, ...] = (
+    "requests",  # completed requests
+    "kicks",  # driver->device notifications sent (each one VM exit)
+    "kicks_suppressed",  # kick decisions that sent nothing
+    "interrupts",  # device->driver notifications sent
+    "interrupts_suppressed",  # interrupt decisions that sent nothing
+    "interrupts_delivered",  # interrupt handler runs (sends merged while one was pending count once)
+    "spurious_device_wakeups",  # device woken (kick or replay) that found no work
+    "spurious_driver_wakeups",  # driver interrupt handler runs that reaped nothing
+    "device_wakeups",  # times the device left sleep or replayed
+    "vm_exits",  # kicks plus the exits each delivered interrupt costs under the preset
+    "desc_written",  # ring or indirect/sg descriptors written (by either side)
+    "desc_read",  # ring or indirect/sg descriptors read (by either side)
+    "lines_driver",  # shared lines the driver pulled from the device's cache
+    "lines_device",  # shared lines the device pulled from the driver's cache
+    "lines_touched",  # distinct shared lines ever touched
+    "mb_driver",  # full barriers on the driver side
+    "mb_device",  # full barriers on the device side
+    "wmb",  # write barriers (compiler barriers on x86)
+    "rmb",  # read barriers (compiler barriers on x86)
+    "bytes",  # payload bytes moved by the device
+    "bytes_copied",  # payload bytes copied to gather or bounce data
+    "ring_full_stalls",  # times the driver found the ring full
+    "signal_injects",  # vbus shm_signal_inject calls (notification decisions)
+    "segments",  # scatter/gather elements the device walked
+)
+
+(
+    C_REQUESTS,
+    C_KICKS,
+    C_KICKS_SUPPRESSED,
+    C_IRQS,
+    C_IRQS_SUPPRESSED,
+    C_IRQS_DELIVERED,
+    C_SPURIOUS_DEV,
+    C_SPURIOUS_DRV,
+    C_DEV_WAKEUPS,
+    C_VM_EXITS,
+    C_DESC_WRITTEN,
+    C_DESC_READ,
+    C_LINES_DRV,
+    C_LINES_DEV,
+    C_LINES_TOUCHED,
+    C_MB_DRV,
+    C_MB_DEV,
+    C_WMB,
+    C_RMB,
+    C_BYTES,
+    C_BYTES_COPIED,
+    C_RING_FULL,
+    C_INJECTS,
+    C_SEGMENTS,
+) = range(len(COUNTERS))
+N_COUNTERS = len(COUNTERS)
+
+# Where modeled time went, summed over both sides (nanoseconds).
+CAUSES: tuple[str, ...] = (
+    "exits",  # VM exits: kicks and interrupt-related exits
+    "interrupts",  # guest handler entry and the host's cost to raise them
+    "wakeups",  # backend wake latency after a kick to a sleeping device
+    "lines",  # shared cache-line transfers
+    "barriers",  # full memory barriers
+    "service",  # the device's work on the payload
+    "driver",  # the guest's own per-request work
+    "copies",  # data copies (gather / bounce)
+)
+T_EXITS, T_IRQ, T_WAKE, T_LINES, T_BARRIERS, T_SERVICE, T_DRIVER, T_COPY = range(len(CAUSES))
+N_CAUSES = len(CAUSES)
+
+# Slots of the small int64 "io" array through which the engine and a model's operations talk.
+IO_REQ = 0  # request id (add: in; pop/reap: out)
+IO_SIZE = 1  # bytes of the request
+IO_SEGS = 2  # scatter/gather segments
+IO_DIR = 3  # 0 device reads the buffer, 1 device writes it
+IO_PRIO = 4  # priority class
+IO_LAST = 5  # 1 when this is the end of a batch (kick_needed) or the device ran empty
+IO_HANDLE = 6  # model's handle for push_used (virtio head, IOQ slot)
+IO_LEN = 7  # bytes the device wrote (used length)
+IO_NOW = 8  # the calling side's clock, ns (for timer-based policies)
+N_IO = 16
+
+SIDE_DRIVER = 0
+SIDE_DEVICE = 1

@@ -1,0 +1,419 @@
+"""The deterministic simulation: a driver and a device, each with its own clock, run one model.
+
+The engine is written once and knows nothing of any ring: it calls the ten operations of
+:mod:`vbench.models.interface`, which numba resolves per model at compile time. It decides
+*when* each side acts and what that costs; the model decides *what* crosses shared memory.
+
+Timing model (all figures come from a cost preset, see :mod:`vbench.costs`):
+
+- The side whose next action is earliest acts next (device first on ties), atomically for one
+  step: the driver submits a batch or handles an interrupt; the device pops, serves and
+  completes one request, or finds the ring empty. A step's writes are visible from then on.
+- Each op's line transfers and full barriers are charged to the side that made them; so are
+  data copies. A kick costs the driver one VM exit (times the user-space factor when the device
+  model runs in host user space) and wakes a sleeping device ``wake_ns`` later. An interrupt
+  costs the device ``irq_send_ns``; the driver runs its handler (``irq_exits`` exits plus
+  ``irq_handler_ns``) once per delivery, ``vcpu_wake_ns`` later if it was idle.
+- A sleeping device re-enables kicks and re-checks before it sleeps; a polling device keeps
+  kicks disabled and looks again when the driver could have changed something. The driver waits
+  for interrupts (blk-style handler: disable, reap all, re-enable with a re-check) or polls.
+- Closed loop: the driver keeps at most ``cap`` requests in flight and a request's latency runs
+  from the moment it could be submitted; open loop: from its arrival time.
+
+If neither side can ever act again while requests are outstanding, a notification was lost:
+the run stops with an error naming it. Same inputs, same counters: bit for bit.
+"""
+
+from __future__ import annotations
+
+import vbench.jit  # noqa: F401  (sets the numba cache directory first)
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+from numba import njit
+
+from vbench.counters import (
+    C_BYTES,
+    C_BYTES_COPIED,
+    C_DEV_WAKEUPS,
+    C_IRQS,
+    C_IRQS_DELIVERED,
+    C_IRQS_SUPPRESSED,
+    C_KICKS,
+    C_KICKS_SUPPRESSED,
+    C_LINES_DRV,
+    C_MB_DRV,
+    C_REQUESTS,
+    C_RING_FULL,
+    C_SPURIOUS_DEV,
+    C_SPURIOUS_DRV,
+    C_VM_EXITS,
+    IO_DIR,
+    IO_LAST,
+    IO_NOW,
+    IO_PRIO,
+    IO_REQ,
+    IO_SEGS,
+    IO_SIZE,
+    N_CAUSES,
+    N_COUNTERS,
+    N_IO,
+    SIDE_DEVICE,
+    SIDE_DRIVER,
+    T_BARRIERS,
+    T_COPY,
+    T_DRIVER,
+    T_EXITS,
+    T_IRQ,
+    T_LINES,
+    T_SERVICE,
+    T_WAKE,
+)
+from vbench.histogram import N_BUCKETS, record
+from vbench.models import interface as m
+
+# engine parameters (float64 vector)
+P_BATCH, P_DEV_POLL, P_DRV_POLL, P_SERVICE_NS, P_SERVICE_PER_BYTE = range(5)
+P_DRIVER_NS, P_POLL_NS, P_USER_EXIT, P_CAP = range(5, 9)
+N_PARAMS = 9
+# cost vector, in vbench.costs.COST_FIELDS order
+K_LINE, K_EXIT, K_USER_FACTOR, K_IRQ_EXITS, K_IRQ_HANDLER = range(5)
+K_IRQ_SEND, K_WAKE, K_VCPU_WAKE, K_MB, K_COPY = range(5, 10)
+# outputs (float64 vector)
+O_STATUS, O_DETAIL, O_FIRST_ARRIVAL, O_LAST_DONE, O_STEPS, O_DRIVER_T, O_DEVICE_T = range(7)
+N_OUT = 8
+
+ST_OK = 0
+ST_DEADLOCK = 1  # nobody can act and requests are outstanding: a lost notification
+ST_DUPLICATE = 2  # a request completed twice
+ST_BAD_REQUEST = 3  # the device popped or the driver reaped something that is no request
+ST_NO_PROGRESS = 4  # the step budget ran out
+STATUS_TEXT = {
+    ST_DEADLOCK: "lost wakeup: requests outstanding but neither side will ever act again",
+    ST_DUPLICATE: "a request completed twice",
+    ST_BAD_REQUEST: "a side took something from the ring that is not an outstanding request",
+    ST_NO_PROGRESS: "the simulation stopped making progress",
+}
+
+INF = math.inf
+
+
+@njit
+def _charge(ctr, seen, tcause, costs, side):
+    """Time for the lines, full barriers and copies ``side`` incurred since its last charge."""
+    dl = ctr[C_LINES_DRV + side] - seen[side]
+    seen[side] += dl
+    db = ctr[C_MB_DRV + side] - seen[2 + side]
+    seen[2 + side] += db
+    dc = ctr[C_BYTES_COPIED] - seen[4]
+    seen[4] += dc
+    tl = dl * costs[K_LINE]
+    tb = db * costs[K_MB]
+    tc = dc * costs[K_COPY]
+    tcause[T_LINES] += tl
+    tcause[T_BARRIERS] += tb
+    tcause[T_COPY] += tc
+    return tl + tb + tc
+
+
+@njit(cache=True)
+def simulate(cfg, mem, drv, dev, arrival, size, segs, prio, direction, params, costs,
+             ctr, tcause, hist, lat_max, done, out):
+    """Run every request of the workload through one model instance. Returns nothing: the
+    counters, causes, histograms and ``out`` vector are filled in place."""
+    n = arrival.shape[0]
+    io = np.zeros(N_IO, dtype=np.int64)
+    seen = np.zeros(5, dtype=np.int64)
+    start = np.empty(n, dtype=np.float64)
+    batch = int(params[P_BATCH])
+    cap = int(params[P_CAP])
+    dev_poll = params[P_DEV_POLL] != 0.0
+    drv_poll = params[P_DRV_POLL] != 0.0
+    poll_ns = params[P_POLL_NS]
+    exit_cost = costs[K_EXIT] * (costs[K_USER_FACTOR] if params[P_USER_EXIT] != 0.0 else 1.0)
+    irq_exits = int(costs[K_IRQ_EXITS])
+    irq_cost_exits = irq_exits * costs[K_EXIT]
+
+    td = 0.0  # driver clock
+    tv = 0.0  # device clock
+    dev_asleep = not dev_poll
+    dev_wake_at = INF
+    kick_while_awake = False
+    dev_found = True  # did the device find work since its last wakeup?
+    irq_at = INF
+    nxt = 0
+    inflight = 0
+    completed = 0
+    blocked = False
+    last_done = 0.0
+    steps = 0
+    max_steps = 64 * n + 100000
+    status = ST_OK
+
+    if dev_poll:
+        m.disable_kicks(cfg, mem, dev, ctr, io)
+        tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
+    if drv_poll:
+        m.disable_interrupts(cfg, mem, drv, ctr, io)
+        td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
+
+    while completed < n:
+        steps += 1
+        if steps > max_steps:
+            status = ST_NO_PROGRESS
+            break
+        # --- when does each side act next? ---
+        can_submit = nxt < n and not blocked and (cap == 0 or inflight < cap)
+        t_drv = INF
+        if not drv_poll and irq_at < INF:
+            t_drv = irq_at
+        if can_submit and arrival[nxt] < t_drv:
+            t_drv = arrival[nxt]
+        t_dev = dev_wake_at if dev_asleep else tv
+        if drv_poll and inflight > 0:
+            # a polling driver looks again once the device has had a chance to act
+            t_poll = t_dev if t_dev > td else td
+            if t_poll < t_drv:
+                t_drv = t_poll
+        if t_drv < td:
+            t_drv = td
+        if t_drv == INF and t_dev == INF:
+            status = ST_DEADLOCK
+            break
+
+        if t_dev <= t_drv:
+            # ================= device step =================
+            if dev_asleep:
+                tv = max(tv, dev_wake_at)
+                dev_asleep = False
+                dev_wake_at = INF
+                ctr[C_DEV_WAKEUPS] += 1
+                dev_found = False
+                m.disable_kicks(cfg, mem, dev, ctr, io)
+                tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
+            io[IO_NOW] = np.int64(tv)
+            io[IO_DIR] = 0
+            r = m.pop(cfg, mem, dev, ctr, io)
+            tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
+            if r >= 0:
+                if r >= n or done[r] != 0 or r >= nxt:
+                    status = ST_BAD_REQUEST
+                    out[O_DETAIL] = r
+                    break
+                dev_found = True
+                nbytes = io[IO_SIZE]
+                svc = params[P_SERVICE_NS] + params[P_SERVICE_PER_BYTE] * nbytes
+                tv += svc
+                tcause[T_SERVICE] += svc
+                ctr[C_BYTES] += nbytes
+                m.push_used(cfg, mem, dev, ctr, io)
+                io[IO_LAST] = 0
+            elif r < -1:
+                status = ST_BAD_REQUEST
+                out[O_DETAIL] = r
+                break
+            else:
+                io[IO_LAST] = 1
+            d = m.interrupt_needed(cfg, mem, dev, ctr, io)
+            tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
+            if d == 1:
+                ctr[C_IRQS] += 1
+                tv += costs[K_IRQ_SEND]
+                tcause[T_IRQ] += costs[K_IRQ_SEND]
+                if irq_at == INF:
+                    # a driver with nothing to do until then is halted: wake its vCPU
+                    idle = t_drv > tv
+                    irq_at = tv + (costs[K_VCPU_WAKE] if idle else 0.0)
+            elif d == 0:
+                ctr[C_IRQS_SUPPRESSED] += 1
+            if r < 0:
+                if dev_poll:
+                    # nothing to do until the driver acts; a polling core costs nothing extra
+                    tv = max(tv + poll_ns, t_drv if t_drv < INF else tv + poll_ns)
+                else:
+                    s = m.enable_kicks(cfg, mem, dev, ctr, io)
+                    tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
+                    if not dev_found:
+                        ctr[C_SPURIOUS_DEV] += 1
+                    if s == 1 and not kick_while_awake:
+                        dev_asleep = True
+                        dev_wake_at = INF
+                    else:
+                        # a re-check found work, a replay is due, or a kick came while awake
+                        kick_while_awake = False
+                        ctr[C_DEV_WAKEUPS] += 1
+                        dev_found = False
+                        m.disable_kicks(cfg, mem, dev, ctr, io)
+                        tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
+            continue
+
+        # ================= driver step =================
+        td = t_drv
+        if not drv_poll and irq_at <= td:
+            # interrupt handler: disable, reap everything, re-enable with a re-check
+            irq_at = INF
+            ctr[C_IRQS_DELIVERED] += 1
+            ctr[C_VM_EXITS] += irq_exits
+            td += irq_cost_exits + costs[K_IRQ_HANDLER]
+            tcause[T_EXITS] += irq_cost_exits
+            tcause[T_IRQ] += costs[K_IRQ_HANDLER]
+            got = 0
+            while True:
+                m.disable_interrupts(cfg, mem, drv, ctr, io)
+                while True:
+                    r = m.reap(cfg, mem, drv, ctr, io)
+                    td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
+                    if r < 0:
+                        break
+                    if r >= nxt or done[r] != 0:
+                        status = ST_DUPLICATE if (r < nxt and done[r] != 0) else ST_BAD_REQUEST
+                        out[O_DETAIL] = r
+                        break
+                    done[r] = 1
+                    got += 1
+                    completed += 1
+                    inflight -= 1
+                    blocked = False
+                    lat = td - start[r]
+                    record(hist, prio[r], lat)
+                    if lat > lat_max[prio[r]]:
+                        lat_max[prio[r]] = lat
+                    last_done = td
+                if status != ST_OK or r < -1:
+                    if status == ST_OK:
+                        status = ST_BAD_REQUEST
+                    break
+                e = m.enable_interrupts(cfg, mem, drv, ctr, io)
+                td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
+                if e == 1:
+                    break
+            if status != ST_OK:
+                break
+            if got == 0:
+                ctr[C_SPURIOUS_DRV] += 1
+            continue
+
+        if drv_poll and inflight > 0:
+            got = 0
+            while True:
+                r = m.reap(cfg, mem, drv, ctr, io)
+                td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
+                if r < 0:
+                    break
+                if r >= nxt or done[r] != 0:
+                    status = ST_DUPLICATE if (r < nxt and done[r] != 0) else ST_BAD_REQUEST
+                    out[O_DETAIL] = r
+                    break
+                done[r] = 1
+                got += 1
+                completed += 1
+                inflight -= 1
+                blocked = False
+                lat = td - start[r]
+                record(hist, prio[r], lat)
+                if lat > lat_max[prio[r]]:
+                    lat_max[prio[r]] = lat
+                last_done = td
+            if status != ST_OK or r < -1:
+                if status == ST_OK:
+                    status = ST_BAD_REQUEST
+                break
+            can_submit = nxt < n and not blocked and (cap == 0 or inflight < cap)
+            if got == 0 and not (can_submit and arrival[nxt] <= td):
+                td += poll_ns
+                continue
+
+        can_submit = nxt < n and not blocked and (cap == 0 or inflight < cap)
+        if not (can_submit and arrival[nxt] <= td):
+            continue
+        # submit a batch: up to `batch` requests that have arrived, then one kick decision
+        added = 0
+        decided = False
+        while True:
+            i = nxt
+            io[IO_REQ] = i
+            io[IO_SIZE] = size[i]
+            io[IO_SEGS] = segs[i]
+            io[IO_DIR] = direction[i]
+            io[IO_PRIO] = prio[i]
+            io[IO_NOW] = np.int64(td)
+            ok = m.add(cfg, mem, drv, ctr, io)
+            td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
+            if ok == 0:
+                blocked = True
+                ctr[C_RING_FULL] += 1
+                last = True
+            else:
+                start[i] = td if cap > 0 else arrival[i]
+                td += params[P_DRIVER_NS]
+                tcause[T_DRIVER] += params[P_DRIVER_NS]
+                nxt += 1
+                inflight += 1
+                added += 1
+                more = (
+                    added < batch
+                    and nxt < n
+                    and arrival[nxt] <= td
+                    and (cap == 0 or inflight < cap)
+                )
+                last = not more
+            if added == 0:
+                break
+            io[IO_LAST] = 1 if last else 0
+            if ok == 0 and decided:
+                break
+            k = m.kick_needed(cfg, mem, drv, ctr, io)
+            td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
+            if last:
+                decided = True
+            if k == 1:
+                ctr[C_KICKS] += 1
+                ctr[C_VM_EXITS] += 1
+                td += exit_cost
+                tcause[T_EXITS] += exit_cost
+                if dev_asleep:
+                    if td + costs[K_WAKE] < dev_wake_at:
+                        if dev_wake_at == INF:
+                            tcause[T_WAKE] += costs[K_WAKE]
+                        dev_wake_at = td + costs[K_WAKE]
+                else:
+                    kick_while_awake = True
+            elif k == 0:
+                ctr[C_KICKS_SUPPRESSED] += 1
+            if last:
+                break
+
+    # the wall the run took, and the steps, for the caller
+    ctr[C_REQUESTS] = completed
+    out[O_STATUS] = status
+    out[O_FIRST_ARRIVAL] = arrival[0] if n > 0 else 0.0
+    out[O_LAST_DONE] = last_done
+    out[O_STEPS] = steps
+    out[O_DRIVER_T] = td
+    out[O_DEVICE_T] = tv
+
+
+@dataclass
+class RunResult:
+    """Raw output of one model on one workload: counters, causes, histograms, times."""
+
+    model: str
+    counters: np.ndarray
+    causes: np.ndarray
+    hist: np.ndarray
+    lat_max: np.ndarray
+    out: np.ndarray
+
+
+def new_buffers(n: int, classes: int) -> tuple[np.ndarray, ...]:
+    """Zeroed output buffers for :func:`simulate` (one set per model run)."""
+    return (
+        np.zeros(N_COUNTERS, dtype=np.int64),
+        np.zeros(N_CAUSES, dtype=np.float64),
+        np.zeros((classes, N_BUCKETS), dtype=np.int64),
+        np.zeros(classes, dtype=np.float64),
+        np.zeros(n, dtype=np.uint8),
+        np.zeros(N_OUT, dtype=np.float64),
+    )

@@ -1,0 +1,401 @@
+"""Byte layouts of every shared structure, defined once.
+
+Every model, test and the ``vbench layout`` report reads offsets from here, so a layout mistake
+shows up everywhere at once and is caught by the tests that compile the real Linux uapi header
+(``<linux/virtio_ring.h>``) and a C declaration of the vbus structs with gcc.
+
+Structs are laid out with C natural alignment on x86-64 (little-endian), which is how the real
+headers lay them out. A model's shared memory is an *arena*: a list of :class:`Area` objects at
+fixed offsets, each made of fields (scalars, structs or arrays of them).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+LINE = 64  # bytes per cache line: the unit of coherence traffic
+
+# --- virtio split ring constants (virtio spec "Split Virtqueues"; linux/virtio_ring.h) -------
+VRING_DESC_F_NEXT = 1
+VRING_DESC_F_WRITE = 2
+VRING_DESC_F_INDIRECT = 4
+VRING_USED_F_NO_NOTIFY = 1
+VRING_AVAIL_F_NO_INTERRUPT = 1
+VIRTIO_PCI_VRING_ALIGN = 4096  # legacy virtio-pci ring alignment
+SPLIT_MAX_QUEUE = 32768
+
+# --- vbus constants (AlacrityVM include/linux/shm_signal.h, ioq.h, venet.h) ------------------
+SHM_SIGNAL_MAGIC = 0x58FA39DF
+SHM_SIGNAL_VER = 1
+IOQ_RING_MAGIC = 0x47FA2FE4
+IOQ_RING_VER = 4
+IOQ_MAX_COUNT = 2048  # the host's limit for a venet queue
+SHM_NORTH = 0  # irq[0]: the driver's (guest's) mailbox
+SHM_SOUTH = 1  # irq[1]: the device's (host's) mailbox
+IOQ_IDX_VALID = 0
+IOQ_IDX_INUSE = 1
+
+SCALARS: dict[str, int] = {"u8": 1, "u16": 2, "u32": 4, "u64": 8}
+
+
+@dataclass(frozen=True)
+class Member:
+    """One member of a struct as declared: a scalar type name or a nested :class:`Struct`."""
+
+    name: str
+    type: str | Struct
+    count: int = 1  # > 1 for a fixed-size array member
+
+    @property
+    def elem_size(self) -> int:
+        return SCALARS[self.type] if isinstance(self.type, str) else self.type.size
+
+    @property
+    def align(self) -> int:
+        return SCALARS[self.type] if isinstance(self.type, str) else self.type.align
+
+
+@dataclass(frozen=True)
+class Field:
+    """A laid-out member: where it sits and how large it is."""
+
+    name: str
+    offset: int
+    size: int
+    type: str  # scalar name or struct name
+    count: int = 1
+
+
+@dataclass(frozen=True)
+class Struct:
+    """A C struct laid out with natural alignment (what gcc does on x86-64)."""
+
+    name: str
+    members: tuple[Member, ...]
+    fields: tuple[Field, ...] = field(init=False)
+    size: int = field(init=False)
+    align: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        off, align, out = 0, 1, []
+        for m in self.members:
+            a = m.align
+            off = _align_up(off, a)
+            size = m.elem_size * m.count
+            tname = m.type if isinstance(m.type, str) else m.type.name
+            out.append(Field(m.name, off, size, tname, m.count))
+            off += size
+            align = max(align, a)
+        object.__setattr__(self, "fields", tuple(out))
+        object.__setattr__(self, "align", align)
+        object.__setattr__(self, "size", _align_up(off, align))
+
+    def offset(self, path: str) -> int:
+        """Offset of a member, nested members as ``a.b``."""
+        head, _, rest = path.partition(".")
+        for f, m in zip(self.fields, self.members, strict=True):
+            if f.name == head:
+                if rest:
+                    assert isinstance(m.type, Struct)
+                    return f.offset + m.type.offset(rest)
+                return f.offset
+        raise KeyError(f"{self.name} has no member {path!r}")
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "size": self.size,
+            "align": self.align,
+            "fields": [
+                {"name": f.name, "offset": f.offset, "size": f.size, "type": f.type, "count": f.count}
+                for f in self.fields
+            ],
+        }
+
+
+def _align_up(x: int, a: int) -> int:
+    return (x + a - 1) & ~(a - 1)
+
+
+def _s(name: str, *members: tuple) -> Struct:
+    return Struct(name, tuple(Member(*m) for m in members))
+
+
+# --- the structures ----------------------------------------------------------------------------
+VRING_DESC = _s("vring_desc", ("addr", "u64"), ("len", "u32"), ("flags", "u16"), ("next", "u16"))
+VRING_USED_ELEM = _s("vring_used_elem", ("id", "u32"), ("len", "u32"))
+
+SHM_SIGNAL_IRQ = _s("shm_signal_irq", ("enabled", "u8"), ("pending", "u8"), ("dirty", "u8"))
+SHM_SIGNAL_DESC = _s(
+    "shm_signal_desc", ("magic", "u32"), ("ver", "u32"), ("irq", SHM_SIGNAL_IRQ, 2)
+)
+IOQ_RING_IDX = _s("ioq_ring_idx", ("head", "u32"), ("tail", "u32"), ("full", "u8"))
+IOQ_RING_DESC = _s(
+    "ioq_ring_desc",
+    ("cookie", "u64"),
+    ("ptr", "u64"),
+    ("len", "u64"),
+    ("valid", "u8"),
+    ("sown", "u8"),
+)
+# ioq_ring_head without its flexible ring[] member; the ring starts at the aligned end.
+IOQ_RING_HEAD = _s(
+    "ioq_ring_head",
+    ("magic", "u32"),
+    ("ver", "u32"),
+    ("signal", SHM_SIGNAL_DESC),
+    ("idx", IOQ_RING_IDX, 2),
+    ("count", "u32"),
+)
+VENET_IOV = _s("venet_iov", ("len", "u32"), ("ptr", "u64"))
+VENET_SG_CSUM = _s("venet_sg_csum", ("start", "u16"), ("offset", "u16"))
+VENET_SG_GSO = _s("venet_sg_gso", ("type", "u8"), ("hdrlen", "u16"), ("size", "u16"))
+VENET_SG = _s(
+    "venet_sg",
+    ("cookie", "u64"),
+    ("flags", "u32"),
+    ("len", "u32"),
+    ("csum", VENET_SG_CSUM),
+    ("gso", VENET_SG_GSO),
+    ("count", "u32"),
+    ("iov", VENET_IOV, 1),
+)
+
+STRUCTS: dict[str, Struct] = {
+    s.name: s
+    for s in (
+        VRING_DESC,
+        VRING_USED_ELEM,
+        SHM_SIGNAL_IRQ,
+        SHM_SIGNAL_DESC,
+        IOQ_RING_IDX,
+        IOQ_RING_DESC,
+        IOQ_RING_HEAD,
+        VENET_IOV,
+        VENET_SG_CSUM,
+        VENET_SG_GSO,
+        VENET_SG,
+    )
+}
+
+
+def vsg_desc_size(segments: int) -> int:
+    """``VSG_DESC_SIZE(count)``: a venet_sg header with room for ``segments`` iovs."""
+    return VENET_SG.size + VENET_IOV.size * (segments - 1)
+
+
+def ioq_ring_offset() -> int:
+    """Offset of ``ring[0]`` in ``ioq_ring_head`` (the flexible array, aligned for its u64s)."""
+    return _align_up(IOQ_RING_HEAD.size, IOQ_RING_DESC.align)
+
+
+def ioq_region_size(count: int) -> int:
+    """The only region length the host accepts for an IOQ of ``count`` descriptors."""
+    return ioq_ring_offset() + IOQ_RING_DESC.size * count
+
+
+# --- the split ring's areas ------------------------------------------------------------------
+def split_desc_bytes(n: int) -> int:
+    return VRING_DESC.size * n
+
+
+def split_avail_bytes(n: int) -> int:
+    """flags, idx, ring[n], used_event."""
+    return 2 * (3 + n)
+
+
+def split_used_bytes(n: int) -> int:
+    """flags, idx, ring[n] of {id, len}, avail_event."""
+    return 2 * 3 + VRING_USED_ELEM.size * n
+
+
+def vring_size(n: int, align: int) -> int:
+    """Bytes of the legacy contiguous ring, as ``vring_size()`` in linux/virtio_ring.h."""
+    return _align_up(split_desc_bytes(n) + split_avail_bytes(n), align) + split_used_bytes(n)
+
+
+def vring_init_offsets(n: int, align: int) -> tuple[int, int, int]:
+    """(desc, avail, used) offsets as ``vring_init()`` computes them in linux/virtio_ring.h."""
+    desc = 0
+    avail = split_desc_bytes(n)
+    used = _align_up(avail + 4 + 2 * n + 2, align)
+    return desc, avail, used
+
+
+@dataclass(frozen=True)
+class Area:
+    """A contiguous piece of shared memory: where it is, who writes it, what it holds."""
+
+    name: str
+    offset: int
+    size: int
+    align: int
+    writer: str  # "driver", "device" or "both"
+    fields: tuple[Field, ...]  # offsets relative to the area's start
+    what: str = ""
+
+    def field(self, name: str) -> Field:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(f"area {self.name} has no field {name!r}")
+
+    def at(self, name: str) -> int:
+        """Absolute arena offset of a field."""
+        return self.offset + self.field(name).offset
+
+
+@dataclass(frozen=True)
+class ArenaLayout:
+    """All shared memory of one model instance, area by area, in one byte arena."""
+
+    model: str
+    queue_size: int
+    areas: tuple[Area, ...]
+    params: dict[str, int]
+
+    @property
+    def size(self) -> int:
+        return max(a.offset + a.size for a in self.areas) if self.areas else 0
+
+    @property
+    def lines(self) -> int:
+        return -(-self.size // LINE)
+
+    def area(self, name: str) -> Area:
+        for a in self.areas:
+            if a.name == name:
+                return a
+        raise KeyError(f"{self.model} layout has no area {name!r}")
+
+    def structs(self) -> dict[str, Struct]:
+        """Every struct named by a field of this layout, nested ones included."""
+        out: dict[str, Struct] = {}
+
+        def visit(tname: str) -> None:
+            s = STRUCTS.get(tname)
+            if s is None or s.name in out:
+                return
+            out[s.name] = s
+            for m in s.members:
+                if isinstance(m.type, Struct):
+                    visit(m.type.name)
+
+        for a in self.areas:
+            for f in a.fields:
+                visit(f.type)
+        return out
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form printed by ``vbench layout --format json`` (keys documented in README)."""
+        return {
+            "model": self.model,
+            "queue_size": self.queue_size,
+            "line_bytes": LINE,
+            "total_bytes": self.size,
+            "total_lines": self.lines,
+            "params": dict(self.params),
+            "areas": [
+                {
+                    "name": a.name,
+                    "offset": a.offset,
+                    "size": a.size,
+                    "align": a.align,
+                    "writer": a.writer,
+                    "what": a.what,
+                    "fields": [
+                        {
+                            "name": f.name,
+                            "offset": a.offset + f.offset,
+                            "size": f.size,
+                            "type": f.type,
+                            "count": f.count,
+                        }
+                        for f in a.fields
+                    ],
+                }
+                for a in self.areas
+            ],
+            "structs": {name: s.as_dict() for name, s in self.structs().items()},
+        }
+
+
+def _area(name: str, offset: int, align: int, writer: str, what: str, *fields: Field) -> Area:
+    size = max((f.offset + f.size for f in fields), default=0)
+    return Area(name, offset, size, align, writer, tuple(fields), what)
+
+
+def split_layout(n: int, align: int = VIRTIO_PCI_VRING_ALIGN, indirect_segments: int = 0) -> ArenaLayout:
+    """The legacy contiguous split ring (exactly as vring_init places it), then indirect tables.
+
+    Indirect tables live in their own memory (one table slot per possible chain head, each
+    aligned to a cache line as a kmalloc'd buffer of that size would be), written by the driver
+    and read by the device, so their lines are tracked like the ring's.
+    """
+    d, a, u = vring_init_offsets(n, align)
+    areas = [
+        _area(
+            "desc", d, 16, "driver", "descriptor table",
+            Field("ring", 0, split_desc_bytes(n), "vring_desc", n),
+        ),
+        _area(
+            "avail", a, 2, "driver", "available ring",
+            Field("flags", 0, 2, "u16"),
+            Field("idx", 2, 2, "u16"),
+            Field("ring", 4, 2 * n, "u16", n),
+            Field("used_event", 4 + 2 * n, 2, "u16"),
+        ),
+        _area(
+            "used", u, 4, "device", "used ring",
+            Field("flags", 0, 2, "u16"),
+            Field("idx", 2, 2, "u16"),
+            Field("ring", 4, 8 * n, "vring_used_elem", n),
+            Field("avail_event", 4 + 8 * n, 2, "u16"),
+        ),
+    ]
+    params = {"align": align, "vring_size": vring_size(n, align)}
+    if indirect_segments > 0:
+        stride = _align_up(VRING_DESC.size * indirect_segments, LINE)
+        off = _align_up(vring_size(n, align), LINE)
+        areas.append(
+            _area(
+                "indirect", off, LINE, "driver",
+                f"indirect tables: one slot of {indirect_segments} descriptors per chain head",
+                Field("tables", 0, stride * n, "vring_desc", (stride // VRING_DESC.size) * n),
+            )
+        )
+        params["indirect_stride"] = stride
+        params["indirect_segments"] = indirect_segments
+    return ArenaLayout("virtio-split", n, tuple(areas), params)
+
+
+def ioq_layout(count: int, sg_segments: int = 0) -> ArenaLayout:
+    """One vbus IOQ region (ioq_ring_head + ring[count]) and, for SG mode, the venet_sg pool.
+
+    The pool is the region venet registers once with shm() ("pre-mapped tx descriptors"):
+    ``count`` entries of ``VSG_DESC_SIZE(sg_segments)`` bytes packed back to back, so entries
+    straddle lines exactly as they would in the guest.
+    """
+    ring_off = ioq_ring_offset()
+    head_fields = tuple(Field(f.name, f.offset, f.size, f.type, f.count) for f in IOQ_RING_HEAD.fields)
+    areas = [
+        _area(
+            "ioq", 0, 8, "both", "ioq_ring_head with its embedded shm_signal_desc, then ring[count]",
+            *head_fields,
+            Field("ring", ring_off, IOQ_RING_DESC.size * count, "ioq_ring_desc", count),
+        )
+    ]
+    params = {"region_size": ioq_region_size(count)}
+    if sg_segments > 0:
+        entry = vsg_desc_size(sg_segments)
+        off = _align_up(ioq_region_size(count), LINE)
+        areas.append(
+            _area(
+                "sg_pool", off, 8, "driver",
+                f"pre-registered venet_sg pool: {count} entries of {entry} bytes",
+                Field("entries", 0, entry * count, "venet_sg", count),
+            )
+        )
+        params["sg_entry_size"] = entry
+        params["sg_segments"] = sg_segments
+    return ArenaLayout("vbus-ioq", count, tuple(areas), params)

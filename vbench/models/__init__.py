@@ -1,0 +1,39 @@
+"""The model registry: every module in this package that exports ``MODEL`` is a model.
+
+Adding a model means adding one module here; nothing else names it.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from functools import cache
+
+from vbench.errors import ConfigError
+from vbench.models.interface import ModelDef
+
+
+@cache
+def registry() -> dict[str, ModelDef]:
+    """Name -> model definition, importing (and so registering) every model module."""
+    out: dict[str, ModelDef] = {}
+    for info in pkgutil.iter_modules(__path__):
+        if info.name.startswith("_") or info.name == "interface":
+            continue
+        mod = importlib.import_module(f"{__name__}.{info.name}")
+        model = getattr(mod, "MODEL", None)
+        if isinstance(model, ModelDef):
+            out[model.name] = model
+    return dict(sorted(out.items()))
+
+
+def model_names() -> list[str]:
+    """Names without importing numba-heavy modules would be nicer, but the registry is the truth."""
+    return list(registry())
+
+
+def get_model(name: str) -> ModelDef:
+    models = registry()
+    if name not in models:
+        raise ConfigError(f"unknown model {name!r}: use one of {', '.join(models)}")
+    return models[name]

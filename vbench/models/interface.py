@@ -1,0 +1,137 @@
+"""The one small interface every ring model implements.
+
+In the spirit of Linux ``tools/virtio/ringtest`` (every ring one file with the same few
+operations), a model is one module that provides ten jitted operations with one signature,
+``op(cfg, mem, st, ctr, io) -> int64``:
+
+driver side (``st`` is the driver's private state)
+    ``add``                 make one request available (io: REQ, SIZE, SEGS, DIR, PRIO); 1 added,
+                            0 no room (and nothing changed)
+    ``kick_needed``         called after every add, ``io[IO_LAST]`` = 1 at the end of a batch:
+                            1 kick, 0 suppressed, -1 no decision here
+    ``reap``                take one completion: the request id, or -1
+    ``disable_interrupts``  start of the interrupt handler (or polling mode)
+    ``enable_interrupts``   re-arm and re-check: 1 nothing pending (safe to wait), 0 reap again
+device side (``st`` is the device's private state)
+    ``pop``                 take one available request: its id (io: SIZE, SEGS, HANDLE, LEN
+                            filled), or -1 if the ring is empty
+    ``push_used``           complete the popped request ``io[IO_HANDLE]``
+    ``interrupt_needed``    after every push and when the ring ran empty (``io[IO_LAST]`` = 1):
+                            1 interrupt, 0 suppressed, -1 no decision here
+    ``disable_kicks``       the device starts servicing after a wakeup (or polling mode)
+    ``enable_kicks``        re-arm and re-check: 1 still empty (safe to sleep), 0 look again
+
+``cfg`` is a one-element structured array whose dtype is unique to the model: the engine is
+written once and specialised per model at compile time by dispatching on that dtype, so numba
+can cache every specialisation (first-class function arguments and closures cannot be cached).
+Shared state lives only in ``mem`` (the arena); ``st`` holds what one side keeps privately, as a
+real driver keeps its free list and shadow indexes.
+"""
+
+from __future__ import annotations
+
+import vbench.jit  # noqa: F401  (sets the numba cache directory first)
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from numba import from_dtype
+from numba.extending import overload
+from pydantic import BaseModel, ConfigDict
+
+from vbench.layout import ArenaLayout
+
+
+def add(cfg, mem, st, ctr, io): ...  # noqa: D103 (stubs: implemented per model by overloads)
+def kick_needed(cfg, mem, st, ctr, io): ...  # noqa: D103,E302
+def reap(cfg, mem, st, ctr, io): ...  # noqa: D103,E302
+def disable_interrupts(cfg, mem, st, ctr, io): ...  # noqa: D103,E302
+def enable_interrupts(cfg, mem, st, ctr, io): ...  # noqa: D103,E302
+def pop(cfg, mem, st, ctr, io): ...  # noqa: D103,E302
+def push_used(cfg, mem, st, ctr, io): ...  # noqa: D103,E302
+def interrupt_needed(cfg, mem, st, ctr, io): ...  # noqa: D103,E302
+def disable_kicks(cfg, mem, st, ctr, io): ...  # noqa: D103,E302
+def enable_kicks(cfg, mem, st, ctr, io): ...  # noqa: D103,E302
+
+
+OPS: dict[str, Callable[..., Any]] = {
+    f.__name__: f
+    for f in (
+        add,
+        kick_needed,
+        reap,
+        disable_interrupts,
+        enable_interrupts,
+        pop,
+        push_used,
+        interrupt_needed,
+        disable_kicks,
+        enable_kicks,
+    )
+}
+
+
+def implement(cfg_dtype: np.dtype, **impls: Callable[..., Any]) -> None:
+    """Register a model's jitted operations for configs of ``cfg_dtype``.
+
+    Every operation of :data:`OPS` must be given; the dtype must be unique to the model.
+    """
+    missing = set(OPS) - set(impls)
+    extra = set(impls) - set(OPS)
+    if missing or extra:
+        raise TypeError(f"implement(): missing {sorted(missing)}, unknown {sorted(extra)}")
+    nb_type = from_dtype(cfg_dtype)
+    for name, fn in impls.items():
+        _register(OPS[name], fn, nb_type)
+
+
+def _register(stub: Callable[..., Any], fn: Callable[..., Any], nb_type: Any) -> None:
+    @overload(stub, jit_options={"cache": True}, inline="always")
+    def _ov(cfg, mem, st, ctr, io):
+        if getattr(cfg, "dtype", None) == nb_type:
+            return lambda cfg, mem, st, ctr, io: fn(cfg, mem, st, ctr, io)
+        return None
+
+
+class ModelOptions(BaseModel):
+    """Options every model accepts; each model extends this with its own."""
+
+    model_config = ConfigDict(extra="forbid")
+    queue_size: int = 256
+
+
+@dataclass(frozen=True)
+class Needs:
+    """What the workload asks of a ring: sizes the model's tables and pools."""
+
+    max_segments: int
+    max_size: int
+    classes: int = 1
+
+
+@dataclass
+class Instance:
+    """One model ready to run: its layout, config record, arena and both sides' private state."""
+
+    name: str
+    layout: ArenaLayout
+    cfg: np.ndarray
+    mem: np.ndarray  # the byte arena (vbench.memory.new_mem)
+    drv: np.ndarray
+    dev: np.ndarray
+
+
+@dataclass(frozen=True)
+class ModelDef:
+    """What a model module exports as ``MODEL``: the registry reads only this."""
+
+    name: str
+    summary: str
+    options: type[ModelOptions]
+    build: Callable[[ModelOptions, Needs], Instance]
+    layout: Callable[[ModelOptions, Needs], ArenaLayout]
+    audit: Callable[[Instance], list[str]]
+    # check(options, needs, batch) -> None or a one-line problem with its fix (ConfigError text)
+    check: Callable[[ModelOptions, Needs, int], str | None]

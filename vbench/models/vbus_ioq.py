@@ -1,0 +1,455 @@
+"""vbus: one IOQ ring with its shm-signal, driven as venet drives its TX queue.
+
+Follows AlacrityVM ``lib/ioq.c`` (push/pop on a ring index with the explicit ``full`` flag and
+the ``sown`` ownership flip), ``lib/shm_signal.c`` (inject / enable / disable / wakeup with
+dirty, pending and enabled mailboxes) and the venet request path:
+
+1. the driver fills the slot at the tail (cookie, ptr, len, valid = 1) and pushes on *both*
+   indexes, which flips ``sown`` to the device and, with auto-update, injects the device's
+   signal (one exit unless the device's mailbox is disabled or a notification is pending);
+2. the device pops at the ``inuse`` head while ``sown`` is 1, flipping each slot back to the
+   driver, and injects the driver's signal every ``txmitigation`` completions and when it runs
+   empty;
+3. the driver reaps at the ``valid`` head without flipping: while ``valid`` and not ``sown``,
+   complete, clear ``valid``, pop the valid index.
+
+Scatter/gather (``sg = "pool"``): every request is described by a ``venet_sg`` entry in the
+pool the driver registered once (venet's pre-mapped descriptors); the ring descriptor's ptr is
+the entry's offset in that pool. ``sg = "flat"`` gathers a multi-segment request into one
+contiguous buffer by a copy (charged per byte by the preset) and points the descriptor at it.
+
+The shm-signal wakeup with the Linux policy (pending cleared once all dirty state is drained)
+maps onto the interface the same way on both sides: ``disable_*`` is the wakeup whose handler
+disables the mailbox and works the ring in a deferred context (as venet's NAPI poll and the
+device's TX thread do); ``enable_*`` is ``shm_signal_enable`` with its replay check (dirty or
+pending: look again, which may find nothing: a spurious wakeup).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from numba import njit
+from pydantic import Field
+
+from vbench.counters import (
+    C_BYTES_COPIED,
+    C_DESC_READ,
+    C_DESC_WRITTEN,
+    C_INJECTS,
+    C_SEGMENTS,
+    IO_HANDLE,
+    IO_LAST,
+    IO_LEN,
+    IO_REQ,
+    IO_SEGS,
+    IO_SIZE,
+    SIDE_DEVICE,
+    SIDE_DRIVER,
+)
+from vbench.layout import (
+    IOQ_IDX_INUSE,
+    IOQ_IDX_VALID,
+    IOQ_MAX_COUNT,
+    IOQ_RING_DESC,
+    IOQ_RING_HEAD,
+    IOQ_RING_IDX,
+    IOQ_RING_MAGIC,
+    IOQ_RING_VER,
+    SHM_NORTH,
+    SHM_SIGNAL_DESC,
+    SHM_SIGNAL_IRQ,
+    SHM_SIGNAL_MAGIC,
+    SHM_SIGNAL_VER,
+    SHM_SOUTH,
+    VENET_IOV,
+    VENET_SG,
+    ArenaLayout,
+    ioq_layout,
+)
+from vbench.memory import (
+    ld8,
+    ld32,
+    ld64,
+    new_mem,
+    req_of_addr,
+    rmb,
+    seg_addr,
+    seg_len,
+    st8,
+    st32,
+    st64,
+    view,
+    wmb,
+)
+from vbench.models.interface import Instance, ModelDef, ModelOptions, Needs, implement
+
+NAME = "vbus-ioq"
+
+CFG = np.dtype(
+    [
+        ("ioq_count", np.int64),
+        ("ring", np.int64),
+        ("valid_idx", np.int64),
+        ("inuse_idx", np.int64),
+        ("north", np.int64),  # the driver's mailbox {enabled, pending, dirty}
+        ("south", np.int64),  # the device's mailbox
+        ("pool", np.int64),
+        ("entry", np.int64),
+        ("sg_pool", np.int64),
+        ("txmitigation", np.int64),
+    ]
+)
+
+# offsets inside the structures, from the one layout definition
+_D_COOKIE = IOQ_RING_DESC.offset("cookie")
+_D_PTR = IOQ_RING_DESC.offset("ptr")
+_D_LEN = IOQ_RING_DESC.offset("len")
+_D_VALID = IOQ_RING_DESC.offset("valid")
+_D_SOWN = IOQ_RING_DESC.offset("sown")
+_DESC = IOQ_RING_DESC.size
+_I_HEAD = IOQ_RING_IDX.offset("head")
+_I_TAIL = IOQ_RING_IDX.offset("tail")
+_I_FULL = IOQ_RING_IDX.offset("full")
+_M_ENABLED = SHM_SIGNAL_IRQ.offset("enabled")
+_M_PENDING = SHM_SIGNAL_IRQ.offset("pending")
+_M_DIRTY = SHM_SIGNAL_IRQ.offset("dirty")
+_SG_COOKIE = VENET_SG.offset("cookie")
+_SG_LEN = VENET_SG.offset("len")
+_SG_COUNT = VENET_SG.offset("count")
+_SG_IOV = VENET_SG.offset("iov")
+_IOV_LEN = VENET_IOV.offset("len")
+_IOV_PTR = VENET_IOV.offset("ptr")
+_IOV = VENET_IOV.size
+
+# private state: driver: the result of the last push's inject; device: completions unsignalled
+P_KICK = 0
+P_UNSIGNALLED = 0
+
+
+class Options(ModelOptions):
+    """Options of the vbus IOQ model; see the module docstring."""
+
+    queue_size: int = Field(256, ge=2, le=IOQ_MAX_COUNT)
+    txmitigation: int = Field(10, ge=1)
+    sg: Literal["pool", "flat"] = "pool"
+
+
+# --- the shm-signal and IOQ primitives ----------------------------------------------------------
+@njit
+def _inject(mem, ctr, side, mbox):
+    """shm_signal_inject towards the mailbox at ``mbox``: 1 a real notification, 0 suppressed."""
+    ctr[C_INJECTS] += 1
+    st8(mem, ctr, side, mbox + _M_DIRTY, 1)
+    wmb(ctr)
+    if ld8(mem, ctr, side, mbox + _M_ENABLED) != 0 and ld8(mem, ctr, side, mbox + _M_PENDING) == 0:
+        st8(mem, ctr, side, mbox + _M_PENDING, 1)
+        wmb(ctr)
+        return 1
+    return 0
+
+
+@njit
+def _tail_push(mem, ctr, side, idx, count):
+    """idx_tail_push: advance the tail, setting ``full`` first when it meets the head."""
+    t = ld32(mem, ctr, side, idx + _I_TAIL) + 1
+    if t == count:
+        t = 0
+    if ld32(mem, ctr, side, idx + _I_HEAD) == t:
+        rmb(ctr)
+        st8(mem, ctr, side, idx + _I_FULL, 1)
+        wmb(ctr)
+    st32(mem, ctr, side, idx + _I_TAIL, t)
+
+
+@njit
+def _head_pop(mem, ctr, side, idx, head, count):
+    """The index part of ioq_iter_pop: advance the head, then clear ``full``."""
+    h = head + 1
+    if h == count:
+        h = 0
+    st32(mem, ctr, side, idx + _I_HEAD, h)
+    wmb(ctr)
+    if ld8(mem, ctr, side, idx + _I_FULL) != 0:
+        st8(mem, ctr, side, idx + _I_FULL, 0)
+        wmb(ctr)
+
+
+# --- driver (north) ------------------------------------------------------------------------------
+@njit
+def _add(cfg, mem, st, ctr, io):
+    c = cfg[0]
+    vidx = c.valid_idx
+    pos = ld32(mem, ctr, SIDE_DRIVER, vidx + _I_TAIL)
+    if ld8(mem, ctr, SIDE_DRIVER, vidx + _I_FULL) != 0:
+        return 0  # ioq_full(valid): tail == head with full set
+    d = c.ring + _DESC * pos
+    if ld8(mem, ctr, SIDE_DRIVER, d + _D_SOWN) != 0:
+        return 0  # the slot still belongs to the device
+    req = io[IO_REQ]
+    size = io[IO_SIZE]
+    segs = io[IO_SEGS]
+    if c.sg_pool != 0:
+        e = c.pool + c.entry * pos
+        st64(mem, ctr, SIDE_DRIVER, e + _SG_COOKIE, req)
+        st32(mem, ctr, SIDE_DRIVER, e + _SG_LEN, size)
+        st32(mem, ctr, SIDE_DRIVER, e + _SG_COUNT, segs)
+        for j in range(segs):
+            v = e + _SG_IOV + _IOV * j
+            st32(mem, ctr, SIDE_DRIVER, v + _IOV_LEN, seg_len(size, segs, j))
+            st64(mem, ctr, SIDE_DRIVER, v + _IOV_PTR, seg_addr(req, size, segs, j))
+        ctr[C_DESC_WRITTEN] += segs
+        ptr = e - c.pool  # pre-mapped: an offset into the registered pool
+        ln = c.entry
+    else:
+        if segs > 1:
+            ctr[C_BYTES_COPIED] += size  # gather into one contiguous buffer
+        ptr = seg_addr(req, size, 1, 0)
+        ln = size
+    st64(mem, ctr, SIDE_DRIVER, d + _D_COOKIE, req)
+    st64(mem, ctr, SIDE_DRIVER, d + _D_PTR, ptr)
+    st64(mem, ctr, SIDE_DRIVER, d + _D_LEN, ln)
+    st8(mem, ctr, SIDE_DRIVER, d + _D_VALID, 1)
+    ctr[C_DESC_WRITTEN] += 1
+    # ioq_iter_push on a "both" iterator: both tails, then the owner flip, then the inject
+    _tail_push(mem, ctr, SIDE_DRIVER, vidx, c.ioq_count)
+    _tail_push(mem, ctr, SIDE_DRIVER, c.inuse_idx, c.ioq_count)
+    wmb(ctr)
+    st8(mem, ctr, SIDE_DRIVER, d + _D_SOWN, 1)
+    wmb(ctr)
+    st[P_KICK] = _inject(mem, ctr, SIDE_DRIVER, c.south)
+    return 1
+
+
+@njit
+def _kick_needed(cfg, mem, st, ctr, io):
+    r = st[P_KICK]  # decided by the push's own inject
+    st[P_KICK] = -1
+    return r
+
+
+@njit
+def _reap(cfg, mem, st, ctr, io):
+    c = cfg[0]
+    vidx = c.valid_idx
+    h = ld32(mem, ctr, SIDE_DRIVER, vidx + _I_HEAD)
+    d = c.ring + _DESC * h
+    if ld8(mem, ctr, SIDE_DRIVER, d + _D_VALID) == 0 or ld8(mem, ctr, SIDE_DRIVER, d + _D_SOWN) != 0:
+        return -1
+    req = ld64(mem, ctr, SIDE_DRIVER, d + _D_COOKIE)
+    ctr[C_DESC_READ] += 1
+    st8(mem, ctr, SIDE_DRIVER, d + _D_VALID, 0)
+    _head_pop(mem, ctr, SIDE_DRIVER, vidx, h, c.ioq_count)  # NOFLIPOWNER, no update
+    return req
+
+
+@njit
+def _disable_mailbox(mem, ctr, side, m):
+    """The shm_signal wakeup whose handler disables the mailbox and defers the ring work.
+
+    The loop clears ``dirty``, the handler sets ``enabled = 0`` (so the loop ends) and
+    ``pending`` is cleared: from now on the peer's injects only set ``dirty``.
+    """
+    st8(mem, ctr, side, m + _M_DIRTY, 0)
+    st8(mem, ctr, side, m + _M_ENABLED, 0)
+    st8(mem, ctr, side, m + _M_PENDING, 0)
+    wmb(ctr)
+    return 0
+
+
+@njit
+def _enable_mailbox(mem, ctr, side, m):
+    """shm_signal_enable: 1 nothing happened meanwhile; 0 a replay is due (dirty or pending)."""
+    st8(mem, ctr, side, m + _M_ENABLED, 1)
+    wmb(ctr)
+    if ld8(mem, ctr, side, m + _M_DIRTY) != 0 or ld8(mem, ctr, side, m + _M_PENDING) != 0:
+        return 0  # a deferred wakeup, which may find nothing new (a spurious wakeup)
+    return 1
+
+
+@njit
+def _disable_interrupts(cfg, mem, st, ctr, io):
+    return _disable_mailbox(mem, ctr, SIDE_DRIVER, cfg[0].north)
+
+
+@njit
+def _enable_interrupts(cfg, mem, st, ctr, io):
+    return _enable_mailbox(mem, ctr, SIDE_DRIVER, cfg[0].north)
+
+
+# --- device (south) ------------------------------------------------------------------------------
+@njit
+def _pop(cfg, mem, st, ctr, io):
+    c = cfg[0]
+    h = ld32(mem, ctr, SIDE_DEVICE, c.inuse_idx + _I_HEAD)
+    d = c.ring + _DESC * h
+    if ld8(mem, ctr, SIDE_DEVICE, d + _D_SOWN) == 0:
+        return -1
+    rmb(ctr)
+    ptr = ld64(mem, ctr, SIDE_DEVICE, d + _D_PTR)
+    ln = ld64(mem, ctr, SIDE_DEVICE, d + _D_LEN)
+    ctr[C_DESC_READ] += 1
+    if c.sg_pool != 0:
+        e = c.pool + ptr
+        if ptr < 0 or ptr + c.entry > c.entry * c.ioq_count:
+            return -2
+        segs = ld32(mem, ctr, SIDE_DEVICE, e + _SG_COUNT)
+        total = ld32(mem, ctr, SIDE_DEVICE, e + _SG_LEN)
+        first = 0
+        for j in range(segs):
+            v = e + _SG_IOV + _IOV * j
+            ld32(mem, ctr, SIDE_DEVICE, v + _IOV_LEN)
+            a = ld64(mem, ctr, SIDE_DEVICE, v + _IOV_PTR)
+            if j == 0:
+                first = a
+        ctr[C_DESC_READ] += segs
+    else:
+        segs = 1
+        total = ln
+        first = ptr
+    ctr[C_SEGMENTS] += segs
+    io[IO_SIZE] = total
+    io[IO_SEGS] = segs
+    io[IO_HANDLE] = h
+    io[IO_LEN] = 0  # an IOQ queue has one direction; its descriptor carries no used length
+    return req_of_addr(first)
+
+
+@njit
+def _push_used(cfg, mem, st, ctr, io):
+    c = cfg[0]
+    h = io[IO_HANDLE]
+    _head_pop(mem, ctr, SIDE_DEVICE, c.inuse_idx, h, c.ioq_count)
+    st8(mem, ctr, SIDE_DEVICE, c.ring + _DESC * h + _D_SOWN, 0)  # flip back to the driver
+    wmb(ctr)
+    st[P_UNSIGNALLED] += 1
+    return 0
+
+
+@njit
+def _interrupt_needed(cfg, mem, st, ctr, io):
+    c = cfg[0]
+    k = st[P_UNSIGNALLED]
+    if k == 0 or (k < c.txmitigation and io[IO_LAST] == 0):
+        return -1
+    st[P_UNSIGNALLED] = 0
+    return _inject(mem, ctr, SIDE_DEVICE, c.north)
+
+
+@njit
+def _disable_kicks(cfg, mem, st, ctr, io):
+    return _disable_mailbox(mem, ctr, SIDE_DEVICE, cfg[0].south)
+
+
+@njit
+def _enable_kicks(cfg, mem, st, ctr, io):
+    return _enable_mailbox(mem, ctr, SIDE_DEVICE, cfg[0].south)
+
+
+implement(
+    CFG,
+    add=_add,
+    kick_needed=_kick_needed,
+    reap=_reap,
+    disable_interrupts=_disable_interrupts,
+    enable_interrupts=_enable_interrupts,
+    pop=_pop,
+    push_used=_push_used,
+    interrupt_needed=_interrupt_needed,
+    disable_kicks=_disable_kicks,
+    enable_kicks=_enable_kicks,
+)
+
+
+# --- Python side ---------------------------------------------------------------------------------
+def layout(opts: Options, needs: Needs) -> ArenaLayout:
+    return ioq_layout(opts.queue_size, needs.max_segments if opts.sg == "pool" else 0)
+
+
+def _mailbox(region: int, side: int) -> int:
+    return (
+        region
+        + IOQ_RING_HEAD.offset("signal")
+        + SHM_SIGNAL_DESC.offset("irq")
+        + SHM_SIGNAL_IRQ.size * side
+    )
+
+
+def build(opts: Options, needs: Needs) -> Instance:
+    lay = layout(opts, needs)
+    ioq = lay.area("ioq")
+    cfg = np.zeros(1, dtype=CFG)
+    c = cfg[0]
+    c["ioq_count"] = opts.queue_size
+    c["ring"] = ioq.at("ring")
+    c["valid_idx"] = ioq.at("idx") + IOQ_RING_IDX.size * IOQ_IDX_VALID
+    c["inuse_idx"] = ioq.at("idx") + IOQ_RING_IDX.size * IOQ_IDX_INUSE
+    c["north"] = _mailbox(ioq.offset, SHM_NORTH)
+    c["south"] = _mailbox(ioq.offset, SHM_SOUTH)
+    c["sg_pool"] = int(opts.sg == "pool")
+    if opts.sg == "pool":
+        c["pool"] = lay.area("sg_pool").offset
+        c["entry"] = lay.params["sg_entry_size"]
+    c["txmitigation"] = opts.txmitigation
+    mem = new_mem(lay.size)
+    w = view(mem, np.uint32)
+    # what the guest writes when it registers the region (before the run: not counted)
+    w[(ioq.offset + IOQ_RING_HEAD.offset("magic")) >> 2] = IOQ_RING_MAGIC
+    w[(ioq.offset + IOQ_RING_HEAD.offset("ver")) >> 2] = IOQ_RING_VER
+    sig = ioq.offset + IOQ_RING_HEAD.offset("signal")
+    w[(sig + SHM_SIGNAL_DESC.offset("magic")) >> 2] = SHM_SIGNAL_MAGIC
+    w[(sig + SHM_SIGNAL_DESC.offset("ver")) >> 2] = SHM_SIGNAL_VER
+    w[(ioq.offset + IOQ_RING_HEAD.offset("count")) >> 2] = opts.queue_size
+    mem[c["north"] + _M_ENABLED] = 1  # the driver takes interrupts
+    mem[c["south"] + _M_ENABLED] = 1  # the device sleeps waiting for kicks
+    drv = np.full(2, -1, dtype=np.int64)
+    dev = np.zeros(2, dtype=np.int64)
+    return Instance(NAME, lay, cfg, mem, drv, dev)
+
+
+def audit(inst: Instance) -> list[str]:
+    """End-of-run invariants: every slot back with the driver and empty, indexes agree."""
+    c, mem = inst.cfg[0], inst.mem
+    count = int(c["ioq_count"])
+    out = []
+    ring = int(c["ring"])
+    b = view(mem, np.uint8)
+    w = view(mem, np.uint32)
+    sown = b[ring + _D_SOWN : ring + _DESC * count : _DESC]
+    valid = b[ring + _D_VALID : ring + _DESC * count : _DESC]
+    if np.any(sown):
+        out.append(f"{int(np.count_nonzero(sown))} slots still owned by the device")
+    if np.any(valid):
+        out.append(f"{int(np.count_nonzero(valid))} slots still valid (not reaped)")
+    heads = []
+    for name in ("valid_idx", "inuse_idx"):
+        idx = int(c[name])
+        h, t = int(w[(idx + _I_HEAD) >> 2]), int(w[(idx + _I_TAIL) >> 2])
+        full = int(b[idx + _I_FULL])
+        if full or h != t:
+            out.append(f"{name}: head {h}, tail {t}, full {full}: not empty")
+        heads.append(h)
+    if heads[0] != heads[1]:
+        out.append(f"valid head {heads[0]} and inuse head {heads[1]} disagree")
+    return out
+
+
+def check(opts: Options, needs: Needs, batch: int) -> str | None:
+    if batch > opts.queue_size:
+        return (
+            f"batch = {batch} is larger than the ring (queue_size = {opts.queue_size}): "
+            "lower the batch or raise queue_size"
+        )
+    return None
+
+
+MODEL = ModelDef(
+    name=NAME,
+    summary="vbus IOQ + shm-signal, the venet TX path; SG through the pre-registered venet_sg pool",
+    options=Options,
+    build=build,
+    layout=layout,
+    audit=audit,
+    check=check,
+)

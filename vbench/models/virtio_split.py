@@ -1,0 +1,460 @@
+"""virtio split virtqueue: the Linux driver and a vhost/QEMU-style device over the real layout.
+
+Follows the virtio 1.x "Split Virtqueues" rules and the code paths of Linux
+``drivers/virtio/virtio_ring.c`` (add, kick_prepare, get_buf, disable/enable_cb) and
+``drivers/vhost/vhost.c`` (get_vq_desc, add_used, notify, disable/enable_notify). Options:
+
+- ``event_idx``: EVENT_IDX suppression (used_event / avail_event) or flag suppression
+  (NO_NOTIFY / NO_INTERRUPT);
+- ``indirect``: a request of more than one segment goes out as one INDIRECT descriptor pointing
+  at a table in its own memory (as Linux does when the feature is on);
+- ``publish``: ``"add"`` publishes avail.idx after every add (Linux since 2012), ``"kick"`` only
+  at the end of a batch (the 2009 driver of the seed's era);
+- ``avail_event``: ``"vhost"`` writes avail_event only when re-enabling kicks; ``"qemu"`` also on
+  every pop, as QEMU's virtqueue_pop does (so under EVENT_IDX QEMU never really stops kicks);
+- ``used_batch``: the device publishes used.idx once every k completions (and when it runs
+  empty), as vhost and QEMU batch their used writes.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from numba import njit
+from pydantic import Field
+
+from vbench.counters import (
+    C_DESC_READ,
+    C_DESC_WRITTEN,
+    C_SEGMENTS,
+    IO_DIR,
+    IO_HANDLE,
+    IO_LAST,
+    IO_LEN,
+    IO_REQ,
+    IO_SEGS,
+    IO_SIZE,
+    SIDE_DEVICE,
+    SIDE_DRIVER,
+)
+from vbench.layout import (
+    SPLIT_MAX_QUEUE,
+    VIRTIO_PCI_VRING_ALIGN,
+    VRING_AVAIL_F_NO_INTERRUPT,
+    VRING_DESC_F_INDIRECT,
+    VRING_DESC_F_NEXT,
+    VRING_DESC_F_WRITE,
+    VRING_USED_F_NO_NOTIFY,
+    ArenaLayout,
+    split_layout,
+)
+from vbench.memory import (
+    ARENA_GPA,
+    ld16,
+    ld32,
+    ld64,
+    mb,
+    need_event,
+    new_mem,
+    req_of_addr,
+    rmb,
+    seg_addr,
+    seg_len,
+    st16,
+    st32,
+    st64,
+    view,
+    wmb,
+)
+from vbench.models.interface import Instance, ModelDef, ModelOptions, Needs, implement
+
+NAME = "virtio-split"
+
+CFG = np.dtype(
+    [
+        ("split_n", np.int64),
+        ("desc", np.int64),
+        ("avail", np.int64),
+        ("used", np.int64),
+        ("ind", np.int64),
+        ("ind_stride", np.int64),
+        ("event_idx", np.int64),
+        ("indirect", np.int64),
+        ("publish_on_add", np.int64),
+        ("qemu_avail_event", np.int64),
+        ("used_batch", np.int64),
+    ]
+)
+
+# driver private state (Linux keeps these in struct vring_virtqueue and desc_extra[])
+D_FREE_HEAD, D_NUM_FREE, D_AVAIL_SHADOW, D_NUM_ADDED, D_LAST_USED, D_FLAGS_SHADOW = range(6)
+D_BASE = 8  # then NEXT[n] (free-list links), TOKEN[n] (request per head), CHAIN[n] (descs)
+# device private state (vhost_virtqueue)
+V_LAST_AVAIL, V_AVAIL_CACHE, V_USED_SHADOW, V_SIGNALLED, V_PENDING, V_FLAGS = range(6)
+N_DEV = 8
+
+
+class Options(ModelOptions):
+    """Options of the split ring; see the module docstring for what each one means."""
+
+    queue_size: int = Field(256, ge=1, le=SPLIT_MAX_QUEUE)
+    event_idx: bool = True
+    indirect: bool = True
+    publish: Literal["add", "kick"] = "add"
+    avail_event: Literal["vhost", "qemu"] = "vhost"
+    used_batch: int = Field(1, ge=1)
+    align: int = Field(VIRTIO_PCI_VRING_ALIGN, ge=4)
+
+
+# --- driver ------------------------------------------------------------------------------------
+@njit
+def _add(cfg, mem, st, ctr, io):
+    c = cfg[0]
+    n = c.split_n
+    segs = io[IO_SEGS]
+    size = io[IO_SIZE]
+    req = io[IO_REQ]
+    use_ind = c.indirect != 0 and segs > 1
+    need = 1 if use_ind else segs
+    if st[D_NUM_FREE] < need:
+        return 0
+    wflag = VRING_DESC_F_WRITE if io[IO_DIR] != 0 else 0
+    head = st[D_FREE_HEAD]
+    nxt = D_BASE
+    if use_ind:
+        tbl = c.ind + head * c.ind_stride
+        for j in range(segs):
+            d = tbl + 16 * j
+            last = j == segs - 1
+            st64(mem, ctr, SIDE_DRIVER, d, seg_addr(req, size, segs, j))
+            st32(mem, ctr, SIDE_DRIVER, d + 8, seg_len(size, segs, j))
+            st16(mem, ctr, SIDE_DRIVER, d + 12, wflag | (0 if last else VRING_DESC_F_NEXT))
+            st16(mem, ctr, SIDE_DRIVER, d + 14, 0 if last else j + 1)
+        d = c.desc + 16 * head
+        st64(mem, ctr, SIDE_DRIVER, d, ARENA_GPA + tbl)
+        st32(mem, ctr, SIDE_DRIVER, d + 8, 16 * segs)
+        st16(mem, ctr, SIDE_DRIVER, d + 12, VRING_DESC_F_INDIRECT)
+        st16(mem, ctr, SIDE_DRIVER, d + 14, st[nxt + head])
+        ctr[C_DESC_WRITTEN] += segs + 1
+        free = st[nxt + head]
+    else:
+        i = head
+        for j in range(segs):
+            d = c.desc + 16 * i
+            last = j == segs - 1
+            st64(mem, ctr, SIDE_DRIVER, d, seg_addr(req, size, segs, j))
+            st32(mem, ctr, SIDE_DRIVER, d + 8, seg_len(size, segs, j))
+            st16(mem, ctr, SIDE_DRIVER, d + 12, wflag | (0 if last else VRING_DESC_F_NEXT))
+            st16(mem, ctr, SIDE_DRIVER, d + 14, st[nxt + i])
+            i = st[nxt + i]
+        ctr[C_DESC_WRITTEN] += segs
+        free = i
+    st[D_FREE_HEAD] = free
+    st[D_NUM_FREE] -= need
+    st[D_BASE + n + head] = req
+    st[D_BASE + 2 * n + head] = need
+    shadow = st[D_AVAIL_SHADOW]
+    st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * (shadow & (n - 1)), head)
+    shadow = (shadow + 1) & 0xFFFF
+    st[D_AVAIL_SHADOW] = shadow
+    st[D_NUM_ADDED] += 1
+    if c.publish_on_add != 0:
+        wmb(ctr)
+        st16(mem, ctr, SIDE_DRIVER, c.avail + 2, shadow)
+    return 1
+
+
+@njit
+def _kick_needed(cfg, mem, st, ctr, io):
+    if io[IO_LAST] == 0:
+        return -1
+    c = cfg[0]
+    n = c.split_n
+    new = st[D_AVAIL_SHADOW]
+    old = (new - st[D_NUM_ADDED]) & 0xFFFF
+    if c.publish_on_add == 0:
+        wmb(ctr)
+        st16(mem, ctr, SIDE_DRIVER, c.avail + 2, new)
+    st[D_NUM_ADDED] = 0
+    mb(ctr, SIDE_DRIVER)
+    if c.event_idx != 0:
+        ev = ld16(mem, ctr, SIDE_DRIVER, c.used + 4 + 8 * n)
+        return 1 if need_event(ev, new, old) else 0
+    flags = ld16(mem, ctr, SIDE_DRIVER, c.used)
+    return 0 if flags & VRING_USED_F_NO_NOTIFY else 1
+
+
+@njit
+def _reap(cfg, mem, st, ctr, io):
+    c = cfg[0]
+    n = c.split_n
+    last = st[D_LAST_USED]
+    if ld16(mem, ctr, SIDE_DRIVER, c.used + 2) == last:
+        return -1
+    rmb(ctr)
+    e = c.used + 4 + 8 * (last & (n - 1))
+    head = ld32(mem, ctr, SIDE_DRIVER, e)
+    io[IO_LEN] = ld32(mem, ctr, SIDE_DRIVER, e + 4)
+    ctr[C_DESC_READ] += 1
+    if head >= n or st[D_BASE + 2 * n + head] == 0:
+        return -2  # a used id the driver never made available: protocol violation
+    req = st[D_BASE + n + head]
+    # detach_buf: the chain's private links already lead from head to its last descriptor
+    chain = st[D_BASE + 2 * n + head]
+    i = head
+    for _ in range(chain - 1):
+        i = st[D_BASE + i]
+    st[D_BASE + i] = st[D_FREE_HEAD]
+    st[D_FREE_HEAD] = head
+    st[D_NUM_FREE] += chain
+    st[D_BASE + 2 * n + head] = 0
+    last = (last + 1) & 0xFFFF
+    st[D_LAST_USED] = last
+    if c.event_idx != 0 and (st[D_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT) == 0:
+        # get_buf re-arms on every buffer: virtio_store_mb(used_event = last_used)
+        st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * n, last)
+        mb(ctr, SIDE_DRIVER)
+    return req
+
+
+@njit
+def _disable_interrupts(cfg, mem, st, ctr, io):
+    c = cfg[0]
+    if (st[D_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT) == 0:
+        st[D_FLAGS_SHADOW] |= VRING_AVAIL_F_NO_INTERRUPT
+        if c.event_idx != 0:
+            # Linux writes used_event = 0 here ("a hack"): interrupts only at the u16 wrap
+            st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * c.split_n, 0)
+        else:
+            st16(mem, ctr, SIDE_DRIVER, c.avail, st[D_FLAGS_SHADOW])
+    return 0
+
+
+@njit
+def _enable_interrupts(cfg, mem, st, ctr, io):
+    c = cfg[0]
+    last = st[D_LAST_USED]
+    if st[D_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT:
+        st[D_FLAGS_SHADOW] &= ~VRING_AVAIL_F_NO_INTERRUPT
+        if c.event_idx == 0:
+            st16(mem, ctr, SIDE_DRIVER, c.avail, st[D_FLAGS_SHADOW])
+    if c.event_idx != 0:
+        st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * c.split_n, last)
+    mb(ctr, SIDE_DRIVER)  # virtqueue_poll: the lost-wakeup re-check
+    return 1 if ld16(mem, ctr, SIDE_DRIVER, c.used + 2) == last else 0
+
+
+# --- device ------------------------------------------------------------------------------------
+@njit
+def _pop(cfg, mem, st, ctr, io):
+    c = cfg[0]
+    n = c.split_n
+    la = st[V_LAST_AVAIL]
+    if la == st[V_AVAIL_CACHE]:
+        ai = ld16(mem, ctr, SIDE_DEVICE, c.avail + 2)
+        st[V_AVAIL_CACHE] = ai
+        if ai == la:
+            return -1
+        rmb(ctr)
+    head = ld16(mem, ctr, SIDE_DEVICE, c.avail + 4 + 2 * (la & (n - 1)))
+    la = (la + 1) & 0xFFFF
+    st[V_LAST_AVAIL] = la
+    if c.event_idx != 0 and c.qemu_avail_event != 0:
+        st16(mem, ctr, SIDE_DEVICE, c.used + 4 + 8 * n, la)
+    d = c.desc + 16 * head
+    addr = ld64(mem, ctr, SIDE_DEVICE, d)
+    ln = ld32(mem, ctr, SIDE_DEVICE, d + 8)
+    fl = ld16(mem, ctr, SIDE_DEVICE, d + 12)
+    nx = ld16(mem, ctr, SIDE_DEVICE, d + 14)
+    ctr[C_DESC_READ] += 1
+    base = c.desc
+    limit = n
+    if fl & VRING_DESC_F_INDIRECT:
+        base = addr - ARENA_GPA
+        limit = ln // 16
+        d = base
+        addr = ld64(mem, ctr, SIDE_DEVICE, d)
+        ln = ld32(mem, ctr, SIDE_DEVICE, d + 8)
+        fl = ld16(mem, ctr, SIDE_DEVICE, d + 12)
+        nx = ld16(mem, ctr, SIDE_DEVICE, d + 14)
+        ctr[C_DESC_READ] += 1
+    first = addr
+    total = ln
+    wrote = fl & VRING_DESC_F_WRITE
+    segs = 1
+    while fl & VRING_DESC_F_NEXT:
+        if segs >= limit or nx >= limit:
+            return -2  # a loop or a link out of the table: protocol violation
+        d = base + 16 * nx
+        ln = ld32(mem, ctr, SIDE_DEVICE, d + 8)
+        fl = ld16(mem, ctr, SIDE_DEVICE, d + 12)
+        nx = ld16(mem, ctr, SIDE_DEVICE, d + 14)
+        ld64(mem, ctr, SIDE_DEVICE, d)
+        ctr[C_DESC_READ] += 1
+        total += ln
+        wrote |= fl & VRING_DESC_F_WRITE
+        segs += 1
+    ctr[C_SEGMENTS] += segs
+    io[IO_SIZE] = total
+    io[IO_SEGS] = segs
+    io[IO_HANDLE] = head
+    io[IO_LEN] = total if wrote else 0
+    return req_of_addr(first)
+
+
+@njit
+def _push_used(cfg, mem, st, ctr, io):
+    c = cfg[0]
+    u = st[V_USED_SHADOW]
+    e = c.used + 4 + 8 * (u & (c.split_n - 1))
+    st32(mem, ctr, SIDE_DEVICE, e, io[IO_HANDLE])
+    st32(mem, ctr, SIDE_DEVICE, e + 4, io[IO_LEN])
+    ctr[C_DESC_WRITTEN] += 1
+    st[V_USED_SHADOW] = (u + 1) & 0xFFFF
+    st[V_PENDING] += 1
+    return 0
+
+
+@njit
+def _interrupt_needed(cfg, mem, st, ctr, io):
+    c = cfg[0]
+    pend = st[V_PENDING]
+    if pend > 0:
+        if pend < c.used_batch and io[IO_LAST] == 0:
+            return -1
+        wmb(ctr)
+        st16(mem, ctr, SIDE_DEVICE, c.used + 2, st[V_USED_SHADOW])
+        st[V_PENDING] = 0
+    new = st[V_USED_SHADOW]
+    old = st[V_SIGNALLED]
+    if new == old:
+        return -1  # nothing published since the last decision
+    st[V_SIGNALLED] = new
+    mb(ctr, SIDE_DEVICE)
+    if c.event_idx == 0:
+        flags = ld16(mem, ctr, SIDE_DEVICE, c.avail)
+        return 0 if flags & VRING_AVAIL_F_NO_INTERRUPT else 1
+    ev = ld16(mem, ctr, SIDE_DEVICE, c.avail + 4 + 2 * c.split_n)
+    return 1 if need_event(ev, new, old) else 0
+
+
+@njit
+def _disable_kicks(cfg, mem, st, ctr, io):
+    c = cfg[0]
+    if c.event_idx == 0 and (st[V_FLAGS] & VRING_USED_F_NO_NOTIFY) == 0:
+        st[V_FLAGS] |= VRING_USED_F_NO_NOTIFY
+        st16(mem, ctr, SIDE_DEVICE, c.used, st[V_FLAGS])
+    return 0
+
+
+@njit
+def _enable_kicks(cfg, mem, st, ctr, io):
+    c = cfg[0]
+    if c.event_idx != 0:
+        st16(mem, ctr, SIDE_DEVICE, c.used + 4 + 8 * c.split_n, st[V_AVAIL_CACHE])
+    elif st[V_FLAGS] & VRING_USED_F_NO_NOTIFY:
+        st[V_FLAGS] &= ~VRING_USED_F_NO_NOTIFY
+        st16(mem, ctr, SIDE_DEVICE, c.used, st[V_FLAGS])
+    mb(ctr, SIDE_DEVICE)  # the lost-wakeup re-check
+    return 1 if ld16(mem, ctr, SIDE_DEVICE, c.avail + 2) == st[V_AVAIL_CACHE] else 0
+
+
+implement(
+    CFG,
+    add=_add,
+    kick_needed=_kick_needed,
+    reap=_reap,
+    disable_interrupts=_disable_interrupts,
+    enable_interrupts=_enable_interrupts,
+    pop=_pop,
+    push_used=_push_used,
+    interrupt_needed=_interrupt_needed,
+    disable_kicks=_disable_kicks,
+    enable_kicks=_enable_kicks,
+)
+
+
+# --- Python side: build, layout, audit, check ---------------------------------------------------
+def layout(opts: Options, needs: Needs) -> ArenaLayout:
+    ind = needs.max_segments if opts.indirect and needs.max_segments > 1 else 0
+    return split_layout(opts.queue_size, opts.align, ind)
+
+
+def build(opts: Options, needs: Needs) -> Instance:
+    lay = layout(opts, needs)
+    n = opts.queue_size
+    cfg = np.zeros(1, dtype=CFG)
+    c = cfg[0]
+    c["split_n"] = n
+    c["desc"] = lay.area("desc").offset
+    c["avail"] = lay.area("avail").offset
+    c["used"] = lay.area("used").offset
+    if "indirect" in {a.name for a in lay.areas}:
+        c["ind"] = lay.area("indirect").offset
+        c["ind_stride"] = lay.params["indirect_stride"]
+    c["event_idx"] = int(opts.event_idx)
+    c["indirect"] = int(opts.indirect)
+    c["publish_on_add"] = int(opts.publish == "add")
+    c["qemu_avail_event"] = int(opts.avail_event == "qemu")
+    c["used_batch"] = opts.used_batch
+    drv = np.zeros(D_BASE + 3 * n, dtype=np.int64)
+    drv[D_BASE : D_BASE + n] = np.arange(1, n + 1)  # free list 0 -> 1 -> ... (desc_extra.next)
+    drv[D_NUM_FREE] = n
+    return Instance(NAME, lay, cfg, new_mem(lay.size), drv, np.zeros(N_DEV, dtype=np.int64))
+
+
+def audit(inst: Instance) -> list[str]:
+    """End-of-run invariants: every descriptor free, indexes consistent."""
+    c, drv, dev, mem = inst.cfg[0], inst.drv, inst.dev, inst.mem
+    n = int(c["split_n"])
+    out = []
+    if drv[D_NUM_FREE] != n:
+        out.append(f"{drv[D_NUM_FREE]} of {n} descriptors on the free list")
+    seen = np.zeros(n, dtype=bool)
+    i = int(drv[D_FREE_HEAD])
+    for _ in range(int(drv[D_NUM_FREE])):
+        if i >= n or seen[i]:
+            out.append(f"free list broken at descriptor {i}")
+            break
+        seen[i] = True
+        i = int(drv[D_BASE + i])
+    if np.any(drv[D_BASE + 2 * n : D_BASE + 3 * n]):
+        out.append("a chain is still outstanding")
+    h = view(mem, np.uint16)
+    avail_idx = int(h[(int(c["avail"]) + 2) >> 1])
+    used_idx = int(h[(int(c["used"]) + 2) >> 1])
+    if not (avail_idx == drv[D_AVAIL_SHADOW] == dev[V_LAST_AVAIL]):
+        out.append(f"avail.idx {avail_idx}, driver shadow {drv[D_AVAIL_SHADOW]}, device {dev[V_LAST_AVAIL]}")
+    if not (used_idx == dev[V_USED_SHADOW] == drv[D_LAST_USED] == avail_idx):
+        out.append(f"used.idx {used_idx}, device shadow {dev[V_USED_SHADOW]}, driver last_used {drv[D_LAST_USED]}")
+    return out
+
+
+def check(opts: Options, needs: Needs, batch: int) -> str | None:
+    n = opts.queue_size
+    if n & (n - 1):
+        return f"queue_size = {n} is not a power of two: the split ring needs one (e.g. {1 << n.bit_length()})"
+    if batch > n:
+        return f"batch = {batch} is larger than the ring (queue_size = {n}): lower the batch or raise queue_size"
+    if needs.max_segments > n and not opts.indirect:
+        return (
+            f"a chain of {needs.max_segments} segments is longer than the queue (queue_size = {n}): "
+            "turn indirect on or raise queue_size"
+        )
+    if opts.align & (opts.align - 1):
+        return f"align = {opts.align} is not a power of two"
+    if opts.used_batch > n:
+        return f"used_batch = {opts.used_batch} is larger than the ring (queue_size = {n})"
+    return None
+
+
+MODEL = ModelDef(
+    name=NAME,
+    summary="virtio split virtqueue: chains or indirect tables, EVENT_IDX or flag suppression",
+    options=Options,
+    build=build,
+    layout=layout,
+    audit=audit,
+    check=check,
+)
