@@ -26,14 +26,13 @@ the run stops with an error naming it. Same inputs, same counters: bit for bit.
 
 from __future__ import annotations
 
-import vbench.jit  # noqa: F401  (sets the numba cache directory first)
-
 import math
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 
+import vbench.jit  # noqa: F401  (sets the numba cache directory first)
 from vbench.counters import (
     C_BYTES,
     C_BYTES_COPIED,
@@ -119,8 +118,25 @@ def _charge(ctr, seen, tcause, costs, side):
 
 
 @njit(cache=True)
-def simulate(cfg, mem, drv, dev, arrival, size, segs, prio, direction, params, costs,
-             ctr, tcause, hist, lat_max, done, out):
+def simulate(
+    cfg,
+    mem,
+    drv,
+    dev,
+    arrival,
+    size,
+    segs,
+    prio,
+    direction,
+    params,
+    costs,
+    ctr,
+    tcause,
+    hist,
+    lat_max,
+    done,
+    out,
+):
     """Run every request of the workload through one model instance. Returns nothing: the
     counters, causes, histograms and ``out`` vector are filled in place."""
     n = arrival.shape[0]
@@ -147,6 +163,7 @@ def simulate(cfg, mem, drv, dev, arrival, size, segs, prio, direction, params, c
     inflight = 0
     completed = 0
     blocked = False
+    poll_idle = False  # the polling driver's last look found nothing
     last_done = 0.0
     steps = 0
     max_steps = 64 * n + 100000
@@ -173,8 +190,9 @@ def simulate(cfg, mem, drv, dev, arrival, size, segs, prio, direction, params, c
             t_drv = arrival[nxt]
         t_dev = dev_wake_at if dev_asleep else tv
         if drv_poll and inflight > 0:
-            # a polling driver looks again once the device has had a chance to act
-            t_poll = t_dev if t_dev > td else td
+            # a polling driver looks again once the device has had a chance to act; with the
+            # device asleep nothing more will change once a poll has come back empty
+            t_poll = (INF if poll_idle else td) if dev_asleep else max(t_dev, td)
             if t_poll < t_drv:
                 t_drv = t_poll
         if t_drv < td:
@@ -185,6 +203,7 @@ def simulate(cfg, mem, drv, dev, arrival, size, segs, prio, direction, params, c
 
         if t_dev <= t_drv:
             # ================= device step =================
+            poll_idle = False
             if dev_asleep:
                 tv = max(tv, dev_wake_at)
                 dev_asleep = False
@@ -320,6 +339,7 @@ def simulate(cfg, mem, drv, dev, arrival, size, segs, prio, direction, params, c
                 if status == ST_OK:
                     status = ST_BAD_REQUEST
                 break
+            poll_idle = got == 0
             can_submit = nxt < n and not blocked and (cap == 0 or inflight < cap)
             if got == 0 and not (can_submit and arrival[nxt] <= td):
                 td += poll_ns

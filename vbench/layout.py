@@ -107,7 +107,13 @@ class Struct:
             "size": self.size,
             "align": self.align,
             "fields": [
-                {"name": f.name, "offset": f.offset, "size": f.size, "type": f.type, "count": f.count}
+                {
+                    "name": f.name,
+                    "offset": f.offset,
+                    "size": f.size,
+                    "type": f.type,
+                    "count": f.count,
+                }
                 for f in self.fields
             ],
         }
@@ -325,7 +331,9 @@ def _area(name: str, offset: int, align: int, writer: str, what: str, *fields: F
     return Area(name, offset, size, align, writer, tuple(fields), what)
 
 
-def split_layout(n: int, align: int = VIRTIO_PCI_VRING_ALIGN, indirect_segments: int = 0) -> ArenaLayout:
+def split_layout(
+    n: int, align: int = VIRTIO_PCI_VRING_ALIGN, indirect_segments: int = 0
+) -> ArenaLayout:
     """The legacy contiguous split ring (exactly as vring_init places it), then indirect tables.
 
     Indirect tables live in their own memory (one table slot per possible chain head, each
@@ -335,18 +343,30 @@ def split_layout(n: int, align: int = VIRTIO_PCI_VRING_ALIGN, indirect_segments:
     d, a, u = vring_init_offsets(n, align)
     areas = [
         _area(
-            "desc", d, 16, "driver", "descriptor table",
+            "desc",
+            d,
+            16,
+            "driver",
+            "descriptor table",
             Field("ring", 0, split_desc_bytes(n), "vring_desc", n),
         ),
         _area(
-            "avail", a, 2, "driver", "available ring",
+            "avail",
+            a,
+            2,
+            "driver",
+            "available ring",
             Field("flags", 0, 2, "u16"),
             Field("idx", 2, 2, "u16"),
             Field("ring", 4, 2 * n, "u16", n),
             Field("used_event", 4 + 2 * n, 2, "u16"),
         ),
         _area(
-            "used", u, 4, "device", "used ring",
+            "used",
+            u,
+            4,
+            "device",
+            "used ring",
             Field("flags", 0, 2, "u16"),
             Field("idx", 2, 2, "u16"),
             Field("ring", 4, 8 * n, "vring_used_elem", n),
@@ -359,7 +379,10 @@ def split_layout(n: int, align: int = VIRTIO_PCI_VRING_ALIGN, indirect_segments:
         off = _align_up(vring_size(n, align), LINE)
         areas.append(
             _area(
-                "indirect", off, LINE, "driver",
+                "indirect",
+                off,
+                LINE,
+                "driver",
                 f"indirect tables: one slot of {indirect_segments} descriptors per chain head",
                 Field("tables", 0, stride * n, "vring_desc", (stride // VRING_DESC.size) * n),
             )
@@ -377,10 +400,16 @@ def ioq_layout(count: int, sg_segments: int = 0) -> ArenaLayout:
     straddle lines exactly as they would in the guest.
     """
     ring_off = ioq_ring_offset()
-    head_fields = tuple(Field(f.name, f.offset, f.size, f.type, f.count) for f in IOQ_RING_HEAD.fields)
+    head_fields = tuple(
+        Field(f.name, f.offset, f.size, f.type, f.count) for f in IOQ_RING_HEAD.fields
+    )
     areas = [
         _area(
-            "ioq", 0, 8, "both", "ioq_ring_head with its embedded shm_signal_desc, then ring[count]",
+            "ioq",
+            0,
+            8,
+            "both",
+            "ioq_ring_head with its embedded shm_signal_desc, then ring[count]",
             *head_fields,
             Field("ring", ring_off, IOQ_RING_DESC.size * count, "ioq_ring_desc", count),
         )
@@ -391,7 +420,10 @@ def ioq_layout(count: int, sg_segments: int = 0) -> ArenaLayout:
         off = _align_up(ioq_region_size(count), LINE)
         areas.append(
             _area(
-                "sg_pool", off, 8, "driver",
+                "sg_pool",
+                off,
+                8,
+                "driver",
                 f"pre-registered venet_sg pool: {count} entries of {entry} bytes",
                 Field("entries", 0, entry * count, "venet_sg", count),
             )

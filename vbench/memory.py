@@ -16,12 +16,11 @@ transfer (the line must be fetched for ownership).
 
 from __future__ import annotations
 
-import vbench.jit  # noqa: F401  (sets the numba cache directory first)
-
 import numpy as np
 from numba import njit
 
-from vbench.counters import C_LINES_DRV, C_LINES_TOUCHED, C_MB_DEV, C_MB_DRV, C_RMB, C_WMB
+import vbench.jit  # noqa: F401  (sets the numba cache directory first)
+from vbench.counters import C_LINES_DRV, C_LINES_TOUCHED, C_MB_DRV, C_RMB, C_WMB
 
 LINE_SHIFT = 6
 
@@ -33,6 +32,7 @@ DATA_GPA = 1 << 40
 DATA_SHIFT = 24
 DATA_STRIDE = 1 << DATA_SHIFT  # 16 MiB: the largest request the workload may ask for
 MAX_REQUEST_BYTES = DATA_STRIDE
+
 
 def new_mem(size: int) -> np.ndarray:
     """A zeroed arena of ``size`` bytes (rounded up to whole lines), line states appended.

@@ -65,7 +65,9 @@ def needs_of(wl: Workload) -> Needs:
     return Needs(max_segments=int(wl.max_segments), max_size=int(wl.max_size), classes=wl.classes)
 
 
-def check_model(mdef: ModelDef, opts: ModelOptions, wl_needs: Needs, batch: int, where: str) -> None:
+def check_model(
+    mdef: ModelDef, opts: ModelOptions, wl_needs: Needs, batch: int, where: str
+) -> None:
     """Refuse an impossible combination with one line naming the problem and the fix."""
     if wl_needs.max_size > MAX_REQUEST_BYTES:
         raise ConfigError(
@@ -109,10 +111,23 @@ def run_model(
     inst = mdef.build(opts, needs)
     ctr, causes, hist, lat_max, done, out = E.new_buffers(len(wl), wl.classes)
     E.simulate(
-        inst.cfg, inst.mem, inst.drv, inst.dev,
-        wl.arrival_ns, wl.size, wl.segments, wl.prio, wl.direction,
-        engine_params(eng, wl), preset.vector(),
-        ctr, causes, hist, lat_max, done, out,
+        inst.cfg,
+        inst.mem,
+        inst.drv,
+        inst.dev,
+        wl.arrival_ns,
+        wl.size,
+        wl.segments,
+        wl.prio,
+        wl.direction,
+        engine_params(eng, wl),
+        preset.vector(),
+        ctr,
+        causes,
+        hist,
+        lat_max,
+        done,
+        out,
     )
     status = int(out[E.O_STATUS])
     if status != E.ST_OK:
@@ -152,7 +167,9 @@ def summarize(run: ModelRun, wl: Workload) -> dict[str, Any]:
         row[f"time_{name}_ns_per_req"] = float(t) * per
     row["time_total_ns_per_req"] = float(run.causes.sum()) * per
     total = run.hist.sum(axis=0)
-    for (tag, q), v in zip(PERCENTILES, percentiles(total, [q for _, q in PERCENTILES]), strict=True):
+    for (tag, q), v in zip(
+        PERCENTILES, percentiles(total, [q for _, q in PERCENTILES]), strict=True
+    ):
         row[f"lat_{tag}_ns"] = float(v)
     row["lat_max_ns"] = float(run.lat_max.max()) if run.lat_max.size else float("nan")
     for c in range(wl.classes):

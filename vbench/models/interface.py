@@ -30,8 +30,6 @@ real driver keeps its free list and shadow indexes.
 
 from __future__ import annotations
 
-import vbench.jit  # noqa: F401  (sets the numba cache directory first)
-
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -41,6 +39,7 @@ from numba import from_dtype
 from numba.extending import overload
 from pydantic import BaseModel, ConfigDict
 
+import vbench.jit  # noqa: F401  (sets the numba cache directory first)
 from vbench.layout import ArenaLayout
 
 

@@ -235,7 +235,10 @@ def _reap(cfg, mem, st, ctr, io):
     vidx = c.valid_idx
     h = ld32(mem, ctr, SIDE_DRIVER, vidx + _I_HEAD)
     d = c.ring + _DESC * h
-    if ld8(mem, ctr, SIDE_DRIVER, d + _D_VALID) == 0 or ld8(mem, ctr, SIDE_DRIVER, d + _D_SOWN) != 0:
+    if (
+        ld8(mem, ctr, SIDE_DRIVER, d + _D_VALID) == 0
+        or ld8(mem, ctr, SIDE_DRIVER, d + _D_SOWN) != 0
+    ):
         return -1
     req = ld64(mem, ctr, SIDE_DRIVER, d + _D_COOKIE)
     ctr[C_DESC_READ] += 1

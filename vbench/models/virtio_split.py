@@ -425,9 +425,13 @@ def audit(inst: Instance) -> list[str]:
     avail_idx = int(h[(int(c["avail"]) + 2) >> 1])
     used_idx = int(h[(int(c["used"]) + 2) >> 1])
     if not (avail_idx == drv[D_AVAIL_SHADOW] == dev[V_LAST_AVAIL]):
-        out.append(f"avail.idx {avail_idx}, driver shadow {drv[D_AVAIL_SHADOW]}, device {dev[V_LAST_AVAIL]}")
+        out.append(
+            f"avail.idx {avail_idx}, driver shadow {drv[D_AVAIL_SHADOW]}, device {dev[V_LAST_AVAIL]}"
+        )
     if not (used_idx == dev[V_USED_SHADOW] == drv[D_LAST_USED] == avail_idx):
-        out.append(f"used.idx {used_idx}, device shadow {dev[V_USED_SHADOW]}, driver last_used {drv[D_LAST_USED]}")
+        out.append(
+            f"used.idx {used_idx}, device shadow {dev[V_USED_SHADOW]}, driver last_used {drv[D_LAST_USED]}"
+        )
     return out
 
 

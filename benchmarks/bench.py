@@ -1,0 +1,107 @@
+"""Speed benchmark: simulated requests per second per model, and CLI timings.
+
+Speed is measured here, not in timed tests. Run from the repository root:
+
+    python benchmarks/bench.py              # all figures
+    python benchmarks/bench.py --quick      # simulator only, fewer repeats
+
+Prints medians over repeats (the machine is shared and noisy: medians and ratios, not bests).
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def sim_rate(model: str, n: int, repeats: int) -> tuple[float, float]:
+    """Median and min wall seconds of one simulate() call, line tracker on (it always is)."""
+    from vbench import engine as E
+    from vbench.costs import load_preset
+    from vbench.models import get_model
+    from vbench.simulation import EngineSpec, engine_params, needs_of
+    from vbench.workload import WorkloadSpec, generate
+
+    spec = WorkloadSpec(
+        requests=n,
+        arrival={"kind": "closed", "in_flight": 64},
+        size={"kind": "fixed", "bytes": 1500},
+        segments={"kind": "fixed", "count": 1},
+    )
+    wl = generate(spec, 1)
+    eng = EngineSpec(batch=32)
+    mdef = get_model(model)
+    opts = mdef.options(queue_size=256)
+    costs = load_preset("kvm-modern").vector()
+    params = engine_params(eng, wl)
+    times = []
+    for _ in range(repeats + 1):  # the first call compiles or loads the cache: not timed
+        inst = mdef.build(opts, needs_of(wl))
+        bufs = E.new_buffers(len(wl), wl.classes)
+        t0 = time.perf_counter()
+        E.simulate(
+            inst.cfg,
+            inst.mem,
+            inst.drv,
+            inst.dev,
+            wl.arrival_ns,
+            wl.size,
+            wl.segments,
+            wl.prio,
+            wl.direction,
+            params,
+            costs,
+            *bufs,
+        )
+        times.append(time.perf_counter() - t0)
+        assert bufs[-1][E.O_STATUS] == E.ST_OK
+    times = times[1:]
+    return statistics.median(times), min(times)
+
+
+def wall(cmd: list[str], repeats: int) -> float:
+    ts = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
+        ts.append(time.perf_counter() - t0)
+    return statistics.median(ts)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--requests", type=int, default=1_000_000)
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--quick", action="store_true")
+    a = ap.parse_args()
+    from vbench.models import registry
+
+    print(
+        f"simulator: 1 segment, batch 32, closed loop 64 in flight, {a.requests:,} requests, "
+        f"line tracker on; median of {a.repeats}"
+    )
+    for name in registry():
+        med, best = sim_rate(name, a.requests, a.repeats)
+        print(
+            f"  {name:14s} {a.requests / med / 1e6:6.2f} M simulated req/s (median)  "
+            f"{a.requests / best / 1e6:6.2f} M (best)"
+        )
+    if a.quick:
+        return
+    exe = [sys.executable, "-m", "vbench.cli"]
+    print(f"vbench --help: {wall(exe + ['--help'], 5):.3f} s (median of 5)")
+    wall(exe + ["run", "configs/default.toml", "-q", "--out", "/tmp/vbench-bench"], 1)  # warm
+    t = wall(
+        exe + ["run", "configs/default.toml", "-q", "--jobs", "2", "--out", "/tmp/vbench-bench"], 3
+    )
+    print(f"warm vbench run configs/default.toml --jobs 2: {t:.2f} s (median of 3)")
+
+
+if __name__ == "__main__":
+    main()

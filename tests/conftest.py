@@ -1,0 +1,58 @@
+"""Shared helpers: small workloads and one-call model runs for the tests."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from vbench.costs import load_preset
+from vbench.models import get_model
+from vbench.simulation import EngineSpec, ModelRun, run_model
+from vbench.workload import WorkloadSpec, generate
+
+SPLIT_OPTION_SETS: list[dict[str, Any]] = [
+    {"event_idx": e, "indirect": i, "publish": p, "avail_event": a, "used_batch": u}
+    for e in (True, False)
+    for i in (True, False)
+    for p in ("add", "kick")
+    for a in ("vhost", "qemu")
+    for u in (1, 3)
+]
+IOQ_OPTION_SETS: list[dict[str, Any]] = [
+    {"sg": s, "txmitigation": t} for s in ("pool", "flat") for t in (1, 10)
+]
+ALL_MODELS: list[tuple[str, dict[str, Any]]] = [("virtio-split", o) for o in SPLIT_OPTION_SETS] + [
+    ("vbus-ioq", o) for o in IOQ_OPTION_SETS
+]
+
+
+def simulate(
+    model: str,
+    opts: dict[str, Any] | None = None,
+    workload: dict[str, Any] | None = None,
+    engine: dict[str, Any] | None = None,
+    seed: int = 1,
+    preset: str = "kvm-modern",
+) -> ModelRun:
+    mdef = get_model(model)
+    wl = generate(WorkloadSpec.model_validate(workload or {}), seed)
+    return run_model(
+        model,
+        mdef,
+        mdef.options(**(opts or {})),
+        wl,
+        EngineSpec(**(engine or {})),
+        load_preset(preset),
+    )
+
+
+def counters(run: ModelRun) -> dict[str, int]:
+    from vbench.counters import COUNTERS
+
+    return dict(zip(COUNTERS, (int(v) for v in run.counters), strict=True))
+
+
+@pytest.fixture
+def sim():
+    return simulate

@@ -1,0 +1,443 @@
+"""Small pure-Python references of the two rings, written from the protocol rules alone.
+
+They hold shared memory as plain dicts and lists (no byte arena, nothing from the jitted
+models) and expose the same ten operations with the same return conventions as
+:mod:`vbench.models.interface`, so a test can run one operation sequence through both and
+compare every answer and the shared state the peers can see.
+
+The policies mirrored are the ones the models document:
+
+* virtio split (virtio 1.x "Split Virtqueues"): a Linux-style driver (a LIFO free list of
+  descriptors, chains or one INDIRECT descriptor for multi-segment requests, avail.idx published
+  on every add or only at the kick decision, ``get_buf`` re-arming ``used_event`` on every buffer
+  while interrupts are on, ``disable_cb`` writing ``used_event = 0`` under EVENT_IDX) and a
+  vhost-style device (``avail_event`` written when kicks are re-enabled, and with the QEMU option
+  on every pop as well; used.idx published once per ``used_batch`` completions or when the device
+  runs empty; an interrupt decision only when something new was published).
+* vbus IOQ + shm-signal, driven as venet drives its TX queue: the driver pushes on both
+  indexes and injects the device's signal; the device takes slots at the ``inuse`` head while it
+  owns them, hands each back and injects the driver's signal every ``txmitigation`` completions
+  and when it runs empty; the driver reaps at the ``valid`` head what the device handed back.
+
+Results: ``pop`` returns ``None`` or a :class:`Popped`; ``reap`` returns ``None`` or
+``(request, used_len)``; the other operations return the interface's int.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+U16 = 0xFFFF
+
+# virtio flag bits (virtio spec / linux/virtio_ring.h)
+F_NEXT = 1
+F_WRITE = 2
+F_INDIRECT = 4
+USED_F_NO_NOTIFY = 1
+AVAIL_F_NO_INTERRUPT = 1
+
+
+def need_event(event: int, new: int, old: int) -> bool:
+    """Notify iff ``event`` is one of the u16 entries ``old .. new-1`` (written as a window)."""
+    span = (new - old) & U16
+    return any(((old + i) & U16) == event for i in range(span))
+
+
+def segment_lengths(size: int, segs: int) -> list[int]:
+    """``size`` bytes in ``segs`` near-equal pieces, the longer pieces first."""
+    q, r = divmod(size, segs)
+    return [q + 1 if j < r else q for j in range(segs)]
+
+
+@dataclass(frozen=True)
+class Popped:
+    """What the device learns from one pop: the request and the io slots the model fills."""
+
+    req: int
+    size: int
+    segs: int
+    handle: int
+    length: int
+
+
+# ================================================================================================
+# virtio split virtqueue
+# ================================================================================================
+@dataclass
+class Desc:
+    """One descriptor as the device reads it; ``req``/``off`` stand for the buffer address."""
+
+    req: int = -1
+    off: int = 0
+    len: int = 0
+    flags: int = 0
+    next: int = 0
+
+
+class SplitRef:
+    """Reference split ring: shared areas as dicts, each side's private state as attributes."""
+
+    def __init__(
+        self,
+        n: int,
+        *,
+        event_idx: bool,
+        indirect: bool,
+        publish_on_add: bool,
+        qemu_avail_event: bool,
+        used_batch: int,
+    ) -> None:
+        self.n = n
+        self.event_idx = event_idx
+        self.indirect = indirect
+        self.publish_on_add = publish_on_add
+        self.qemu_avail_event = qemu_avail_event
+        self.used_batch = used_batch
+        # --- shared memory ---
+        self.desc = [Desc() for _ in range(n)]
+        self.tables: dict[int, list[Desc]] = {}  # indirect table of each head slot
+        self.avail: dict[str, Any] = {"flags": 0, "idx": 0, "ring": [0] * n, "used_event": 0}
+        self.used: dict[str, Any] = {
+            "flags": 0,
+            "idx": 0,
+            "ring": [(0, 0)] * n,
+            "avail_event": 0,
+        }
+        # --- driver private ---
+        self.free = list(range(n))  # the free list in order: front is taken first
+        self.chains: dict[int, tuple[int, list[int]]] = {}  # head -> (request, descriptors)
+        self.next_avail = 0  # where the next head goes (the driver's avail shadow)
+        self.last_decided = 0  # next_avail at the last kick decision
+        self.last_used = 0
+        self.irq_off = False
+        # --- device private ---
+        self.last_avail = 0
+        self.avail_seen = 0  # the avail.idx value the device last read
+        self.next_used = 0  # where the next used element goes
+        self.signalled = 0  # used.idx at the last interrupt decision
+        self.kicks_off = False
+
+    # --- set-up ----------------------------------------------------------------------------
+    def fast_forward(self, k: int) -> None:
+        """The state after ``k`` complete one-segment round trips from a fresh ring.
+
+        One round trip is: add (request 0, size 1, device reads), kick decision, pop, push,
+        interrupt decision at the end of a batch, reap. Nothing else may have happened before.
+        Every index moves by ``k`` and the free list ends as it began.
+        """
+        assert self.last_used == 0 and self.next_avail == 0 and not self.chains
+        if k == 0:
+            return
+        v = k & U16
+        for i in range(min(k, self.n)):
+            self.avail["ring"][i] = 0
+            self.used["ring"][i] = (0, 0)
+        self.desc[0] = Desc(req=0, off=0, len=1, flags=0, next=1)
+        self.avail["idx"] = self.used["idx"] = v
+        self.next_avail = self.last_decided = self.last_used = v
+        self.last_avail = self.avail_seen = self.next_used = self.signalled = v
+        if self.event_idx:
+            self.avail["used_event"] = v
+            if self.qemu_avail_event:
+                self.used["avail_event"] = v
+
+    # --- driver ----------------------------------------------------------------------------
+    def add(self, req: int, size: int, segs: int, write: bool) -> int:
+        lens = segment_lengths(size, segs)
+        as_table = self.indirect and segs > 1
+        need = 1 if as_table else segs
+        if len(self.free) < need:
+            return 0
+        ids = self.free[:need]
+        del self.free[:need]
+        wflag = F_WRITE if write else 0
+        offs = [sum(lens[:j]) for j in range(segs)]
+        if as_table:
+            table = [
+                Desc(req, offs[j], lens[j], wflag | (F_NEXT if j < segs - 1 else 0), j + 1)
+                for j in range(segs)
+            ]
+            self.tables[ids[0]] = table
+            self.desc[ids[0]] = Desc(-1, 0, 16 * segs, F_INDIRECT, 0)
+        else:
+            for j, i in enumerate(ids):
+                more = j < segs - 1
+                nxt = ids[j + 1] if more else 0
+                self.desc[i] = Desc(req, offs[j], lens[j], wflag | (F_NEXT if more else 0), nxt)
+        head = ids[0]
+        self.chains[head] = (req, ids)
+        self.avail["ring"][self.next_avail % self.n] = head
+        self.next_avail = (self.next_avail + 1) & U16
+        if self.publish_on_add:
+            self.avail["idx"] = self.next_avail
+        return 1
+
+    def kick_needed(self, last: bool) -> int:
+        if not last:
+            return -1
+        old, new = self.last_decided, self.next_avail
+        self.last_decided = new
+        self.avail["idx"] = new  # a no-op when every add already published
+        if self.event_idx:
+            return int(need_event(self.used["avail_event"], new, old))
+        return 0 if self.used["flags"] & USED_F_NO_NOTIFY else 1
+
+    def reap(self) -> tuple[int, int] | None:
+        if self.used["idx"] == self.last_used:
+            return None
+        head, length = self.used["ring"][self.last_used % self.n]
+        if head not in self.chains:
+            return (-2, length)
+        req, ids = self.chains.pop(head)
+        self.free[0:0] = ids
+        self.tables.pop(head, None)
+        self.last_used = (self.last_used + 1) & U16
+        if self.event_idx and not self.irq_off:
+            self.avail["used_event"] = self.last_used
+        return (req, length)
+
+    def disable_interrupts(self) -> int:
+        if not self.irq_off:
+            self.irq_off = True
+            if self.event_idx:
+                self.avail["used_event"] = 0
+            else:
+                self.avail["flags"] |= AVAIL_F_NO_INTERRUPT
+        return 0
+
+    def enable_interrupts(self) -> int:
+        if self.irq_off:
+            self.irq_off = False
+            if not self.event_idx:
+                self.avail["flags"] &= ~AVAIL_F_NO_INTERRUPT
+        if self.event_idx:
+            self.avail["used_event"] = self.last_used
+        return 1 if self.used["idx"] == self.last_used else 0
+
+    # --- device ----------------------------------------------------------------------------
+    def device_drained(self) -> bool:
+        """The device has taken every entry it has seen (vhost's precondition to re-arm)."""
+        return self.last_avail == self.avail_seen
+
+    def pop(self) -> Popped | None:
+        if self.last_avail == self.avail_seen:
+            self.avail_seen = self.avail["idx"]
+            if self.avail_seen == self.last_avail:
+                return None
+        head = self.avail["ring"][self.last_avail % self.n]
+        self.last_avail = (self.last_avail + 1) & U16
+        if self.event_idx and self.qemu_avail_event:
+            self.used["avail_event"] = self.last_avail
+        d = self.desc[head]
+        if d.flags & F_INDIRECT:
+            chain = self.tables[head]
+        else:
+            chain = [d]
+            while chain[-1].flags & F_NEXT:
+                chain.append(self.desc[chain[-1].next])
+        total = sum(x.len for x in chain)
+        wrote = any(x.flags & F_WRITE for x in chain)
+        return Popped(chain[0].req, total, len(chain), head, total if wrote else 0)
+
+    def push_used(self, handle: int, length: int) -> int:
+        self.used["ring"][self.next_used % self.n] = (handle, length)
+        self.next_used = (self.next_used + 1) & U16
+        return 0
+
+    def interrupt_needed(self, last: bool) -> int:
+        unpublished = (self.next_used - self.used["idx"]) & U16
+        if unpublished:
+            if unpublished < self.used_batch and not last:
+                return -1
+            self.used["idx"] = self.next_used
+        new, old = self.used["idx"], self.signalled
+        if new == old:
+            return -1
+        self.signalled = new
+        if self.event_idx:
+            return int(need_event(self.avail["used_event"], new, old))
+        return 0 if self.avail["flags"] & AVAIL_F_NO_INTERRUPT else 1
+
+    def disable_kicks(self) -> int:
+        if not self.event_idx:
+            self.used["flags"] |= USED_F_NO_NOTIFY
+        return 0
+
+    def enable_kicks(self) -> int:
+        """Re-arm and re-check; meant for a drained device (see :meth:`device_drained`)."""
+        if self.event_idx:
+            self.used["avail_event"] = self.last_avail
+        else:
+            self.used["flags"] &= ~USED_F_NO_NOTIFY
+        return 1 if self.avail["idx"] == self.last_avail else 0
+
+    # --- what the peers can see --------------------------------------------------------------
+    def shared_scalars(self) -> dict[str, int]:
+        return {
+            "avail.flags": self.avail["flags"],
+            "avail.idx": self.avail["idx"],
+            "used_event": self.avail["used_event"],
+            "used.flags": self.used["flags"],
+            "used.idx": self.used["idx"],
+            "avail_event": self.used["avail_event"],
+        }
+
+    def outstanding(self) -> dict[int, tuple[int, list[Desc]]]:
+        """head -> (head descriptor, the segment descriptors) of every outstanding request."""
+        out = {}
+        for head, (_, ids) in self.chains.items():
+            if head in self.tables:
+                out[head] = (self.desc[head], self.tables[head])
+            else:
+                out[head] = (self.desc[head], [self.desc[i] for i in ids])
+        return out
+
+
+# ================================================================================================
+# vbus IOQ with its shm-signal
+# ================================================================================================
+@dataclass
+class Slot:
+    cookie: int = 0
+    size: int = 0
+    segs: int = 0
+    valid: int = 0
+    sown: int = 0
+
+
+class IoqRef:
+    """Reference IOQ: one descriptor array, two head/tail/full indexes, two mailboxes."""
+
+    def __init__(self, count: int, *, txmitigation: int, sg_pool: bool) -> None:
+        self.count = count
+        self.txmitigation = txmitigation
+        self.sg_pool = sg_pool
+        # --- shared memory ---
+        self.slots = [Slot() for _ in range(count)]
+        self.idx = {
+            "valid": {"head": 0, "tail": 0, "full": 0},
+            "inuse": {"head": 0, "tail": 0, "full": 0},
+        }
+        # the driver takes interrupts and the device sleeps on kicks from the start
+        self.mbox = {
+            "north": {"enabled": 1, "pending": 0, "dirty": 0},
+            "south": {"enabled": 1, "pending": 0, "dirty": 0},
+        }
+        # --- private ---
+        self.push_inject = -1  # driver: the last push's inject, reported by the kick decision
+        self.taken = 0  # device: slots taken at the inuse head and not yet handed back
+        self.unsignalled = 0  # device: completions since its last signal
+
+    # --- shm-signal and index rules ----------------------------------------------------------
+    def _inject(self, who: str) -> int:
+        m = self.mbox[who]
+        m["dirty"] = 1
+        if m["enabled"] and not m["pending"]:
+            m["pending"] = 1
+            return 1
+        return 0
+
+    def _disable(self, who: str) -> int:
+        # the wakeup: the handler clears dirty, masks the mailbox and, drained, clears pending
+        self.mbox[who].update(enabled=0, dirty=0, pending=0)
+        return 0
+
+    def _enable(self, who: str) -> int:
+        m = self.mbox[who]
+        m["enabled"] = 1
+        return 0 if (m["dirty"] or m["pending"]) else 1
+
+    def _push_tail(self, name: str) -> None:
+        ix = self.idx[name]
+        t = (ix["tail"] + 1) % self.count
+        if t == ix["head"]:
+            ix["full"] = 1
+        ix["tail"] = t
+
+    def _pop_head(self, name: str) -> None:
+        ix = self.idx[name]
+        ix["head"] = (ix["head"] + 1) % self.count
+        ix["full"] = 0
+
+    # --- driver ----------------------------------------------------------------------------
+    def add(self, req: int, size: int, segs: int, write: bool) -> int:
+        del write  # a TX queue has one direction
+        v = self.idx["valid"]
+        if v["full"]:
+            return 0
+        s = self.slots[v["tail"]]
+        if s.sown:
+            return 0
+        s.cookie, s.size, s.segs, s.valid = req, size, segs, 1
+        self._push_tail("valid")
+        self._push_tail("inuse")
+        s.sown = 1
+        self.push_inject = self._inject("south")
+        return 1
+
+    def kick_needed(self, last: bool) -> int:
+        del last  # decided by the push itself
+        r, self.push_inject = self.push_inject, -1
+        return r
+
+    def reap(self) -> tuple[int, int] | None:
+        s = self.slots[self.idx["valid"]["head"]]
+        if not s.valid or s.sown:
+            return None
+        s.valid = 0
+        self._pop_head("valid")
+        return (s.cookie, 0)
+
+    def disable_interrupts(self) -> int:
+        return self._disable("north")
+
+    def enable_interrupts(self) -> int:
+        return self._enable("north")
+
+    # --- device ----------------------------------------------------------------------------
+    def pop(self) -> Popped | None:
+        """Take the next slot the device owns and has not taken yet."""
+        if self.taken == self.count:
+            return None
+        h = (self.idx["inuse"]["head"] + self.taken) % self.count
+        s = self.slots[h]
+        if not s.sown:
+            return None
+        self.taken += 1
+        segs = s.segs if self.sg_pool else 1
+        return Popped(s.cookie, s.size, segs, h, 0)
+
+    def push_used(self, handle: int, length: int) -> int:
+        """Hand back the oldest taken slot (IOQ completes in order)."""
+        del length
+        assert self.taken > 0 and handle == self.idx["inuse"]["head"], "in-order completion"
+        self.taken -= 1
+        self._pop_head("inuse")
+        self.slots[handle].sown = 0
+        self.unsignalled += 1
+        return 0
+
+    def interrupt_needed(self, last: bool) -> int:
+        k = self.unsignalled
+        if k == 0 or (k < self.txmitigation and not last):
+            return -1
+        self.unsignalled = 0
+        return self._inject("north")
+
+    def disable_kicks(self) -> int:
+        return self._disable("south")
+
+    def enable_kicks(self) -> int:
+        return self._enable("south")
+
+    # --- what the peers can see --------------------------------------------------------------
+    def shared_scalars(self) -> dict[str, int]:
+        out = {}
+        for name, ix in self.idx.items():
+            for k, v in ix.items():
+                out[f"{name}.{k}"] = v
+        for who, m in self.mbox.items():
+            for k, v in m.items():
+                out[f"{who}.{k}"] = v
+        return out

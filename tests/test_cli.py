@@ -1,0 +1,142 @@
+"""The command line as a person uses it: real processes, exit codes, stdout vs stderr."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from vbench.layout import ioq_layout, split_layout
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def vbench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "vbench.cli", *args],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        timeout=600,
+        env=env,
+    )
+
+
+@pytest.mark.parametrize(
+    "model,ref", [("virtio-split", split_layout(256)), ("vbus-ioq", ioq_layout(256, 1))]
+)
+def test_layout_json(model, ref):
+    r = vbench("layout", model, "--queue-size", "256", "--format", "json")
+    assert r.returncode == 0, r.stderr
+    d = json.loads(r.stdout)
+    assert d["total_bytes"] == ref.size
+    assert [a["name"] for a in d["areas"]] == [a.name for a in ref.areas]
+    assert {"model", "queue_size", "line_bytes", "total_bytes", "areas", "structs"} <= d.keys()
+
+
+def test_layout_table_lists_fields():
+    r = vbench("layout", "virtio-split", "-n", "8")
+    assert r.returncode == 0
+    for word in ("used_event", "avail_event", "vring_desc", "total"):
+        assert word in r.stdout
+
+
+def one_line_error(r: subprocess.CompletedProcess, code: int = 2) -> str:
+    assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
+    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
+    assert len(lines) == 1, r.stderr
+    assert "Traceback" not in r.stderr
+    return lines[0]
+
+
+def test_layout_errors():
+    assert "unknown model" in one_line_error(vbench("layout", "virtio-splot"))
+    assert "power of two" in one_line_error(vbench("layout", "virtio-split", "-n", "100"))
+
+
+TINY = """
+name = "tiny"
+seed = 2
+[workload]
+requests = 300
+segments = 2
+[engine]
+batch = 4
+[[models]]
+model = "virtio-split"
+queue_size = 64
+[[models]]
+model = "vbus-ioq"
+queue_size = 64
+[sweep.product]
+"engine.batch" = [1, 8]
+"""
+
+
+def test_run_writes_tidy_results_and_meta(tmp_path):
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY)
+    out = tmp_path / "out"
+    r = vbench(
+        "run",
+        str(cfg),
+        "--out",
+        str(out),
+        "--jobs",
+        "2",
+        env={"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "HOME": str(Path.home())},
+    )
+    assert r.returncode == 0, r.stderr
+    assert "\x1b[" not in r.stdout  # NO_COLOR honoured
+    df = pd.read_parquet(out / "results.parquet")
+    assert len(df) == 2 * 2 and set(df["label"]) == {"virtio-split", "vbus-ioq"}
+    assert df.groupby("point")["workload_fingerprint"].nunique().eq(1).all()  # paired
+    assert pd.read_csv(out / "results.csv").shape == df.shape
+    meta = json.loads((out / "meta.json").read_text())
+    for key in (
+        "config",
+        "config_hash",
+        "seed",
+        "versions",
+        "git",
+        "machine",
+        "started",
+        "finished",
+    ):
+        assert key in meta
+    assert meta["status"] == "complete" and meta["seed"] == 2
+    assert {"python", "numba", "numpy"} <= meta["versions"].keys()
+    assert "results:" in r.stderr and "results:" not in r.stdout  # diagnostics on stderr
+
+
+@pytest.mark.parametrize(
+    "text,needle",
+    [
+        (TINY.replace("batch = 4", "bach = 4"), "did you mean 'batch'"),
+        (TINY.replace("batch = 4", "batch = 400"), "larger than the ring"),
+        (TINY + "\n[bogus]\n", "unknown key 'bogus'"),
+    ],
+)
+def test_run_config_errors_are_one_line_exit_2(tmp_path, text, needle):
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(text.replace('"engine.batch" = [1, 8]', '"seed" = [1]'))
+    assert needle in one_line_error(vbench("run", str(cfg), "--out", str(tmp_path / "o")))
+    assert not (tmp_path / "o").exists()
+
+
+def test_run_missing_file_and_bad_set(tmp_path):
+    assert "not found" in one_line_error(vbench("run", str(tmp_path / "none.toml")))
+    cfg = tmp_path / "c.toml"
+    cfg.write_text(TINY)
+    assert "use --set key=value" in one_line_error(vbench("run", str(cfg), "--set", "engine.batch"))
+
+
+def test_help_is_quick_and_lists_commands():
+    r = vbench("--help")
+    assert r.returncode == 0
+    for cmd in ("run", "layout", "models", "presets"):
+        assert cmd in r.stdout
