@@ -167,7 +167,7 @@ def summarize(run: ModelRun, wl: Workload) -> dict[str, Any]:
         row[f"time_{name}_ns_per_req"] = float(t) * per
     row["time_total_ns_per_req"] = float(run.causes.sum()) * per
     total = run.hist.sum(axis=0)
-    for (tag, q), v in zip(
+    for (tag, _q), v in zip(
         PERCENTILES, percentiles(total, [q for _, q in PERCENTILES]), strict=True
     ):
         row[f"lat_{tag}_ns"] = float(v)
