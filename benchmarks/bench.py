@@ -43,7 +43,7 @@ def sim_rate(model: str, n: int, repeats: int) -> tuple[float, float]:
     times = []
     for _ in range(repeats + 1):  # the first call compiles or loads the cache: not timed
         inst = mdef.build(opts, needs_of(wl))
-        bufs = E.new_buffers(len(wl), wl.classes)
+        bufs = E.new_buffers(len(wl), wl.classes, inst.mem)
         t0 = time.perf_counter()
         E.simulate(
             inst.cfg,

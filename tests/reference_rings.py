@@ -116,7 +116,6 @@ class SplitRef:
         self.avail_seen = 0  # the avail.idx value the device last read
         self.next_used = 0  # where the next used element goes
         self.signalled = 0  # used.idx at the last interrupt decision
-        self.kicks_off = False
 
     # --- set-up ----------------------------------------------------------------------------
     def fast_forward(self, k: int) -> None:
@@ -133,7 +132,7 @@ class SplitRef:
         for i in range(min(k, self.n)):
             self.avail["ring"][i] = 0
             self.used["ring"][i] = (0, 0)
-        self.desc[0] = Desc(req=0, off=0, len=1, flags=0, next=1)
+        self.desc[0] = Desc(req=0, off=0, len=1, flags=0, next=0)
         self.avail["idx"] = self.used["idx"] = v
         self.next_avail = self.last_decided = self.last_used = v
         self.last_avail = self.avail_seen = self.next_used = self.signalled = v

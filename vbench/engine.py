@@ -27,12 +27,13 @@ the run stops with an error naming it. Same inputs, same counters: bit for bit.
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
+from numba.core.errors import NumbaIRAssumptionWarning
 
-import vbench.jit  # noqa: F401  (sets the numba cache directory first)
 from vbench.counters import (
     C_BYTES,
     C_BYTES_COPIED,
@@ -57,7 +58,6 @@ from vbench.counters import (
     IO_SEGS,
     IO_SIZE,
     N_CAUSES,
-    N_COUNTERS,
     N_IO,
     SIDE_DEVICE,
     SIDE_DRIVER,
@@ -71,6 +71,7 @@ from vbench.counters import (
     T_WAKE,
 )
 from vbench.histogram import N_BUCKETS, record
+from vbench.memory import new_tracker
 from vbench.models import interface as m
 
 # engine parameters (float64 vector)
@@ -97,6 +98,10 @@ STATUS_TEXT = {
 }
 
 INF = math.inf
+
+# numba's IR inliner (the model operations are inlined into the engine) trips an internal
+# "pedantic check" warning on variables it renames; it is noise to a vbench user.
+warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 
 @njit
@@ -427,10 +432,11 @@ class RunResult:
     out: np.ndarray
 
 
-def new_buffers(n: int, classes: int) -> tuple[np.ndarray, ...]:
-    """Zeroed output buffers for :func:`simulate` (one set per model run)."""
+def new_buffers(n: int, classes: int, mem: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Zeroed output buffers for :func:`simulate` (one set per model run): the tracker
+    (counters, then the line states of ``mem``), causes, histograms, max latency, done, out."""
     return (
-        np.zeros(N_COUNTERS, dtype=np.int64),
+        new_tracker(mem),
         np.zeros(N_CAUSES, dtype=np.float64),
         np.zeros((classes, N_BUCKETS), dtype=np.int64),
         np.zeros(classes, dtype=np.float64),

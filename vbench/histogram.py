@@ -27,7 +27,6 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit
 
-import vbench.jit  # noqa: F401  (sets the numba cache directory first)
 
 #: Sub-buckets per power-of-two octave, as a power of two: relative error <= 2**-SUB_BITS.
 SUB_BITS: int = 6

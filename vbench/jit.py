@@ -4,8 +4,8 @@ Two facts shape it:
 
 1. Only *entry points* (the engine's ``simulate``) are compiled with ``cache=True``. A callee
    loaded from numba's cache is linked as object code and cannot be inlined, which made every
-   shared-memory access cost a real call (about 100 ns instead of a few). Helpers are plain
-   ``@njit`` functions compiled together with, and cached inside, the entry point.
+   shared-memory access cost a real call. Helpers are plain ``@njit`` functions (model
+   operations ``inline="always"``) compiled together with, and cached inside, the entry point.
 2. Numba checks only the entry point's own source file to decide whether a cache entry is
    stale, so an edit to a model would silently keep the old engine. The cache therefore lives in
    a directory named after a hash of every jitted source file: change one and the cache is new.
@@ -38,5 +38,24 @@ def cache_dir() -> Path:
     return base / "vbench" / f"numba-{source_hash()}"
 
 
+def _prune(current: Path, keep: int = 3) -> None:
+    """Drop caches of older sources (all but the ``keep`` most recently used)."""
+    import shutil
+
+    try:
+        dirs = sorted(
+            (p for p in current.parent.glob("numba-*") if p != current),
+            key=lambda p: p.stat().st_mtime,
+            reverse=True,
+        )
+        for old in dirs[keep - 1 :]:
+            shutil.rmtree(old, ignore_errors=True)
+    except OSError:
+        pass
+
+
 if "NUMBA_CACHE_DIR" not in os.environ:
-    os.environ["NUMBA_CACHE_DIR"] = str(cache_dir())
+    _dir = cache_dir()
+    if not _dir.exists():
+        _prune(_dir)
+    os.environ["NUMBA_CACHE_DIR"] = str(_dir)

@@ -14,7 +14,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from vbench.costs import Preset
-from vbench.counters import CAUSES, COUNTERS
+from vbench.counters import CAUSES, COUNTERS, N_COUNTERS
 from vbench.errors import ConfigError, InvariantError
 from vbench.histogram import percentiles
 from vbench.memory import MAX_REQUEST_BYTES
@@ -109,7 +109,7 @@ def run_model(
     needs = needs_of(wl)
     check_model(mdef, opts, needs, eng.batch, label)
     inst = mdef.build(opts, needs)
-    ctr, causes, hist, lat_max, done, out = E.new_buffers(len(wl), wl.classes)
+    ctr, causes, hist, lat_max, done, out = E.new_buffers(len(wl), wl.classes, inst.mem)
     E.simulate(
         inst.cfg,
         inst.mem,
@@ -141,7 +141,7 @@ def run_model(
     problems += mdef.audit(inst)
     if problems:
         raise InvariantError(f"{label}: end-of-run invariants broken: " + "; ".join(problems))
-    return ModelRun(label, mdef.name, ctr, causes, hist, lat_max, out, inst)
+    return ModelRun(label, mdef.name, ctr[:N_COUNTERS].copy(), causes, hist, lat_max, out, inst)
 
 
 def summarize(run: ModelRun, wl: Workload) -> dict[str, Any]:

@@ -64,9 +64,7 @@ class ArrivalSpec(BaseModel):
         1e6, gt=0, allow_inf_nan=False, description="requests/s (onoff: during ON periods)"
     )
     on_us: float = Field(50.0, gt=0, allow_inf_nan=False, description="onoff: mean ON length")
-    off_us: float = Field(
-        200.0, ge=0, allow_inf_nan=False, description="onoff: mean OFF length"
-    )
+    off_us: float = Field(200.0, ge=0, allow_inf_nan=False, description="onoff: mean OFF length")
 
 
 class SizeSpec(BaseModel):

@@ -137,7 +137,7 @@ class Options(ModelOptions):
 
 
 # --- the shm-signal and IOQ primitives ----------------------------------------------------------
-@njit
+@njit(inline="always")
 def _inject(mem, ctr, side, mbox):
     """shm_signal_inject towards the mailbox at ``mbox``: 1 a real notification, 0 suppressed."""
     ctr[C_INJECTS] += 1
@@ -150,7 +150,7 @@ def _inject(mem, ctr, side, mbox):
     return 0
 
 
-@njit
+@njit(inline="always")
 def _tail_push(mem, ctr, side, idx, count):
     """idx_tail_push: advance the tail, setting ``full`` first when it meets the head."""
     t = ld32(mem, ctr, side, idx + _I_TAIL) + 1
@@ -163,7 +163,7 @@ def _tail_push(mem, ctr, side, idx, count):
     st32(mem, ctr, side, idx + _I_TAIL, t)
 
 
-@njit
+@njit(inline="always")
 def _head_pop(mem, ctr, side, idx, head, count):
     """The index part of ioq_iter_pop: advance the head, then clear ``full``."""
     h = head + 1
@@ -177,7 +177,7 @@ def _head_pop(mem, ctr, side, idx, head, count):
 
 
 # --- driver (north) ------------------------------------------------------------------------------
-@njit
+@njit(inline="always")
 def _add(cfg, mem, st, ctr, io):
     c = cfg[0]
     vidx = c.valid_idx
@@ -222,14 +222,14 @@ def _add(cfg, mem, st, ctr, io):
     return 1
 
 
-@njit
+@njit(inline="always")
 def _kick_needed(cfg, mem, st, ctr, io):
     r = st[P_KICK]  # decided by the push's own inject
     st[P_KICK] = -1
     return r
 
 
-@njit
+@njit(inline="always")
 def _reap(cfg, mem, st, ctr, io):
     c = cfg[0]
     vidx = c.valid_idx
@@ -247,7 +247,7 @@ def _reap(cfg, mem, st, ctr, io):
     return req
 
 
-@njit
+@njit(inline="always")
 def _disable_mailbox(mem, ctr, side, m):
     """The shm_signal wakeup whose handler disables the mailbox and defers the ring work.
 
@@ -261,7 +261,7 @@ def _disable_mailbox(mem, ctr, side, m):
     return 0
 
 
-@njit
+@njit(inline="always")
 def _enable_mailbox(mem, ctr, side, m):
     """shm_signal_enable: 1 nothing happened meanwhile; 0 a replay is due (dirty or pending)."""
     st8(mem, ctr, side, m + _M_ENABLED, 1)
@@ -271,18 +271,18 @@ def _enable_mailbox(mem, ctr, side, m):
     return 1
 
 
-@njit
+@njit(inline="always")
 def _disable_interrupts(cfg, mem, st, ctr, io):
     return _disable_mailbox(mem, ctr, SIDE_DRIVER, cfg[0].north)
 
 
-@njit
+@njit(inline="always")
 def _enable_interrupts(cfg, mem, st, ctr, io):
     return _enable_mailbox(mem, ctr, SIDE_DRIVER, cfg[0].north)
 
 
 # --- device (south) ------------------------------------------------------------------------------
-@njit
+@njit(inline="always")
 def _pop(cfg, mem, st, ctr, io):
     c = cfg[0]
     h = ld32(mem, ctr, SIDE_DEVICE, c.inuse_idx + _I_HEAD)
@@ -319,7 +319,7 @@ def _pop(cfg, mem, st, ctr, io):
     return req_of_addr(first)
 
 
-@njit
+@njit(inline="always")
 def _push_used(cfg, mem, st, ctr, io):
     c = cfg[0]
     h = io[IO_HANDLE]
@@ -330,7 +330,7 @@ def _push_used(cfg, mem, st, ctr, io):
     return 0
 
 
-@njit
+@njit(inline="always")
 def _interrupt_needed(cfg, mem, st, ctr, io):
     c = cfg[0]
     k = st[P_UNSIGNALLED]
@@ -340,12 +340,12 @@ def _interrupt_needed(cfg, mem, st, ctr, io):
     return _inject(mem, ctr, SIDE_DEVICE, c.north)
 
 
-@njit
+@njit(inline="always")
 def _disable_kicks(cfg, mem, st, ctr, io):
     return _disable_mailbox(mem, ctr, SIDE_DEVICE, cfg[0].south)
 
 
-@njit
+@njit(inline="always")
 def _enable_kicks(cfg, mem, st, ctr, io):
     return _enable_mailbox(mem, ctr, SIDE_DEVICE, cfg[0].south)
 

@@ -108,7 +108,7 @@ class Options(ModelOptions):
 
 
 # --- driver ------------------------------------------------------------------------------------
-@njit
+@njit(inline="always")
 def _add(cfg, mem, st, ctr, io):
     c = cfg[0]
     n = c.split_n
@@ -165,7 +165,7 @@ def _add(cfg, mem, st, ctr, io):
     return 1
 
 
-@njit
+@njit(inline="always")
 def _kick_needed(cfg, mem, st, ctr, io):
     if io[IO_LAST] == 0:
         return -1
@@ -185,7 +185,7 @@ def _kick_needed(cfg, mem, st, ctr, io):
     return 0 if flags & VRING_USED_F_NO_NOTIFY else 1
 
 
-@njit
+@njit(inline="always")
 def _reap(cfg, mem, st, ctr, io):
     c = cfg[0]
     n = c.split_n
@@ -218,7 +218,7 @@ def _reap(cfg, mem, st, ctr, io):
     return req
 
 
-@njit
+@njit(inline="always")
 def _disable_interrupts(cfg, mem, st, ctr, io):
     c = cfg[0]
     if (st[D_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT) == 0:
@@ -231,7 +231,7 @@ def _disable_interrupts(cfg, mem, st, ctr, io):
     return 0
 
 
-@njit
+@njit(inline="always")
 def _enable_interrupts(cfg, mem, st, ctr, io):
     c = cfg[0]
     last = st[D_LAST_USED]
@@ -246,7 +246,7 @@ def _enable_interrupts(cfg, mem, st, ctr, io):
 
 
 # --- device ------------------------------------------------------------------------------------
-@njit
+@njit(inline="always")
 def _pop(cfg, mem, st, ctr, io):
     c = cfg[0]
     n = c.split_n
@@ -303,7 +303,7 @@ def _pop(cfg, mem, st, ctr, io):
     return req_of_addr(first)
 
 
-@njit
+@njit(inline="always")
 def _push_used(cfg, mem, st, ctr, io):
     c = cfg[0]
     u = st[V_USED_SHADOW]
@@ -316,7 +316,7 @@ def _push_used(cfg, mem, st, ctr, io):
     return 0
 
 
-@njit
+@njit(inline="always")
 def _interrupt_needed(cfg, mem, st, ctr, io):
     c = cfg[0]
     pend = st[V_PENDING]
@@ -339,7 +339,7 @@ def _interrupt_needed(cfg, mem, st, ctr, io):
     return 1 if need_event(ev, new, old) else 0
 
 
-@njit
+@njit(inline="always")
 def _disable_kicks(cfg, mem, st, ctr, io):
     c = cfg[0]
     if c.event_idx == 0 and (st[V_FLAGS] & VRING_USED_F_NO_NOTIFY) == 0:
@@ -348,7 +348,7 @@ def _disable_kicks(cfg, mem, st, ctr, io):
     return 0
 
 
-@njit
+@njit(inline="always")
 def _enable_kicks(cfg, mem, st, ctr, io):
     c = cfg[0]
     if c.event_idx != 0:
