@@ -37,7 +37,7 @@ from vbench.counters import (
     N_IO,
 )
 from vbench.layout import IOQ_RING_DESC, IOQ_RING_IDX, SHM_SIGNAL_IRQ, VENET_IOV, VENET_SG
-from vbench.memory import ARENA_GPA, DATA_GPA, DATA_SHIFT, view
+from vbench.memory import ARENA_GPA, DATA_GPA, DATA_SHIFT, new_tracker, view
 from vbench.models import get_model
 from vbench.models import interface as m
 from vbench.models.interface import Needs
@@ -109,16 +109,16 @@ class Pair:
         assert self.model.check(o, needs, 1) is None
         self.inst = self.model.build(o, needs)
         self.cfg = self.inst.cfg[0]
-        self.ctr = np.zeros(N_COUNTERS, dtype=np.int64)
+        self.ctr = new_tracker(self.inst.mem)  # counters, then one line state per line
         self.ref = ref
         self.held: list[Popped] = []
         self.next_req = 0
         self.trace: list[str] = []
         self.decisions: list[tuple[str, int]] = []
 
-    def _run(self, op: int, **slots: int) -> tuple[int, np.ndarray]:
+    def _run(self, op: int, slots: dict[int, int] | None = None) -> tuple[int, np.ndarray]:
         io = np.zeros(N_IO, dtype=np.int64)
-        for k, v in slots.items():
+        for k, v in (slots or {}).items():
             io[k] = v
         st_ = self.inst.drv if op < POP else self.inst.dev
         return int(call(op, self.inst.cfg, self.inst.mem, st_, self.ctr, io)), io
@@ -130,7 +130,7 @@ class Pair:
     def add(self, size: int, segs: int, write: bool, last: bool) -> int:
         req = self.next_req
         self.trace.append(f"add(r{req},{size}B,{segs}s,{'w' if write else 'r'})")
-        got, _ = self._run(ADD, **{IO_REQ: req, IO_SIZE: size, IO_SEGS: segs, IO_DIR: int(write)})
+        got, _ = self._run(ADD, {IO_REQ: req, IO_SIZE: size, IO_SEGS: segs, IO_DIR: int(write)})
         self._eq("add", got, self.ref.add(req, size, segs, write))
         if got:
             self.next_req += 1
@@ -140,7 +140,7 @@ class Pair:
 
     def kick(self, last: bool) -> int:
         self.trace.append(f"kick(last={int(last)})")
-        got, _ = self._run(KICK, **{IO_LAST: int(last)})
+        got, _ = self._run(KICK, {IO_LAST: int(last)})
         self._eq("kick_needed", got, self.ref.kick_needed(last))
         self.decisions.append(("kick", got))
         self.check()
@@ -180,8 +180,9 @@ class Pair:
         if want is None:
             self._eq("pop", got, -1)
         else:
-            seen = Popped(got, int(io[IO_SIZE]), int(io[IO_SEGS]), int(io[IO_HANDLE]),
-                          int(io[IO_LEN]))
+            seen = Popped(
+                got, int(io[IO_SIZE]), int(io[IO_SEGS]), int(io[IO_HANDLE]), int(io[IO_LEN])
+            )
             self._eq("pop", seen, want)
             self.held.append(want)
         self.check()
@@ -190,13 +191,13 @@ class Pair:
     def push(self, k: int) -> None:
         p = self.held.pop(k)
         self.trace.append(f"push(r{p.req})")
-        got, _ = self._run(PUSH, **{IO_HANDLE: p.handle, IO_LEN: p.length})
+        got, _ = self._run(PUSH, {IO_HANDLE: p.handle, IO_LEN: p.length})
         self._eq("push_used", got, self.ref.push_used(p.handle, p.length))
         self.check()
 
     def irq(self, last: bool) -> int:
         self.trace.append(f"irq(last={int(last)})")
-        got = self._run(IRQ, **{IO_LAST: int(last)})[0]
+        got = self._run(IRQ, {IO_LAST: int(last)})[0]
         self._eq("interrupt_needed", got, self.ref.interrupt_needed(last))
         self.decisions.append(("irq", got))
         self.check()
@@ -379,8 +380,9 @@ class IoqPair(Pair):
         for j in range(s.segs):
             v = e + VENET_SG.offset("iov") + VENET_IOV.size * j
             seg = rd(mem, v + VENET_IOV.offset("len"), 4)
-            self._eq(f"iov {j} ptr", rd(mem, v + VENET_IOV.offset("ptr"), 8),
-                     payload_addr(s.cookie, off))
+            self._eq(
+                f"iov {j} ptr", rd(mem, v + VENET_IOV.offset("ptr"), 8), payload_addr(s.cookie, off)
+            )
             off += seg
         self._eq("iov lengths sum", off, s.size)
 
@@ -388,8 +390,14 @@ class IoqPair(Pair):
 # --- random operation sequences ------------------------------------------------------------------
 # weights: the data path more often than the notification toggles
 ACTIONS = (
-    ["add"] * 5 + ["kick"] * 2 + ["reap"] * 3 + ["irq_off", "irq_on"]
-    + ["pop"] * 4 + ["push"] * 3 + ["irq"] * 2 + ["kick_off", "kick_on"]
+    ["add"] * 5
+    + ["kick"] * 2
+    + ["reap"] * 3
+    + ["irq_off", "irq_on"]
+    + ["pop"] * 4
+    + ["push"] * 3
+    + ["irq"] * 2
+    + ["kick_off", "kick_on"]
 )
 steps_st = st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 1 << 30)), max_size=90)
 
@@ -419,10 +427,9 @@ def play(p: Pair, steps: list[tuple[str, int]], max_segments: int, max_held: int
             p.irq(bool(r & 1))
         elif action == "kick_off":
             p.kick_off()
-        elif action == "kick_on":
+        elif action == "kick_on" and (not isinstance(p, SplitPair) or p.ref.device_drained()):
             # a vhost device re-arms once it has taken all it saw (its cached avail.idx)
-            if not isinstance(p, SplitPair) or p.ref.device_drained():
-                p.kick_on()
+            p.kick_on()
     p.drain()
 
 

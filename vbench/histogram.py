@@ -27,7 +27,6 @@ from collections.abc import Sequence
 import numpy as np
 from numba import njit
 
-
 #: Sub-buckets per power-of-two octave, as a power of two: relative error <= 2**-SUB_BITS.
 SUB_BITS: int = 6
 #: Values up to 2**MAX_EXP - 1 ns get their own bucket; larger ones are clamped into the top one.

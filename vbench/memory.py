@@ -62,15 +62,24 @@ def touch(mem, ctr, side, off, write):
     """Account one access by ``side`` (0 driver, 1 device) to the line holding byte ``off``."""
     li = N_COUNTERS + (off >> LINE_SHIFT)
     st = ctr[li]
-    if st == 0:
-        ctr[C_LINES_TOUCHED] += 1
-    writer = st & 3
-    if writer != 0 and writer != side + 1 and (write or ((st >> (2 + side)) & 1) == 0):
-        ctr[C_LINES_DRV + side] += 1
+    have = 4 << side
     if write:
-        ctr[li] = (side + 1) | (4 << side) | 16
+        mine = (side + 1) | have | 16
+        if st == mine:
+            return  # already ours and current: the common case, nothing changes
+        if st == 0:
+            ctr[C_LINES_TOUCHED] += 1
+        elif (st & 3) != 0 and (st & 3) != side + 1:
+            ctr[C_LINES_DRV + side] += 1
+        ctr[li] = mine
     else:
-        ctr[li] = st | (4 << side) | 16
+        if st & have:
+            return  # we hold the current version: a cache hit
+        if st == 0:
+            ctr[C_LINES_TOUCHED] += 1
+        elif (st & 3) != 0 and (st & 3) != side + 1:
+            ctr[C_LINES_DRV + side] += 1
+        ctr[li] = st | have | 16
 
 
 @njit
