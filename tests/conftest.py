@@ -11,14 +11,24 @@ from vbench.models import get_model
 from vbench.simulation import EngineSpec, ModelRun, run_model
 from vbench.workload import WorkloadSpec, generate
 
-SPLIT_OPTION_SETS: list[dict[str, Any]] = [
-    {"event_idx": e, "indirect": i, "publish": p, "avail_event": a, "used_batch": u}
-    for e in (True, False)
-    for i in (True, False)
-    for p in ("add", "kick")
-    for a in ("vhost", "qemu")
-    for u in (1, 3)
-]
+SPLIT_OPTION_SETS: list[dict[str, Any]] = (
+    [
+        {"event_idx": e, "indirect": i, "publish": p, "avail_event": a, "used_batch": u}
+        for e in (True, False)
+        for i in (True, False)
+        for p in ("add", "kick")
+        for a in ("vhost", "qemu")
+        for u in (1, 3)
+    ]
+    + [
+        {"event_idx": e, "in_order": o, "reap": r, "used_batch": u}
+        for e in (True, False)
+        for o in (True, False)
+        for r in ("napi", "get_buf", "delayed")
+        for u in (1, 4)
+    ]
+    + [{"tx_timer_ns": 150_000.0, "event_idx": e, "napi_budget": 2} for e in (True, False)]
+)
 IOQ_OPTION_SETS: list[dict[str, Any]] = [
     {"sg": s, "txmitigation": t} for s in ("pool", "flat") for t in (1, 10)
 ]

@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import math
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
@@ -57,6 +56,8 @@ from vbench.counters import (
     IO_REQ,
     IO_SEGS,
     IO_SIZE,
+    IO_SYNC,
+    IO_WAKE_AT,
     N_CAUSES,
     N_IO,
     SIDE_DEVICE,
@@ -122,6 +123,19 @@ def _charge(ctr, seen, tcause, costs, side):
     return tl + tb + tc
 
 
+@njit
+def _complete(r, t, nxt, start, prio, hist, lat_max, done):
+    """Complete request ``r`` at time ``t``: record its latency. Returns a status code."""
+    if r >= nxt or done[r] != 0:
+        return ST_DUPLICATE if (r < nxt and done[r] != 0) else ST_BAD_REQUEST
+    done[r] = 1
+    lat = t - start[r]
+    record(hist, prio[r], lat)
+    if lat > lat_max[prio[r]]:
+        lat_max[prio[r]] = lat
+    return ST_OK
+
+
 @njit(cache=True)
 def simulate(
     cfg,
@@ -139,11 +153,16 @@ def simulate(
     tcause,
     hist,
     lat_max,
+    hol,
     done,
     out,
 ):
     """Run every request of the workload through one model instance. Returns nothing: the
-    counters, causes, histograms and ``out`` vector are filled in place."""
+    counters, causes, histograms, head-of-line times and ``out`` are filled in place.
+
+    ``hol[c]``: device time spent serving requests of a lower class than c while requests of
+    class c were waiting to be taken (summed over those waiting requests): head-of-line
+    blocking, the cost a ring without priority imposes on an urgent request."""
     n = arrival.shape[0]
     io = np.zeros(N_IO, dtype=np.int64)
     seen = np.zeros(5, dtype=np.int64)
@@ -156,6 +175,8 @@ def simulate(
     exit_cost = costs[K_EXIT] * (costs[K_USER_FACTOR] if params[P_USER_EXIT] != 0.0 else 1.0)
     irq_exits = int(costs[K_IRQ_EXITS])
     irq_cost_exits = irq_exits * costs[K_EXIT]
+    classes = hist.shape[0]
+    waiting = np.zeros(classes, dtype=np.int64)  # made available, not yet taken, per class
 
     td = 0.0  # driver clock
     tv = 0.0  # device clock
@@ -215,8 +236,17 @@ def simulate(
                 dev_wake_at = INF
                 ctr[C_DEV_WAKEUPS] += 1
                 dev_found = False
-                m.disable_kicks(cfg, mem, dev, ctr, io)
+                io[IO_NOW] = np.int64(tv)
+                io[IO_WAKE_AT] = 0
+                defer = m.disable_kicks(cfg, mem, dev, ctr, io)
                 tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
+                if defer == 1:
+                    # a mitigation timer: notifications stay off, work waits for the timer
+                    dev_asleep = True
+                    dev_wake_at = max(float(io[IO_WAKE_AT]), tv)
+                    ctr[C_DEV_WAKEUPS] -= 1
+                    dev_found = True
+                    continue
             io[IO_NOW] = np.int64(tv)
             io[IO_DIR] = 0
             r = m.pop(cfg, mem, dev, ctr, io)
@@ -231,6 +261,11 @@ def simulate(
                 svc = params[P_SERVICE_NS] + params[P_SERVICE_PER_BYTE] * nbytes
                 tv += svc
                 tcause[T_SERVICE] += svc
+                k = prio[r]
+                waiting[k] -= 1
+                for c in range(k + 1, classes):
+                    if waiting[c] > 0:
+                        hol[c] += svc * waiting[c]
                 ctr[C_BYTES] += nbytes
                 m.push_used(cfg, mem, dev, ctr, io)
                 io[IO_LAST] = 0
@@ -291,19 +326,14 @@ def simulate(
                     td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
                     if r < 0:
                         break
-                    if r >= nxt or done[r] != 0:
-                        status = ST_DUPLICATE if (r < nxt and done[r] != 0) else ST_BAD_REQUEST
+                    status = _complete(r, td, nxt, start, prio, hist, lat_max, done)
+                    if status != ST_OK:
                         out[O_DETAIL] = r
                         break
-                    done[r] = 1
                     got += 1
                     completed += 1
                     inflight -= 1
                     blocked = False
-                    lat = td - start[r]
-                    record(hist, prio[r], lat)
-                    if lat > lat_max[prio[r]]:
-                        lat_max[prio[r]] = lat
                     last_done = td
                 if status != ST_OK or r < -1:
                     if status == ST_OK:
@@ -321,24 +351,20 @@ def simulate(
 
         if drv_poll and inflight > 0:
             got = 0
+            m.disable_interrupts(cfg, mem, drv, ctr, io)  # a poll round (resets a NAPI budget)
             while True:
                 r = m.reap(cfg, mem, drv, ctr, io)
                 td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
                 if r < 0:
                     break
-                if r >= nxt or done[r] != 0:
-                    status = ST_DUPLICATE if (r < nxt and done[r] != 0) else ST_BAD_REQUEST
+                status = _complete(r, td, nxt, start, prio, hist, lat_max, done)
+                if status != ST_OK:
                     out[O_DETAIL] = r
                     break
-                done[r] = 1
                 got += 1
                 completed += 1
                 inflight -= 1
                 blocked = False
-                lat = td - start[r]
-                record(hist, prio[r], lat)
-                if lat > lat_max[prio[r]]:
-                    lat_max[prio[r]] = lat
                 last_done = td
             if status != ST_OK or r < -1:
                 if status == ST_OK:
@@ -364,6 +390,7 @@ def simulate(
             io[IO_DIR] = direction[i]
             io[IO_PRIO] = prio[i]
             io[IO_NOW] = np.int64(td)
+            io[IO_SYNC] = 0
             ok = m.add(cfg, mem, drv, ctr, io)
             td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
             if ok == 0:
@@ -376,6 +403,7 @@ def simulate(
                 tcause[T_DRIVER] += params[P_DRIVER_NS]
                 nxt += 1
                 inflight += 1
+                waiting[prio[i]] += 1
                 added += 1
                 more = (
                     added < batch
@@ -384,6 +412,42 @@ def simulate(
                     and (cap == 0 or inflight < cap)
                 )
                 last = not more
+                if io[IO_SYNC] != 0:
+                    # a synchronous call: one exit in which the host runs the device's handler
+                    # on the stalled vCPU's time; no ring, no kick decision, no interrupt
+                    ctr[C_KICKS] += 1
+                    ctr[C_VM_EXITS] += 1
+                    td += exit_cost
+                    tcause[T_EXITS] += exit_cost
+                    r = m.pop(cfg, mem, dev, ctr, io)
+                    td += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
+                    if r != i:
+                        status = ST_BAD_REQUEST
+                        out[O_DETAIL] = r
+                        break
+                    waiting[prio[r]] -= 1
+                    svc = params[P_SERVICE_NS] + params[P_SERVICE_PER_BYTE] * io[IO_SIZE]
+                    td += svc
+                    tcause[T_SERVICE] += svc
+                    ctr[C_BYTES] += io[IO_SIZE]
+                    m.push_used(cfg, mem, dev, ctr, io)
+                    td += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
+                    r = m.reap(cfg, mem, drv, ctr, io)
+                    td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
+                    status = (
+                        _complete(r, td, nxt, start, prio, hist, lat_max, done)
+                        if r >= 0
+                        else ST_BAD_REQUEST
+                    )
+                    if status != ST_OK:
+                        out[O_DETAIL] = r
+                        break
+                    completed += 1
+                    inflight -= 1
+                    last_done = td
+                    if last:
+                        break
+                    continue
             if added == 0:
                 break
             io[IO_LAST] = 1 if last else 0
@@ -420,25 +484,15 @@ def simulate(
     out[O_DEVICE_T] = tv
 
 
-@dataclass
-class RunResult:
-    """Raw output of one model on one workload: counters, causes, histograms, times."""
-
-    model: str
-    counters: np.ndarray
-    causes: np.ndarray
-    hist: np.ndarray
-    lat_max: np.ndarray
-    out: np.ndarray
-
-
 def new_buffers(n: int, classes: int, mem: np.ndarray) -> tuple[np.ndarray, ...]:
     """Zeroed output buffers for :func:`simulate` (one set per model run): the tracker
-    (counters, then the line states of ``mem``), causes, histograms, max latency, done, out."""
+    (counters, then the line states of ``mem``), causes, histograms, max latency, head-of-line
+    time per class, done, out."""
     return (
         new_tracker(mem),
         np.zeros(N_CAUSES, dtype=np.float64),
         np.zeros((classes, N_BUCKETS), dtype=np.int64),
+        np.zeros(classes, dtype=np.float64),
         np.zeros(classes, dtype=np.float64),
         np.zeros(n, dtype=np.uint8),
         np.zeros(N_OUT, dtype=np.float64),

@@ -57,6 +57,7 @@ class ModelRun:
     causes: np.ndarray
     hist: np.ndarray
     lat_max: np.ndarray
+    hol: np.ndarray  # head-of-line time per class (ns, summed over requests)
     out: np.ndarray
     instance: Instance
 
@@ -109,7 +110,7 @@ def run_model(
     needs = needs_of(wl)
     check_model(mdef, opts, needs, eng.batch, label)
     inst = mdef.build(opts, needs)
-    ctr, causes, hist, lat_max, done, out = E.new_buffers(len(wl), wl.classes, inst.mem)
+    ctr, causes, hist, lat_max, hol, done, out = E.new_buffers(len(wl), wl.classes, inst.mem)
     E.simulate(
         inst.cfg,
         inst.mem,
@@ -126,6 +127,7 @@ def run_model(
         causes,
         hist,
         lat_max,
+        hol,
         done,
         out,
     )
@@ -141,7 +143,9 @@ def run_model(
     problems += mdef.audit(inst)
     if problems:
         raise InvariantError(f"{label}: end-of-run invariants broken: " + "; ".join(problems))
-    return ModelRun(label, mdef.name, ctr[:N_COUNTERS].copy(), causes, hist, lat_max, out, inst)
+    return ModelRun(
+        label, mdef.name, ctr[:N_COUNTERS].copy(), causes, hist, lat_max, hol, out, inst
+    )
 
 
 def summarize(run: ModelRun, wl: Workload) -> dict[str, Any]:
@@ -180,6 +184,7 @@ def summarize(run: ModelRun, wl: Workload) -> dict[str, Any]:
         cnt = int(run.hist[c].sum())
         row[f"c{c}_requests"] = cnt
         row[f"c{c}_requests_per_s"] = cnt / makespan * 1e9 if makespan > 0 else float("nan")
+        row[f"c{c}_hol_ns_per_req"] = float(run.hol[c]) / cnt if cnt else float("nan")
     return row
 
 

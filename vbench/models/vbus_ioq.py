@@ -254,6 +254,8 @@ def _disable_mailbox(mem, ctr, side, m):
     The loop clears ``dirty``, the handler sets ``enabled = 0`` (so the loop ends) and
     ``pending`` is cleared: from now on the peer's injects only set ``dirty``.
     """
+    if ld8(mem, ctr, side, m + _M_ENABLED) == 0:
+        return 0  # already disabled (a polling side): nothing to hand over
     st8(mem, ctr, side, m + _M_DIRTY, 0)
     st8(mem, ctr, side, m + _M_ENABLED, 0)
     st8(mem, ctr, side, m + _M_PENDING, 0)

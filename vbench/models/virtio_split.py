@@ -13,7 +13,16 @@ Follows the virtio 1.x "Split Virtqueues" rules and the code paths of Linux
 - ``avail_event``: ``"vhost"`` writes avail_event only when re-enabling kicks; ``"qemu"`` also on
   every pop, as QEMU's virtqueue_pop does (so under EVENT_IDX QEMU never really stops kicks);
 - ``used_batch``: the device publishes used.idx once every k completions (and when it runs
-  empty), as vhost and QEMU batch their used writes.
+  empty), as vhost and QEMU batch their used writes;
+- ``in_order``: VIRTIO_F_IN_ORDER: descriptors are allocated and used in ring order, the device
+  writes one used element per flush (the id of the batch's last buffer) and the driver's free
+  list is a counter;
+- ``reap``: the driver's interrupt policy: ``"napi"`` (disable in the handler, poll at most
+  ``napi_budget`` buffers, re-enable with a re-check), ``"get_buf"`` (interrupts stay armed in the
+  handler and every ``virtqueue_get_buf`` re-arms used_event), ``"delayed"``
+  (``virtqueue_enable_cb_delayed``: re-arm at 3/4 of the outstanding buffers);
+- ``tx_timer_ns``: the 2009 QEMU virtio-net TX mitigation timer (150000 ns there): a kick
+  disables notifications and arms the timer; the queue is flushed when it fires.
 """
 
 from __future__ import annotations
@@ -32,9 +41,11 @@ from vbench.counters import (
     IO_HANDLE,
     IO_LAST,
     IO_LEN,
+    IO_NOW,
     IO_REQ,
     IO_SEGS,
     IO_SIZE,
+    IO_WAKE_AT,
     SIDE_DEVICE,
     SIDE_DRIVER,
 )
@@ -84,15 +95,23 @@ CFG = np.dtype(
         ("publish_on_add", np.int64),
         ("qemu_avail_event", np.int64),
         ("used_batch", np.int64),
+        ("in_order", np.int64),
+        ("reap_policy", np.int64),
+        ("napi_budget", np.int64),
+        ("tx_timer_ns", np.int64),
     ]
 )
+REAP_GET_BUF, REAP_DELAYED, REAP_NAPI = 0, 1, 2
+REAP_POLICIES = {"get_buf": REAP_GET_BUF, "delayed": REAP_DELAYED, "napi": REAP_NAPI}
 
 # driver private state (Linux keeps these in struct vring_virtqueue and desc_extra[])
 D_FREE_HEAD, D_NUM_FREE, D_AVAIL_SHADOW, D_NUM_ADDED, D_LAST_USED, D_FLAGS_SHADOW = range(6)
-D_BASE = 8  # then NEXT[n] (free-list links), TOKEN[n] (request per head), CHAIN[n] (descs)
+D_REAPED, D_IO_ACTIVE, D_IO_LAST_ID, D_IO_NEXT = range(6, 10)  # NAPI budget; in-order batch
+D_BASE = 12  # then NEXT[n] (free-list links), TOKEN[n] (request per head), CHAIN[n] (descs)
 # device private state (vhost_virtqueue)
 V_LAST_AVAIL, V_AVAIL_CACHE, V_USED_SHADOW, V_SIGNALLED, V_PENDING, V_FLAGS = range(6)
-N_DEV = 8
+V_IO_LAST_ID, V_IO_LAST_LEN, V_TIMER_ARMED, V_TIMER_AT = range(6, 10)
+N_DEV = 12
 
 
 class Options(ModelOptions):
@@ -105,6 +124,10 @@ class Options(ModelOptions):
     avail_event: Literal["vhost", "qemu"] = "vhost"
     used_batch: int = Field(1, ge=1)
     align: int = Field(VIRTIO_PCI_VRING_ALIGN, ge=4)
+    in_order: bool = False
+    reap: Literal["napi", "get_buf", "delayed"] = "napi"
+    napi_budget: int = Field(64, ge=1)
+    tx_timer_ns: float = Field(0.0, ge=0)
 
 
 # --- driver ------------------------------------------------------------------------------------
@@ -137,17 +160,18 @@ def _add(cfg, mem, st, ctr, io):
         st16(mem, ctr, SIDE_DRIVER, d + 12, VRING_DESC_F_INDIRECT)
         st16(mem, ctr, SIDE_DRIVER, d + 14, st[nxt + head])
         ctr[C_DESC_WRITTEN] += segs + 1
-        free = st[nxt + head]
+        free = (head + 1) % n if c.in_order != 0 else st[nxt + head]
     else:
         i = head
         for j in range(segs):
             d = c.desc + 16 * i
             last = j == segs - 1
+            link = (i + 1) % n if c.in_order != 0 else st[nxt + i]
             st64(mem, ctr, SIDE_DRIVER, d, seg_addr(req, size, segs, j))
             st32(mem, ctr, SIDE_DRIVER, d + 8, seg_len(size, segs, j))
             st16(mem, ctr, SIDE_DRIVER, d + 12, wflag | (0 if last else VRING_DESC_F_NEXT))
-            st16(mem, ctr, SIDE_DRIVER, d + 14, st[nxt + i])
-            i = st[nxt + i]
+            st16(mem, ctr, SIDE_DRIVER, d + 14, link)
+            i = link
         ctr[C_DESC_WRITTEN] += segs
         free = i
     st[D_FREE_HEAD] = free
@@ -189,26 +213,42 @@ def _kick_needed(cfg, mem, st, ctr, io):
 def _reap(cfg, mem, st, ctr, io):
     c = cfg[0]
     n = c.split_n
+    if c.reap_policy == REAP_NAPI and st[D_REAPED] >= c.napi_budget:
+        return -1  # budget spent: the poll ends here and is rescheduled
     last = st[D_LAST_USED]
-    if ld16(mem, ctr, SIDE_DRIVER, c.used + 2) == last:
-        return -1
-    rmb(ctr)
-    e = c.used + 4 + 8 * (last & (n - 1))
-    head = ld32(mem, ctr, SIDE_DRIVER, e)
-    io[IO_LEN] = ld32(mem, ctr, SIDE_DRIVER, e + 4)
-    ctr[C_DESC_READ] += 1
+    if c.in_order != 0 and st[D_IO_ACTIVE] != 0:
+        head = st[D_IO_NEXT]  # inside an in-order batch: no ring access needed
+    else:
+        if ld16(mem, ctr, SIDE_DRIVER, c.used + 2) == last:
+            return -1
+        rmb(ctr)
+        e = c.used + 4 + 8 * (last & (n - 1))
+        head = ld32(mem, ctr, SIDE_DRIVER, e)
+        io[IO_LEN] = ld32(mem, ctr, SIDE_DRIVER, e + 4)
+        ctr[C_DESC_READ] += 1
+        if c.in_order != 0:
+            # one element per batch carries the id of its last buffer
+            st[D_IO_ACTIVE] = 1
+            st[D_IO_LAST_ID] = head
+            head = st[D_IO_NEXT]
     if head >= n or st[D_BASE + 2 * n + head] == 0:
         return -2  # a used id the driver never made available: protocol violation
     req = st[D_BASE + n + head]
-    # detach_buf: the chain's private links already lead from head to its last descriptor
     chain = st[D_BASE + 2 * n + head]
-    i = head
-    for _ in range(chain - 1):
-        i = st[D_BASE + i]
-    st[D_BASE + i] = st[D_FREE_HEAD]
-    st[D_FREE_HEAD] = head
+    if c.in_order != 0:
+        st[D_IO_NEXT] = (head + chain) % n
+        if head == st[D_IO_LAST_ID]:
+            st[D_IO_ACTIVE] = 0
+    else:
+        # detach_buf: the chain's private links already lead from head to its last descriptor
+        i = head
+        for _ in range(chain - 1):
+            i = st[D_BASE + i]
+        st[D_BASE + i] = st[D_FREE_HEAD]
+        st[D_FREE_HEAD] = head
     st[D_NUM_FREE] += chain
     st[D_BASE + 2 * n + head] = 0
+    st[D_REAPED] += 1
     last = (last + 1) & 0xFFFF
     st[D_LAST_USED] = last
     if c.event_idx != 0 and (st[D_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT) == 0:
@@ -221,6 +261,9 @@ def _reap(cfg, mem, st, ctr, io):
 @njit(inline="always")
 def _disable_interrupts(cfg, mem, st, ctr, io):
     c = cfg[0]
+    st[D_REAPED] = 0
+    if c.reap_policy == REAP_GET_BUF:
+        return 0  # the handler leaves interrupts armed; get_buf re-arms as it goes
     if (st[D_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT) == 0:
         st[D_FLAGS_SHADOW] |= VRING_AVAIL_F_NO_INTERRUPT
         if c.event_idx != 0:
@@ -234,15 +277,22 @@ def _disable_interrupts(cfg, mem, st, ctr, io):
 @njit(inline="always")
 def _enable_interrupts(cfg, mem, st, ctr, io):
     c = cfg[0]
+    if c.reap_policy == REAP_NAPI and st[D_REAPED] >= c.napi_budget:
+        return 0  # budget exhausted: stay disabled and poll again (napi_schedule)
     last = st[D_LAST_USED]
     if st[D_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT:
         st[D_FLAGS_SHADOW] &= ~VRING_AVAIL_F_NO_INTERRUPT
         if c.event_idx == 0:
             st16(mem, ctr, SIDE_DRIVER, c.avail, st[D_FLAGS_SHADOW])
+    bufs = 0
+    if c.reap_policy == REAP_DELAYED:
+        # virtqueue_enable_cb_delayed: interrupt once 3/4 of the outstanding buffers are used
+        bufs = (((st[D_AVAIL_SHADOW] - last) & 0xFFFF) * 3) // 4
     if c.event_idx != 0:
-        st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * c.split_n, last)
+        st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * c.split_n, (last + bufs) & 0xFFFF)
     mb(ctr, SIDE_DRIVER)  # virtqueue_poll: the lost-wakeup re-check
-    return 1 if ld16(mem, ctr, SIDE_DRIVER, c.used + 2) == last else 0
+    pending = (ld16(mem, ctr, SIDE_DRIVER, c.used + 2) - last) & 0xFFFF
+    return 0 if pending > (bufs if c.event_idx != 0 else 0) else 1
 
 
 # --- device ------------------------------------------------------------------------------------
@@ -306,13 +356,18 @@ def _pop(cfg, mem, st, ctr, io):
 @njit(inline="always")
 def _push_used(cfg, mem, st, ctr, io):
     c = cfg[0]
+    st[V_PENDING] += 1
+    if c.in_order != 0:
+        # IN_ORDER: one used element per flush, for the batch's last buffer
+        st[V_IO_LAST_ID] = io[IO_HANDLE]
+        st[V_IO_LAST_LEN] = io[IO_LEN]
+        return 0
     u = st[V_USED_SHADOW]
     e = c.used + 4 + 8 * (u & (c.split_n - 1))
     st32(mem, ctr, SIDE_DEVICE, e, io[IO_HANDLE])
     st32(mem, ctr, SIDE_DEVICE, e + 4, io[IO_LEN])
     ctr[C_DESC_WRITTEN] += 1
     st[V_USED_SHADOW] = (u + 1) & 0xFFFF
-    st[V_PENDING] += 1
     return 0
 
 
@@ -323,6 +378,13 @@ def _interrupt_needed(cfg, mem, st, ctr, io):
     if pend > 0:
         if pend < c.used_batch and io[IO_LAST] == 0:
             return -1
+        if c.in_order != 0:
+            u = st[V_USED_SHADOW]
+            e = c.used + 4 + 8 * (u & (c.split_n - 1))
+            st32(mem, ctr, SIDE_DEVICE, e, st[V_IO_LAST_ID])
+            st32(mem, ctr, SIDE_DEVICE, e + 4, st[V_IO_LAST_LEN])
+            ctr[C_DESC_WRITTEN] += 1
+            st[V_USED_SHADOW] = (u + pend) & 0xFFFF
         wmb(ctr)
         st16(mem, ctr, SIDE_DEVICE, c.used + 2, st[V_USED_SHADOW])
         st[V_PENDING] = 0
@@ -345,6 +407,15 @@ def _disable_kicks(cfg, mem, st, ctr, io):
     if c.event_idx == 0 and (st[V_FLAGS] & VRING_USED_F_NO_NOTIFY) == 0:
         st[V_FLAGS] |= VRING_USED_F_NO_NOTIFY
         st16(mem, ctr, SIDE_DEVICE, c.used, st[V_FLAGS])
+    if c.tx_timer_ns > 0:
+        # QEMU 2009 virtio_net_handle_tx_timer: the first kick arms the timer; work waits
+        if st[V_TIMER_ARMED] == 0:
+            st[V_TIMER_ARMED] = 1
+            st[V_TIMER_AT] = io[IO_NOW] + c.tx_timer_ns
+        if io[IO_NOW] < st[V_TIMER_AT]:
+            io[IO_WAKE_AT] = st[V_TIMER_AT]
+            return 1
+        st[V_TIMER_ARMED] = 0  # virtio_net_tx_timer: flush the queue now
     return 0
 
 
@@ -398,8 +469,14 @@ def build(opts: Options, needs: Needs) -> Instance:
     c["publish_on_add"] = int(opts.publish == "add")
     c["qemu_avail_event"] = int(opts.avail_event == "qemu")
     c["used_batch"] = opts.used_batch
+    c["in_order"] = int(opts.in_order)
+    c["reap_policy"] = REAP_POLICIES[opts.reap]
+    c["napi_budget"] = opts.napi_budget
+    c["tx_timer_ns"] = int(opts.tx_timer_ns)
     drv = np.zeros(D_BASE + 3 * n, dtype=np.int64)
     drv[D_BASE : D_BASE + n] = np.arange(1, n + 1)  # free list 0 -> 1 -> ... (desc_extra.next)
+    if opts.in_order:
+        drv[D_BASE + n - 1] = 0  # in order the free "list" is the ring itself, a counter
     drv[D_NUM_FREE] = n
     return Instance(NAME, lay, cfg, new_mem(lay.size), drv, np.zeros(N_DEV, dtype=np.int64))
 
