@@ -30,7 +30,10 @@ SPLIT_OPTION_SETS: list[dict[str, Any]] = (
     + [{"tx_timer_ns": 150_000.0, "event_idx": e, "napi_budget": 2} for e in (True, False)]
 )
 IOQ_OPTION_SETS: list[dict[str, Any]] = [
-    {"sg": s, "txmitigation": t} for s in ("pool", "flat") for t in (1, 10)
+    {"sg": s, "txmitigation": t, "eoi": e}
+    for s in ("pool", "flat")
+    for t in (1, 10)
+    for e in ("linux", "windows")
 ]
 ALL_MODELS: list[tuple[str, dict[str, Any]]] = [("virtio-split", o) for o in SPLIT_OPTION_SETS] + [
     ("vbus-ioq", o) for o in IOQ_OPTION_SETS

@@ -160,14 +160,6 @@ def _expand_shorthand(name: str, value: Any) -> dict[str, Any]:
     raise ConfigError(f"cannot set a key below {name!r}: it is {value!r}, not a table")
 
 
-def _normalise_workload(w: dict[str, Any]) -> dict[str, Any]:
-    w = dict(w)
-    for k in ("segments", "size", "arrival"):
-        if k in w and not isinstance(w[k], dict):
-            w[k] = _expand_shorthand(k, w[k])
-    return w
-
-
 # --- validation ---------------------------------------------------------------------------------
 def _loc(loc: tuple[Any, ...]) -> str:
     return ".".join(str(p) for p in loc)
@@ -218,7 +210,7 @@ def _validate_point(raw: dict[str, Any], where: str) -> tuple[Any, Any, list, An
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"{where}: seed must be a whole number >= 0 (got {seed!r})")
     try:
-        wspec = WorkloadSpec.model_validate(_normalise_workload(raw.get("workload", {})))
+        wspec = WorkloadSpec.model_validate(raw.get("workload", {}))
     except ValidationError as e:
         raise ConfigError(pydantic_line(e, f"{where}: workload", WorkloadSpec)) from None
     try:

@@ -167,6 +167,22 @@ VENET_SG = _s(
     ("iov", VENET_IOV, 1),
 )
 
+# vbus call(): the guest fills its per-CPU fastcall descriptor, which points at a devicecall
+# (AlacrityVM include/linux/vbus_pci.h), then writes its CPU number to the fastcall doorbell.
+VBUS_PCI_CALL_DESC = _s("vbus_pci_call_desc", ("vector", "u32"), ("len", "u32"), ("datap", "u64"))
+VBUS_PCI_FASTCALL_DESC = _s(
+    "vbus_pci_fastcall_desc", ("call", VBUS_PCI_CALL_DESC), ("result", "u32")
+)
+VBUS_PCI_DEVICECALL = _s(
+    "vbus_pci_devicecall",
+    ("devh", "u64"),
+    ("func", "u32"),
+    ("len", "u32"),
+    ("flags", "u32"),
+    ("datap", "u64"),
+)
+VBUS_PCI_HC_DEVCALL = 5  # the bridge's hypercall vector for a device call (vbench's numbering)
+
 STRUCTS: dict[str, Struct] = {
     s.name: s
     for s in (
@@ -181,6 +197,9 @@ STRUCTS: dict[str, Struct] = {
         VENET_SG_CSUM,
         VENET_SG_GSO,
         VENET_SG,
+        VBUS_PCI_CALL_DESC,
+        VBUS_PCI_FASTCALL_DESC,
+        VBUS_PCI_DEVICECALL,
     )
 }
 
@@ -392,7 +411,7 @@ def split_layout(
     return ArenaLayout("virtio-split", n, tuple(areas), params)
 
 
-def ioq_layout(count: int, sg_segments: int = 0) -> ArenaLayout:
+def ioq_layout(count: int, sg_segments: int = 0, call: bool = False) -> ArenaLayout:
     """One vbus IOQ region (ioq_ring_head + ring[count]) and, for SG mode, the venet_sg pool.
 
     The pool is the region venet registers once with shm() ("pre-mapped tx descriptors"):
@@ -430,4 +449,17 @@ def ioq_layout(count: int, sg_segments: int = 0) -> ArenaLayout:
         )
         params["sg_entry_size"] = entry
         params["sg_segments"] = sg_segments
+    if call:
+        off = _align_up(max(a.offset + a.size for a in areas), LINE)
+        areas.append(
+            _area(
+                "call",
+                off,
+                LINE,
+                "both",
+                "per-CPU call() descriptors: the fastcall (own line) and the devicecall it names",
+                Field("fastcall", 0, VBUS_PCI_FASTCALL_DESC.size, "vbus_pci_fastcall_desc"),
+                Field("devicecall", LINE, VBUS_PCI_DEVICECALL.size, "vbus_pci_devicecall"),
+            )
+        )
     return ArenaLayout("vbus-ioq", count, tuple(areas), params)

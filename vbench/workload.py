@@ -177,6 +177,21 @@ class WorkloadSpec(BaseModel):
         description="if set: probability a request is device-writes, overriding direction",
     )
 
+    @field_validator("size", "segments", "arrival", mode="before")
+    @classmethod
+    def _shorthand(cls, v: object, info: object) -> object:
+        """``size = 1500``, ``segments = 4`` and ``arrival = "poisson"`` for the common cases."""
+        name = getattr(info, "field_name", "")
+        if isinstance(v, bool):
+            return v
+        if name == "size" and isinstance(v, int):
+            return {"kind": "fixed", "bytes": v}
+        if name == "segments" and isinstance(v, int):
+            return {"kind": "fixed", "count": v}
+        if name == "arrival" and isinstance(v, str):
+            return {"kind": v}
+        return v
+
 
 def _check_shares(values: list[float], name: str) -> list[float]:
     """Shares are relative weights: each must be finite and >= 0, and they must not all be 0."""

@@ -18,6 +18,15 @@ pool the driver registered once (venet's pre-mapped descriptors); the ring descr
 the entry's offset in that pool. ``sg = "flat"`` gathers a multi-segment request into one
 contiguous buffer by a copy (charged per byte by the preset) and points the descriptor at it.
 
+``transport = "call"`` sends every request as a synchronous ``call()`` instead: the driver fills
+its per-CPU fastcall and devicecall descriptors and rings the doorbell (one exit); the host
+copies the parameters in, runs the device's handler, copies the result out and writes the
+status, all inside that exit: no ring, no signal, no interrupt.
+
+``eoi = "windows"``: the Windows guest drivers' policy on the driver's mailbox: ``pending`` is
+cleared only when the deferred handler finishes (an end-of-interrupt), and the mailbox is not
+disabled meanwhile.
+
 The shm-signal wakeup with the Linux policy (pending cleared once all dirty state is drained)
 maps onto the interface the same way on both sides: ``disable_*`` is the wakeup whose handler
 disables the mailbox and works the ring in a deferred context (as venet's NAPI poll and the
@@ -45,6 +54,7 @@ from vbench.counters import (
     IO_REQ,
     IO_SEGS,
     IO_SIZE,
+    IO_SYNC,
     SIDE_DEVICE,
     SIDE_DRIVER,
 )
@@ -57,18 +67,23 @@ from vbench.layout import (
     IOQ_RING_IDX,
     IOQ_RING_MAGIC,
     IOQ_RING_VER,
+    LINE,
     SHM_NORTH,
     SHM_SIGNAL_DESC,
     SHM_SIGNAL_IRQ,
     SHM_SIGNAL_MAGIC,
     SHM_SIGNAL_VER,
     SHM_SOUTH,
+    VBUS_PCI_DEVICECALL,
+    VBUS_PCI_FASTCALL_DESC,
+    VBUS_PCI_HC_DEVCALL,
     VENET_IOV,
     VENET_SG,
     ArenaLayout,
     ioq_layout,
 )
 from vbench.memory import (
+    ARENA_GPA,
     ld8,
     ld32,
     ld64,
@@ -99,6 +114,8 @@ CFG = np.dtype(
         ("entry", np.int64),
         ("sg_pool", np.int64),
         ("txmitigation", np.int64),
+        ("call", np.int64),  # offset of the call() area, or -1 for the ring transport
+        ("eoi_windows", np.int64),
     ]
 )
 
@@ -123,8 +140,22 @@ _IOV_LEN = VENET_IOV.offset("len")
 _IOV_PTR = VENET_IOV.offset("ptr")
 _IOV = VENET_IOV.size
 
-# private state: driver: the result of the last push's inject; device: completions unsignalled
+_FC_VECTOR = VBUS_PCI_FASTCALL_DESC.offset("call.vector")
+_FC_LEN = VBUS_PCI_FASTCALL_DESC.offset("call.len")
+_FC_DATAP = VBUS_PCI_FASTCALL_DESC.offset("call.datap")
+_FC_RESULT = VBUS_PCI_FASTCALL_DESC.offset("result")
+_DC_DEVH = VBUS_PCI_DEVICECALL.offset("devh")
+_DC_FUNC = VBUS_PCI_DEVICECALL.offset("func")
+_DC_LEN = VBUS_PCI_DEVICECALL.offset("len")
+_DC_FLAGS = VBUS_PCI_DEVICECALL.offset("flags")
+_DC_DATAP = VBUS_PCI_DEVICECALL.offset("datap")
+_DC_OFF = LINE  # the devicecall sits on the line after the fastcall
+_DC_SIZE = VBUS_PCI_DEVICECALL.size
+
+# private state: driver: the result of the last push's inject, the request of the open call;
+# device: completions not yet signalled
 P_KICK = 0
+P_CALL_REQ = 1
 P_UNSIGNALLED = 0
 
 
@@ -134,6 +165,8 @@ class Options(ModelOptions):
     queue_size: int = Field(256, ge=2, le=IOQ_MAX_COUNT)
     txmitigation: int = Field(10, ge=1)
     sg: Literal["pool", "flat"] = "pool"
+    transport: Literal["ring", "call"] = "ring"
+    eoi: Literal["linux", "windows"] = "linux"
 
 
 # --- the shm-signal and IOQ primitives ----------------------------------------------------------
@@ -180,6 +213,8 @@ def _head_pop(mem, ctr, side, idx, head, count):
 @njit(inline="always")
 def _add(cfg, mem, st, ctr, io):
     c = cfg[0]
+    if c.call >= 0:
+        return _call_submit(c, mem, st, ctr, io)
     vidx = c.valid_idx
     pos = ld32(mem, ctr, SIDE_DRIVER, vidx + _I_TAIL)
     if ld8(mem, ctr, SIDE_DRIVER, vidx + _I_FULL) != 0:
@@ -223,6 +258,56 @@ def _add(cfg, mem, st, ctr, io):
 
 
 @njit(inline="always")
+def _call_submit(c, mem, st, ctr, io):
+    """call(): fill the devicecall and the fastcall that points at it; one exit follows."""
+    if st[P_CALL_REQ] >= 0:
+        return 0  # one call at a time per vCPU
+    req = io[IO_REQ]
+    size = io[IO_SIZE]
+    if io[IO_SEGS] > 1:
+        ctr[C_BYTES_COPIED] += size  # call() takes one buffer: gather the segments first
+    dc = c.call + _DC_OFF
+    st64(mem, ctr, SIDE_DRIVER, dc + _DC_DEVH, 1)
+    st32(mem, ctr, SIDE_DRIVER, dc + _DC_FUNC, 0)
+    st32(mem, ctr, SIDE_DRIVER, dc + _DC_LEN, size)
+    st32(mem, ctr, SIDE_DRIVER, dc + _DC_FLAGS, 0)
+    st64(mem, ctr, SIDE_DRIVER, dc + _DC_DATAP, seg_addr(req, size, 1, 0))
+    st32(mem, ctr, SIDE_DRIVER, c.call + _FC_VECTOR, VBUS_PCI_HC_DEVCALL)
+    st32(mem, ctr, SIDE_DRIVER, c.call + _FC_LEN, _DC_SIZE)
+    st64(mem, ctr, SIDE_DRIVER, c.call + _FC_DATAP, ARENA_GPA + dc)
+    wmb(ctr)
+    ctr[C_DESC_WRITTEN] += 2
+    st[P_CALL_REQ] = req
+    io[IO_SYNC] = 1
+    return 1
+
+
+@njit(inline="always")
+def _call_serve(c, mem, st, ctr, io):
+    """The host side of the exit: read both descriptors, copy the parameters in."""
+    ln = ld32(mem, ctr, SIDE_DEVICE, c.call + _FC_LEN)
+    dc = ld64(mem, ctr, SIDE_DEVICE, c.call + _FC_DATAP) - ARENA_GPA
+    if (
+        ld32(mem, ctr, SIDE_DEVICE, c.call + _FC_VECTOR) != VBUS_PCI_HC_DEVCALL
+        or dc != c.call + _DC_OFF
+        or ln != _DC_SIZE
+    ):
+        return -2
+    ld64(mem, ctr, SIDE_DEVICE, dc + _DC_DEVH)
+    ld32(mem, ctr, SIDE_DEVICE, dc + _DC_FUNC)
+    size = ld32(mem, ctr, SIDE_DEVICE, dc + _DC_LEN)
+    ld32(mem, ctr, SIDE_DEVICE, dc + _DC_FLAGS)
+    data = ld64(mem, ctr, SIDE_DEVICE, dc + _DC_DATAP)
+    ctr[C_DESC_READ] += 2
+    ctr[C_BYTES_COPIED] += size  # copy_from_guest of the parameters
+    io[IO_SIZE] = size
+    io[IO_SEGS] = 1
+    io[IO_HANDLE] = 0
+    io[IO_LEN] = 0
+    return req_of_addr(data)
+
+
+@njit(inline="always")
 def _kick_needed(cfg, mem, st, ctr, io):
     r = st[P_KICK]  # decided by the push's own inject
     st[P_KICK] = -1
@@ -232,6 +317,14 @@ def _kick_needed(cfg, mem, st, ctr, io):
 @njit(inline="always")
 def _reap(cfg, mem, st, ctr, io):
     c = cfg[0]
+    if c.call >= 0:
+        req = st[P_CALL_REQ]
+        if req < 0:
+            return -1
+        if ld32(mem, ctr, SIDE_DRIVER, c.call + _FC_RESULT) != 0:
+            return -2
+        st[P_CALL_REQ] = -1
+        return req
     vidx = c.valid_idx
     h = ld32(mem, ctr, SIDE_DRIVER, vidx + _I_HEAD)
     d = c.ring + _DESC * h
@@ -275,18 +368,31 @@ def _enable_mailbox(mem, ctr, side, m):
 
 @njit(inline="always")
 def _disable_interrupts(cfg, mem, st, ctr, io):
-    return _disable_mailbox(mem, ctr, SIDE_DRIVER, cfg[0].north)
+    c = cfg[0]
+    if c.eoi_windows != 0:
+        # Windows: the wakeup clears dirty and defers the handler; enabled and pending stay
+        st8(mem, ctr, SIDE_DRIVER, c.north + _M_DIRTY, 0)
+        return 0
+    return _disable_mailbox(mem, ctr, SIDE_DRIVER, c.north)
 
 
 @njit(inline="always")
 def _enable_interrupts(cfg, mem, st, ctr, io):
-    return _enable_mailbox(mem, ctr, SIDE_DRIVER, cfg[0].north)
+    c = cfg[0]
+    if c.eoi_windows != 0:
+        # the deferred handler finished: EOI (pending = 0), then look at dirty again
+        st8(mem, ctr, SIDE_DRIVER, c.north + _M_PENDING, 0)
+        wmb(ctr)
+        return 0 if ld8(mem, ctr, SIDE_DRIVER, c.north + _M_DIRTY) != 0 else 1
+    return _enable_mailbox(mem, ctr, SIDE_DRIVER, c.north)
 
 
 # --- device (south) ------------------------------------------------------------------------------
 @njit(inline="always")
 def _pop(cfg, mem, st, ctr, io):
     c = cfg[0]
+    if c.call >= 0:
+        return _call_serve(c, mem, st, ctr, io)
     h = ld32(mem, ctr, SIDE_DEVICE, c.inuse_idx + _I_HEAD)
     d = c.ring + _DESC * h
     if ld8(mem, ctr, SIDE_DEVICE, d + _D_SOWN) == 0:
@@ -324,6 +430,10 @@ def _pop(cfg, mem, st, ctr, io):
 @njit(inline="always")
 def _push_used(cfg, mem, st, ctr, io):
     c = cfg[0]
+    if c.call >= 0:
+        ctr[C_BYTES_COPIED] += io[IO_SIZE]  # copy_to_guest of the results
+        st32(mem, ctr, SIDE_DEVICE, c.call + _FC_RESULT, 0)
+        return 0
     h = io[IO_HANDLE]
     _head_pop(mem, ctr, SIDE_DEVICE, c.inuse_idx, h, c.ioq_count)
     st8(mem, ctr, SIDE_DEVICE, c.ring + _DESC * h + _D_SOWN, 0)  # flip back to the driver
@@ -369,7 +479,8 @@ implement(
 
 # --- Python side ---------------------------------------------------------------------------------
 def layout(opts: Options, needs: Needs) -> ArenaLayout:
-    return ioq_layout(opts.queue_size, needs.max_segments if opts.sg == "pool" else 0)
+    sg = needs.max_segments if opts.sg == "pool" and opts.transport == "ring" else 0
+    return ioq_layout(opts.queue_size, sg, call=opts.transport == "call")
 
 
 def _mailbox(region: int, side: int) -> int:
@@ -392,11 +503,13 @@ def build(opts: Options, needs: Needs) -> Instance:
     c["inuse_idx"] = ioq.at("idx") + IOQ_RING_IDX.size * IOQ_IDX_INUSE
     c["north"] = _mailbox(ioq.offset, SHM_NORTH)
     c["south"] = _mailbox(ioq.offset, SHM_SOUTH)
-    c["sg_pool"] = int(opts.sg == "pool")
-    if opts.sg == "pool":
+    if opts.sg == "pool" and opts.transport == "ring":
         c["pool"] = lay.area("sg_pool").offset
         c["entry"] = lay.params["sg_entry_size"]
     c["txmitigation"] = opts.txmitigation
+    c["call"] = lay.area("call").offset if opts.transport == "call" else -1
+    c["eoi_windows"] = int(opts.eoi == "windows")
+    c["sg_pool"] = int(opts.sg == "pool" and opts.transport == "ring")
     mem = new_mem(lay.size)
     w = view(mem, np.uint32)
     # what the guest writes when it registers the region (before the run: not counted)
