@@ -33,7 +33,6 @@ from vbench.counters import (
     IO_REQ,
     IO_SEGS,
     IO_SIZE,
-    N_COUNTERS,
     N_IO,
 )
 from vbench.layout import IOQ_RING_DESC, IOQ_RING_IDX, SHM_SIGNAL_IRQ, VENET_IOV, VENET_SG

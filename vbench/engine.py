@@ -277,10 +277,11 @@ def simulate(
                 io[IO_LAST] = 1
             d = m.interrupt_needed(cfg, mem, dev, ctr, io)
             tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
-            if d == 1:
-                ctr[C_IRQS] += 1
-                tv += costs[K_IRQ_SEND]
-                tcause[T_IRQ] += costs[K_IRQ_SEND]
+            if d >= 1:
+                # a multi-queue device may raise several interrupts (one per vector) at once
+                ctr[C_IRQS] += d
+                tv += d * costs[K_IRQ_SEND]
+                tcause[T_IRQ] += d * costs[K_IRQ_SEND]
                 if irq_at == INF:
                     # a driver with nothing to do until then is halted: wake its vCPU
                     idle = t_drv > tv

@@ -17,7 +17,8 @@ device side (``st`` is the device's private state)
                             filled), or -1 if the ring is empty
     ``push_used``           complete the popped request ``io[IO_HANDLE]``
     ``interrupt_needed``    after every push and when the ring ran empty (``io[IO_LAST]`` = 1):
-                            1 interrupt, 0 suppressed, -1 no decision here
+                            k >= 1 interrupts (one per vector: a multi-queue device may
+                            raise several), 0 suppressed, -1 no decision here
     ``disable_kicks``       the device starts servicing after a wakeup (or polling mode)
     ``enable_kicks``        re-arm and re-check: 1 still empty (safe to sleep), 0 look again
 
