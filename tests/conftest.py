@@ -28,6 +28,12 @@ SPLIT_OPTION_SETS: list[dict[str, Any]] = (
         for u in (1, 4)
     ]
     + [{"tx_timer_ns": 150_000.0, "event_idx": e, "napi_budget": 2} for e in (True, False)]
+    + [
+        {"lookahead": w, "event_idx": e, "indirect": i}
+        for w in (1, 8)
+        for e in (True, False)
+        for i in (True, False)
+    ]
 )
 IOQ_OPTION_SETS: list[dict[str, Any]] = [
     {"sg": s, "txmitigation": t, "eoi": e}

@@ -194,3 +194,45 @@ def test_tx_timer_batches_a_burst_into_one_kick():
     assert timer["requests"] == plain["requests"] == 2000
     assert timer["kicks"] < plain["kicks"] / 2
     assert timer["device_wakeups"] < plain["device_wakeups"]
+
+
+PRIO_LOAD = {
+    "requests": 30000,
+    "arrival": {"kind": "poisson", "rate": 2e6},
+    "priority": {"classes": 2, "shares": [0.8, 0.2]},
+    "size": 1500,
+}
+
+
+def test_lookahead_serves_the_high_class_first_and_pays_for_its_reads():
+    from vbench.simulation import summarize
+    from vbench.workload import WorkloadSpec, generate
+
+    wl = generate(WorkloadSpec.model_validate(PRIO_LOAD), 1)
+    eng = {"batch": 16, "service_ns": 200}
+    fifo = summarize(simulate("virtio-split", {}, PRIO_LOAD, eng), wl)
+    ahead = summarize(simulate("virtio-split", {"lookahead": 64}, PRIO_LOAD, eng), wl)
+    assert ahead["c1_hol_ns_per_req"] < fifo["c1_hol_ns_per_req"] / 4
+    assert ahead["c1_lat_p99_ns"] < fifo["c1_lat_p99_ns"]
+    assert ahead["c0_lat_p99_ns"] > fifo["c0_lat_p99_ns"]  # the low class pays
+    assert ahead["desc_read"] > fifo["desc_read"]  # every entry examined is read
+
+
+def test_fifo_ring_has_no_priority():
+    """One FIFO queue: the high class waits behind lower-class requests (head-of-line)."""
+    from vbench.simulation import summarize
+    from vbench.workload import WorkloadSpec, generate
+
+    wl = generate(WorkloadSpec.model_validate(PRIO_LOAD), 1)
+    s = summarize(simulate("virtio-split", {}, PRIO_LOAD, {"batch": 16, "service_ns": 200}), wl)
+    assert s["c1_hol_ns_per_req"] > 0
+    assert abs(s["c1_lat_p50_ns"] - s["c0_lat_p50_ns"]) < 0.1 * s["c0_lat_p50_ns"]
+
+
+def test_lookahead_with_in_order_is_a_config_error():
+    from vbench.config import plan
+    from vbench.errors import ConfigError
+
+    raw = {"models": [{"model": "virtio-split", "lookahead": 8, "in_order": True}]}
+    with pytest.raises(ConfigError, match="IN_ORDER forbids"):
+        plan(None, raw=raw)

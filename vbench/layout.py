@@ -130,6 +130,9 @@ def _s(name: str, *members: tuple) -> Struct:
 # --- the structures ----------------------------------------------------------------------------
 VRING_DESC = _s("vring_desc", ("addr", "u64"), ("len", "u32"), ("flags", "u16"), ("next", "u16"))
 VRING_USED_ELEM = _s("vring_used_elem", ("id", "u32"), ("len", "u32"))
+# virtio-blk's request header (virtio spec "Device Operation: Block"): the class a device with
+# a look-ahead window reads is its ioprio field, in the first buffer of each chain.
+VIRTIO_BLK_OUTHDR = _s("virtio_blk_outhdr", ("type", "u32"), ("ioprio", "u32"), ("sector", "u64"))
 
 SHM_SIGNAL_IRQ = _s("shm_signal_irq", ("enabled", "u8"), ("pending", "u8"), ("dirty", "u8"))
 SHM_SIGNAL_DESC = _s(
@@ -188,6 +191,7 @@ STRUCTS: dict[str, Struct] = {
     for s in (
         VRING_DESC,
         VRING_USED_ELEM,
+        VIRTIO_BLK_OUTHDR,
         SHM_SIGNAL_IRQ,
         SHM_SIGNAL_DESC,
         IOQ_RING_IDX,
@@ -351,7 +355,10 @@ def _area(name: str, offset: int, align: int, writer: str, what: str, *fields: F
 
 
 def split_layout(
-    n: int, align: int = VIRTIO_PCI_VRING_ALIGN, indirect_segments: int = 0
+    n: int,
+    align: int = VIRTIO_PCI_VRING_ALIGN,
+    indirect_segments: int = 0,
+    headers: bool = False,
 ) -> ArenaLayout:
     """The legacy contiguous split ring (exactly as vring_init places it), then indirect tables.
 
@@ -408,6 +415,18 @@ def split_layout(
         )
         params["indirect_stride"] = stride
         params["indirect_segments"] = indirect_segments
+    if headers:
+        off = _align_up(max(a.offset + a.size for a in areas), LINE)
+        areas.append(
+            _area(
+                "headers",
+                off,
+                LINE,
+                "driver",
+                "request headers (virtio_blk_outhdr) per chain head: the class a look-ahead reads",
+                Field("hdr", 0, VIRTIO_BLK_OUTHDR.size * n, "virtio_blk_outhdr", n),
+            )
+        )
     return ArenaLayout("virtio-split", n, tuple(areas), params)
 
 

@@ -21,6 +21,10 @@ Follows the virtio 1.x "Split Virtqueues" rules and the code paths of Linux
   ``napi_budget`` buffers, re-enable with a re-check), ``"get_buf"`` (interrupts stay armed in the
   handler and every ``virtqueue_get_buf`` re-arms used_event), ``"delayed"``
   (``virtqueue_enable_cb_delayed``: re-arm at 3/4 of the outstanding buffers);
+- ``lookahead``: W > 0 lets the device read ahead over W available entries and serve the
+  highest class first (it reads each candidate's class from the ioprio field of the request
+  header at the chain's head, as a virtio-blk device could), completing out of order; every
+  extra entry examined costs its reads. Illegal with IN_ORDER;
 - ``tx_timer_ns``: the 2009 QEMU virtio-net TX mitigation timer (150000 ns there): a kick
   disables notifications and arms the timer; the queue is flushed when it fires.
 """
@@ -42,6 +46,7 @@ from vbench.counters import (
     IO_LAST,
     IO_LEN,
     IO_NOW,
+    IO_PRIO,
     IO_REQ,
     IO_SEGS,
     IO_SIZE,
@@ -99,6 +104,8 @@ CFG = np.dtype(
         ("reap_policy", np.int64),
         ("napi_budget", np.int64),
         ("tx_timer_ns", np.int64),
+        ("lookahead", np.int64),
+        ("hdr", np.int64),  # offset of the request headers (look-ahead only)
     ]
 )
 REAP_GET_BUF, REAP_DELAYED, REAP_NAPI = 0, 1, 2
@@ -110,8 +117,8 @@ D_REAPED, D_IO_ACTIVE, D_IO_LAST_ID, D_IO_NEXT = range(6, 10)  # NAPI budget; in
 D_BASE = 12  # then NEXT[n] (free-list links), TOKEN[n] (request per head), CHAIN[n] (descs)
 # device private state (vhost_virtqueue)
 V_LAST_AVAIL, V_AVAIL_CACHE, V_USED_SHADOW, V_SIGNALLED, V_PENDING, V_FLAGS = range(6)
-V_IO_LAST_ID, V_IO_LAST_LEN, V_TIMER_ARMED, V_TIMER_AT = range(6, 10)
-N_DEV = 12
+V_IO_LAST_ID, V_IO_LAST_LEN, V_TIMER_ARMED, V_TIMER_AT, V_WIN = range(6, 11)
+N_DEV = 12  # then the look-ahead window: HEAD[n], CLASS[n] (V_WIN entries in ring order)
 
 
 class Options(ModelOptions):
@@ -128,6 +135,7 @@ class Options(ModelOptions):
     reap: Literal["napi", "get_buf", "delayed"] = "napi"
     napi_budget: int = Field(64, ge=1)
     tx_timer_ns: float = Field(0.0, ge=0)
+    lookahead: int = Field(0, ge=0)
 
 
 # --- driver ------------------------------------------------------------------------------------
@@ -174,6 +182,11 @@ def _add(cfg, mem, st, ctr, io):
             i = link
         ctr[C_DESC_WRITTEN] += segs
         free = i
+    if c.lookahead > 0:
+        h = c.hdr + 16 * head  # virtio_blk_outhdr: type, ioprio, sector
+        st32(mem, ctr, SIDE_DRIVER, h, 1 if io[IO_DIR] == 0 else 0)
+        st32(mem, ctr, SIDE_DRIVER, h + 4, io[IO_PRIO])
+        st64(mem, ctr, SIDE_DRIVER, h + 8, req)
     st[D_FREE_HEAD] = free
     st[D_NUM_FREE] -= need
     st[D_BASE + n + head] = req
@@ -297,19 +310,60 @@ def _enable_interrupts(cfg, mem, st, ctr, io):
 
 # --- device ------------------------------------------------------------------------------------
 @njit(inline="always")
+def _lookahead_take(c, mem, st, ctr):
+    """Fill the private window from the avail ring in ring order (the ring itself is consumed
+    in order, so no entry can be overwritten), reading each new entry's class from its request
+    header; then serve the highest class in the window, oldest first among equals."""
+    n = c.split_n
+    while st[V_WIN] < c.lookahead and st[V_LAST_AVAIL] != st[V_AVAIL_CACHE]:
+        la = st[V_LAST_AVAIL]
+        head = ld16(mem, ctr, SIDE_DEVICE, c.avail + 4 + 2 * (la & (n - 1)))
+        k = st[V_WIN]
+        st[N_DEV + k] = head
+        st[N_DEV + n + k] = ld32(mem, ctr, SIDE_DEVICE, c.hdr + 16 * head + 4)
+        ctr[C_DESC_READ] += 1
+        st[V_WIN] = k + 1
+        st[V_LAST_AVAIL] = (la + 1) & 0xFFFF
+    w = st[V_WIN]
+    if w == 0:
+        return -1
+    best = 0
+    for k in range(1, w):
+        if st[N_DEV + n + k] > st[N_DEV + n + best]:
+            best = k
+    head = st[N_DEV + best]
+    for k in range(best, w - 1):
+        st[N_DEV + k] = st[N_DEV + k + 1]
+        st[N_DEV + n + k] = st[N_DEV + n + k + 1]
+    st[V_WIN] = w - 1
+    return head
+
+
+@njit(inline="always")
 def _pop(cfg, mem, st, ctr, io):
     c = cfg[0]
     n = c.split_n
     la = st[V_LAST_AVAIL]
-    if la == st[V_AVAIL_CACHE]:
-        ai = ld16(mem, ctr, SIDE_DEVICE, c.avail + 2)
-        st[V_AVAIL_CACHE] = ai
-        if ai == la:
+    if c.lookahead > 0:
+        if st[V_WIN] < c.lookahead and la == st[V_AVAIL_CACHE]:
+            ai = ld16(mem, ctr, SIDE_DEVICE, c.avail + 2)  # look for more to choose from
+            st[V_AVAIL_CACHE] = ai
+            if ai != la:
+                rmb(ctr)
+        head = _lookahead_take(c, mem, st, ctr)
+        if head < 0:
             return -1
-        rmb(ctr)
-    head = ld16(mem, ctr, SIDE_DEVICE, c.avail + 4 + 2 * (la & (n - 1)))
-    la = (la + 1) & 0xFFFF
-    st[V_LAST_AVAIL] = la
+        la = st[V_LAST_AVAIL]
+    else:
+        if la == st[V_AVAIL_CACHE]:
+            ai = ld16(mem, ctr, SIDE_DEVICE, c.avail + 2)
+            st[V_AVAIL_CACHE] = ai
+            if ai == la:
+                return -1
+            rmb(ctr)
+        head = ld16(mem, ctr, SIDE_DEVICE, c.avail + 4 + 2 * (la & (n - 1)))
+        la = (la + 1) & 0xFFFF
+        st[V_LAST_AVAIL] = la
     if c.event_idx != 0 and c.qemu_avail_event != 0:
         st16(mem, ctr, SIDE_DEVICE, c.used + 4 + 8 * n, la)
     d = c.desc + 16 * head
@@ -449,7 +503,7 @@ implement(
 # --- Python side: build, layout, audit, check ---------------------------------------------------
 def layout(opts: Options, needs: Needs) -> ArenaLayout:
     ind = needs.max_segments if opts.indirect and needs.max_segments > 1 else 0
-    return split_layout(opts.queue_size, opts.align, ind)
+    return split_layout(opts.queue_size, opts.align, ind, headers=opts.lookahead > 0)
 
 
 def build(opts: Options, needs: Needs) -> Instance:
@@ -473,12 +527,15 @@ def build(opts: Options, needs: Needs) -> Instance:
     c["reap_policy"] = REAP_POLICIES[opts.reap]
     c["napi_budget"] = opts.napi_budget
     c["tx_timer_ns"] = int(opts.tx_timer_ns)
+    c["lookahead"] = opts.lookahead
+    c["hdr"] = lay.area("headers").offset if opts.lookahead > 0 else 0
     drv = np.zeros(D_BASE + 3 * n, dtype=np.int64)
     drv[D_BASE : D_BASE + n] = np.arange(1, n + 1)  # free list 0 -> 1 -> ... (desc_extra.next)
     if opts.in_order:
         drv[D_BASE + n - 1] = 0  # in order the free "list" is the ring itself, a counter
     drv[D_NUM_FREE] = n
-    return Instance(NAME, lay, cfg, new_mem(lay.size), drv, np.zeros(N_DEV, dtype=np.int64))
+    dev = np.zeros(N_DEV + 2 * n, dtype=np.int64)
+    return Instance(NAME, lay, cfg, new_mem(lay.size), drv, dev)
 
 
 def audit(inst: Instance) -> list[str]:
@@ -525,6 +582,15 @@ def check(opts: Options, needs: Needs, batch: int) -> str | None:
         )
     if opts.align & (opts.align - 1):
         return f"align = {opts.align} is not a power of two"
+    if opts.lookahead > 0 and opts.in_order:
+        return (
+            f"lookahead = {opts.lookahead} completes requests out of order, which IN_ORDER forbids: "
+            "set lookahead = 0 or in_order = false"
+        )
+    if opts.lookahead > n:
+        return (
+            f"lookahead = {opts.lookahead} is larger than the ring (queue_size = {n}): at most {n}"
+        )
     if opts.used_batch > n:
         return f"used_batch = {opts.used_batch} is larger than the ring (queue_size = {n})"
     return None
