@@ -153,3 +153,19 @@ def test_shipped_configs_validate():
     for f in files:
         p = plan(f)
         assert p.points
+
+
+def test_several_zip_groups_are_separate_axes():
+    raw = {
+        **BASE,
+        "sweep": {
+            "zip": [
+                {"engine.batch": [1, 2], "workload.requests": [10, 20]},
+                {"models.virtio-split.event_idx": [True, False]},
+            ]
+        },
+    }
+    points, swept = expand(raw)
+    assert len(points) == 4
+    assert swept == ["engine.batch", "workload.requests", "models.virtio-split.event_idx"]
+    assert all(p["workload.requests"] == 10 * p["engine.batch"] for p, _ in points)

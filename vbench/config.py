@@ -1,8 +1,8 @@
 """Sweep configs: TOML in, a validated list of points out.
 
 A config names the models with their options, the workload, the engine, the cost preset and a
-sweep: a cartesian ``product`` of lists and one ``zip`` group of equal-length lists, over any
-value of the config addressed by a dotted key::
+sweep: a cartesian ``product`` of lists and ``zip`` groups of equal-length lists (each group
+one axis of the product), over any value of the config addressed by a dotted key::
 
     engine.batch               workload.segments          workload.priority.shares
     models.<label>.<option>    costs.<figure>             seed / preset
@@ -275,18 +275,23 @@ def expand(raw: dict[str, Any]) -> tuple[list[tuple[dict[str, Any], dict[str, An
         raise ConfigError(f"unknown key 'sweep.{bad[0]}'{_did_you_mean(bad[0], list(SWEEP_KEYS))}")
     product = sweep.get("product", {}) or {}
     zipped = sweep.get("zip", {}) or {}
+    groups = zipped if isinstance(zipped, list) else [zipped] if zipped else []
     axes: list[list[dict[str, Any]]] = []
     for key, values in product.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(f"sweep.product.{key} must be a non-empty list of values")
         axes.append([{key: v} for v in values])
-    if zipped:
-        lengths = {k: len(v) if isinstance(v, list) else -1 for k, v in zipped.items()}
+    zip_keys: list[str] = []
+    for group in groups:  # each zip group is one axis: its lists move together
+        if not isinstance(group, dict) or not group:
+            raise ConfigError("sweep.zip must be a table of equal-length lists (or a list of them)")
+        lengths = {k: len(v) if isinstance(v, list) else -1 for k, v in group.items()}
         if any(n <= 0 for n in lengths.values()) or len(set(lengths.values())) != 1:
             detail = ", ".join(f"{k}: {n}" for k, n in lengths.items())
             raise ConfigError(f"sweep.zip lists must be non-empty and of one length (got {detail})")
         n = next(iter(lengths.values()))
-        axes.append([{k: zipped[k][i] for k in zipped} for i in range(n)])
+        axes.append([{k: group[k][i] for k in group} for i in range(n)])
+        zip_keys += list(group)
     base = {k: v for k, v in raw.items() if k != "sweep"}
     points = []
     for combo in itertools.product(*axes) if axes else [()]:
@@ -297,7 +302,7 @@ def expand(raw: dict[str, Any]) -> tuple[list[tuple[dict[str, Any], dict[str, An
         for k, v in params.items():
             set_key(r, k, v)
         points.append((params, r))
-    swept = list(product) + list(zipped)
+    swept = list(product) + zip_keys
     return points, swept
 
 
