@@ -13,11 +13,16 @@ The policies mirrored are the ones the models document:
   while interrupts are on, ``disable_cb`` writing ``used_event = 0`` under EVENT_IDX) and a
   vhost-style device (``avail_event`` written when kicks are re-enabled, and with the QEMU option
   on every pop as well; used.idx published once per ``used_batch`` completions or when the device
-  runs empty; an interrupt decision only when something new was published).
+  runs empty; an interrupt decision only when something new was published). The driver's
+  interrupt handler follows one of three policies: ``napi`` (disable, reap at most a budget,
+  re-enable with a re-check unless the budget ran out), ``get_buf`` (interrupts stay armed) or
+  ``delayed`` (``enable_cb_delayed``: arm at 3/4 of the outstanding buffers).
 * vbus IOQ + shm-signal, driven as venet drives its TX queue: the driver pushes on both
   indexes and injects the device's signal; the device takes slots at the ``inuse`` head while it
   owns them, hands each back and injects the driver's signal every ``txmitigation`` completions
   and when it runs empty; the driver reaps at the ``valid`` head what the device handed back.
+  A mailbox already masked has no wakeup to run; with the Windows EOI policy the driver's
+  handler only clears ``dirty`` and its end (EOI) clears ``pending``, the mailbox staying on.
 
 Results: ``pop`` returns ``None`` or a :class:`Popped`; ``reap`` returns ``None`` or
 ``(request, used_len)``; the other operations return the interface's int.
@@ -87,6 +92,8 @@ class SplitRef:
         publish_on_add: bool,
         qemu_avail_event: bool,
         used_batch: int,
+        reap_policy: str = "napi",
+        napi_budget: int = 64,
     ) -> None:
         self.n = n
         self.event_idx = event_idx
@@ -94,6 +101,8 @@ class SplitRef:
         self.publish_on_add = publish_on_add
         self.qemu_avail_event = qemu_avail_event
         self.used_batch = used_batch
+        self.reap_policy = reap_policy
+        self.napi_budget = napi_budget
         # --- shared memory ---
         self.desc = [Desc() for _ in range(n)]
         self.tables: dict[int, list[Desc]] = {}  # indirect table of each head slot
@@ -111,6 +120,7 @@ class SplitRef:
         self.last_decided = 0  # next_avail at the last kick decision
         self.last_used = 0
         self.irq_off = False
+        self.reaped = 0  # buffers reaped since the handler started
         # --- device private ---
         self.last_avail = 0
         self.avail_seen = 0  # the avail.idx value the device last read
@@ -122,8 +132,10 @@ class SplitRef:
         """The state after ``k`` complete one-segment round trips from a fresh ring.
 
         One round trip is: add (request 0, size 1, device reads), kick decision, pop, push,
-        interrupt decision at the end of a batch, reap. Nothing else may have happened before.
-        Every index moves by ``k`` and the free list ends as it began.
+        interrupt decision at the end of a batch, then the driver's handler: disable interrupts,
+        reap, enable interrupts. Nothing else may have happened before. Every index moves by
+        ``k`` and the free list ends as it began; a NAPI budget of 1 is spent by every handler,
+        which then leaves interrupts off.
         """
         assert self.last_used == 0 and self.next_avail == 0 and not self.chains
         if k == 0:
@@ -136,8 +148,14 @@ class SplitRef:
         self.avail["idx"] = self.used["idx"] = v
         self.next_avail = self.last_decided = self.last_used = v
         self.last_avail = self.avail_seen = self.next_used = self.signalled = v
+        self.reaped = 1
+        stays_off = self.reap_policy == "napi" and self.napi_budget <= 1
+        if stays_off:
+            self.irq_off = True
+            if not self.event_idx:
+                self.avail["flags"] = AVAIL_F_NO_INTERRUPT
         if self.event_idx:
-            self.avail["used_event"] = v
+            self.avail["used_event"] = 0 if stays_off else v
             if self.qemu_avail_event:
                 self.used["avail_event"] = v
 
@@ -182,7 +200,12 @@ class SplitRef:
             return int(need_event(self.used["avail_event"], new, old))
         return 0 if self.used["flags"] & USED_F_NO_NOTIFY else 1
 
+    def _budget_spent(self) -> bool:
+        return self.reap_policy == "napi" and self.reaped >= self.napi_budget
+
     def reap(self) -> tuple[int, int] | None:
+        if self._budget_spent():
+            return None  # the poll ends here and is rescheduled
         if self.used["idx"] == self.last_used:
             return None
         head, length = self.used["ring"][self.last_used % self.n]
@@ -192,11 +215,15 @@ class SplitRef:
         self.free[0:0] = ids
         self.tables.pop(head, None)
         self.last_used = (self.last_used + 1) & U16
+        self.reaped += 1
         if self.event_idx and not self.irq_off:
             self.avail["used_event"] = self.last_used
         return (req, length)
 
     def disable_interrupts(self) -> int:
+        self.reaped = 0
+        if self.reap_policy == "get_buf":
+            return 0  # the handler leaves interrupts armed
         if not self.irq_off:
             self.irq_off = True
             if self.event_idx:
@@ -206,13 +233,21 @@ class SplitRef:
         return 0
 
     def enable_interrupts(self) -> int:
+        if self._budget_spent():
+            return 0  # stay off and poll again
         if self.irq_off:
             self.irq_off = False
             if not self.event_idx:
                 self.avail["flags"] &= ~AVAIL_F_NO_INTERRUPT
+        # delayed: the interrupt is wanted once 3/4 of the outstanding buffers are used
+        later = 0
+        if self.reap_policy == "delayed":
+            later = ((self.next_avail - self.last_used) & U16) * 3 // 4
+        waiting = (self.used["idx"] - self.last_used) & U16
         if self.event_idx:
-            self.avail["used_event"] = self.last_used
-        return 1 if self.used["idx"] == self.last_used else 0
+            self.avail["used_event"] = (self.last_used + later) & U16
+            return 1 if waiting <= later else 0
+        return 1 if waiting == 0 else 0
 
     # --- device ----------------------------------------------------------------------------
     def device_drained(self) -> bool:
@@ -308,8 +343,11 @@ class Slot:
 class IoqRef:
     """Reference IOQ: one descriptor array, two head/tail/full indexes, two mailboxes."""
 
-    def __init__(self, count: int, *, txmitigation: int, sg_pool: bool) -> None:
+    def __init__(
+        self, count: int, *, txmitigation: int, sg_pool: bool, eoi_windows: bool = False
+    ) -> None:
         self.count = count
+        self.eoi_windows = eoi_windows
         self.txmitigation = txmitigation
         self.sg_pool = sg_pool
         # --- shared memory ---
@@ -338,6 +376,8 @@ class IoqRef:
         return 0
 
     def _disable(self, who: str) -> int:
+        if not self.mbox[who]["enabled"]:
+            return 0  # masked already (a polling side): no wakeup runs
         # the wakeup: the handler clears dirty, masks the mailbox and, drained, clears pending
         self.mbox[who].update(enabled=0, dirty=0, pending=0)
         return 0
@@ -389,9 +429,16 @@ class IoqRef:
         return (s.cookie, 0)
 
     def disable_interrupts(self) -> int:
+        if self.eoi_windows:
+            self.mbox["north"]["dirty"] = 0  # the handler is deferred; the mailbox stays on
+            return 0
         return self._disable("north")
 
     def enable_interrupts(self) -> int:
+        if self.eoi_windows:
+            m = self.mbox["north"]
+            m["pending"] = 0  # EOI
+            return 0 if m["dirty"] else 1
         return self._enable("north")
 
     # --- device ----------------------------------------------------------------------------
