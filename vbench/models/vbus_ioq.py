@@ -157,6 +157,8 @@ _DC_SIZE = VBUS_PCI_DEVICECALL.size
 P_KICK = 0
 P_CALL_REQ = 1
 P_UNSIGNALLED = 0
+P_CURSOR = 1  # the device's iterator position on the inuse index (ioq_iter: pos)
+P_TAKEN = 2  # slots read but not yet popped (completed), in order
 
 
 class Options(ModelOptions):
@@ -393,11 +395,15 @@ def _pop(cfg, mem, st, ctr, io):
     c = cfg[0]
     if c.call >= 0:
         return _call_serve(c, mem, st, ctr, io)
-    h = ld32(mem, ctr, SIDE_DEVICE, c.inuse_idx + _I_HEAD)
+    if st[P_TAKEN] == 0:
+        st[P_CURSOR] = ld32(mem, ctr, SIDE_DEVICE, c.inuse_idx + _I_HEAD)  # seek to the head
+    h = st[P_CURSOR]
     d = c.ring + _DESC * h
-    if ld8(mem, ctr, SIDE_DEVICE, d + _D_SOWN) == 0:
+    if st[P_TAKEN] == c.ioq_count or ld8(mem, ctr, SIDE_DEVICE, d + _D_SOWN) == 0:
         return -1
     rmb(ctr)
+    st[P_CURSOR] = h + 1 if h + 1 < c.ioq_count else 0  # ioq_seek_next: the next slot
+    st[P_TAKEN] += 1
     ptr = ld64(mem, ctr, SIDE_DEVICE, d + _D_PTR)
     ln = ld64(mem, ctr, SIDE_DEVICE, d + _D_LEN)
     ctr[C_DESC_READ] += 1
@@ -434,7 +440,8 @@ def _push_used(cfg, mem, st, ctr, io):
         ctr[C_BYTES_COPIED] += io[IO_SIZE]  # copy_to_guest of the results
         st32(mem, ctr, SIDE_DEVICE, c.call + _FC_RESULT, 0)
         return 0
-    h = io[IO_HANDLE]
+    h = io[IO_HANDLE]  # completions come in ring order: h is the inuse head
+    st[P_TAKEN] -= 1
     _head_pop(mem, ctr, SIDE_DEVICE, c.inuse_idx, h, c.ioq_count)
     st8(mem, ctr, SIDE_DEVICE, c.ring + _DESC * h + _D_SOWN, 0)  # flip back to the driver
     wmb(ctr)
@@ -522,7 +529,7 @@ def build(opts: Options, needs: Needs) -> Instance:
     mem[c["north"] + _M_ENABLED] = 1  # the driver takes interrupts
     mem[c["south"] + _M_ENABLED] = 1  # the device sleeps waiting for kicks
     drv = np.full(2, -1, dtype=np.int64)
-    dev = np.zeros(2, dtype=np.int64)
+    dev = np.zeros(3, dtype=np.int64)
     return Instance(NAME, lay, cfg, mem, drv, dev)
 
 
