@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import sys
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
@@ -59,3 +60,7 @@ if "NUMBA_CACHE_DIR" not in os.environ:
     if not _dir.exists():
         _prune(_dir)
     os.environ["NUMBA_CACHE_DIR"] = str(_dir)
+    if "numba" in sys.modules:
+        # numba read its environment when it was imported (a test runner or the user's own
+        # code may have imported it first): point its live config at the keyed directory too
+        sys.modules["numba"].core.config.CACHE_DIR = str(_dir)

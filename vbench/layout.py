@@ -482,3 +482,166 @@ def ioq_layout(count: int, sg_segments: int = 0, call: bool = False) -> ArenaLay
             )
         )
     return ArenaLayout("vbus-ioq", count, tuple(areas), params)
+
+
+# --- vbus-prio: event queues (appended for vbench.models.vbus_prio) -----------------------------
+# One host->guest event: models.md gives 144 bytes per event. vbench fills only the header (flags,
+# size, and the cookie naming the device signal that fired); the bytes after the cookie are
+# padding here. Not listed in STRUCTS, which mirrors the C declarations checked with gcc.
+VBUS_EVENT_BYTES = 144
+VBUS_EVENT = _s(
+    "vbus_event",
+    ("flags", "u32"),
+    ("size", "u32"),
+    ("cookie", "u64"),
+    ("pad", "u8", VBUS_EVENT_BYTES - 16),
+)
+assert VBUS_EVENT.size == VBUS_EVENT_BYTES
+VBUS_EVENTQ_MAX = 8  # the host connector routes a signal to event queue min(prio, count - 1)
+
+
+def _shift_area(a: Area, name: str, offset: int) -> Area:
+    """``a`` renamed and moved to ``offset`` (its fields stay relative to its start)."""
+    return Area(name, offset, a.size, a.align, a.writer, a.fields, a.what)
+
+
+def vbus_prio_layout(
+    count: int, classes: int, sg_segments: int, eventqs: int, eventq_size: int
+) -> ArenaLayout:
+    """vbus with one IOQ per priority class plus ``eventqs`` host->guest event queues.
+
+    Each request IOQ (and its venet_sg pool) is :func:`ioq_layout` shifted to the next
+    line-aligned offset, so no two queues share a line; each event queue is an IOQ of
+    ``eventq_size`` descriptors followed by its payload area of 144-byte events, which the guest
+    allocates and posts to the host once at registration.
+    """
+    areas: list[Area] = []
+    end = 0
+    for k in range(classes):
+        base = _align_up(end, LINE)
+        for a in ioq_layout(count, sg_segments).areas:
+            areas.append(_shift_area(a, f"q{k}.{a.name}", base + a.offset))
+        end = max(a.offset + a.size for a in areas)
+    for e in range(eventqs):
+        base = _align_up(end, LINE)
+        (ring,) = ioq_layout(eventq_size).areas
+        areas.append(
+            Area(
+                f"evq{e}.ioq",
+                base,
+                ring.size,
+                ring.align,
+                "both",
+                ring.fields,
+                f"event queue {e}: ioq_ring_head with its shm_signal, then ring[{eventq_size}]",
+            )
+        )
+        off = _align_up(base + ring.size, LINE)
+        areas.append(
+            _area(
+                f"evq{e}.events",
+                off,
+                LINE,
+                "device",
+                f"event queue {e} payloads: {eventq_size} events of {VBUS_EVENT_BYTES} bytes",
+                Field("events", 0, VBUS_EVENT.size * eventq_size, "vbus_event", eventq_size),
+            )
+        )
+        end = off + VBUS_EVENT.size * eventq_size
+    params = {
+        "region_size": ioq_region_size(count),
+        "classes": classes,
+        "eventqs": eventqs,
+        "eventq_size": eventq_size,
+        "eventq_region_size": ioq_region_size(eventq_size),
+        "event_size": VBUS_EVENT.size,
+    }
+    if sg_segments > 0:
+        params["sg_entry_size"] = vsg_desc_size(sg_segments)
+        params["sg_segments"] = sg_segments
+    return ArenaLayout("vbus-prio", count, tuple(areas), params)
+
+
+# --- the packed ring (virtio 1.1+ "Packed Virtqueues"; linux/virtio_ring.h) ------------------
+# Appended rather than interleaved so the split ring's definitions above stay untouched.
+# Beware: linux/virtio_ring.h defines VRING_PACKED_DESC_F_AVAIL/USED as bit *numbers* (7, 15);
+# here they are the masks a flags word is tested against (1 << 7, 1 << 15).
+VRING_PACKED_DESC_F_AVAIL = 1 << 7
+VRING_PACKED_DESC_F_USED = 1 << 15
+VRING_PACKED_EVENT_FLAG_ENABLE = 0
+VRING_PACKED_EVENT_FLAG_DISABLE = 1
+VRING_PACKED_EVENT_FLAG_DESC = 2  # only with EVENT_IDX: notify at the descriptor in off_wrap
+VRING_PACKED_EVENT_F_WRAP_CTR = 15  # bit of off_wrap that holds the wrap counter
+PACKED_MAX_QUEUE = 32768  # off_wrap keeps 15 bits of offset
+
+# id and flags sit in the opposite order to the split descriptor's flags and next
+VRING_PACKED_DESC = _s(
+    "vring_packed_desc", ("addr", "u64"), ("len", "u32"), ("id", "u16"), ("flags", "u16")
+)
+VRING_PACKED_DESC_EVENT = _s("vring_packed_desc_event", ("off_wrap", "u16"), ("flags", "u16"))
+STRUCTS.update({s.name: s for s in (VRING_PACKED_DESC, VRING_PACKED_DESC_EVENT)})
+
+
+def packed_layout(n: int, indirect_segments: int = 0) -> ArenaLayout:
+    """The packed ring: the descriptor ring and the two event suppression areas, then tables.
+
+    Linux allocates the ring and each suppression area separately (``vring_alloc_queue_packed``),
+    so each starts on its own line here: the driver's area (which it writes to control
+    interrupts) never shares a line with the device's (which controls kicks) or with the ring.
+    Indirect tables are indexed by buffer id, not by slot, because in the packed ring a buffer's
+    slot moves every lap while its id is what the driver tracks; one line-aligned table per id.
+    """
+    ring = VRING_PACKED_DESC.size * n
+    drv_off = _align_up(ring, LINE)
+    dev_off = drv_off + LINE
+    ev = VRING_PACKED_DESC_EVENT
+    ev_fields = tuple(Field(f.name, f.offset, f.size, f.type) for f in ev.fields)
+    areas = [
+        _area(
+            "desc",
+            0,
+            16,  # the spec's alignment for the ring and for each suppression area: 16, 4, 4
+            "both",
+            "descriptor ring: the driver makes descriptors available, the device marks them used",
+            Field("ring", 0, ring, "vring_packed_desc", n),
+        ),
+        _area(
+            "driver_event",
+            drv_off,
+            4,
+            "driver",
+            "driver event suppression: off_wrap and flags, controls interrupts",
+            *ev_fields,
+        ),
+        _area(
+            "device_event",
+            dev_off,
+            4,
+            "device",
+            "device event suppression: off_wrap and flags, controls kicks",
+            *ev_fields,
+        ),
+    ]
+    params = {"ring_bytes": ring, "event_bytes": ev.size}
+    if indirect_segments > 0:
+        stride = _align_up(VRING_PACKED_DESC.size * indirect_segments, LINE)
+        off = _align_up(dev_off + ev.size, LINE)
+        areas.append(
+            _area(
+                "indirect",
+                off,
+                LINE,
+                "driver",
+                f"indirect tables: one slot of {indirect_segments} descriptors per buffer id",
+                Field(
+                    "tables",
+                    0,
+                    stride * n,
+                    "vring_packed_desc",
+                    (stride // VRING_PACKED_DESC.size) * n,
+                ),
+            )
+        )
+        params["indirect_stride"] = stride
+        params["indirect_segments"] = indirect_segments
+    return ArenaLayout("virtio-packed", n, tuple(areas), params)

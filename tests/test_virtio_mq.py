@@ -1,0 +1,352 @@
+"""virtio-mq: one split virtqueue per priority class.
+
+What must hold: the rings stay correct (every request completes once, every queue audits
+clean) however the classes interleave in a batch; notifications stay exact (one kick and one
+interrupt per request in ping-pong, whichever queue it uses); with one class the model *is* the
+split ring, counter for counter; and under load the urgent class no longer waits behind the
+bulk class, which is the point of the model.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from typing import Any
+
+import numpy as np
+import pytest
+from conftest import SPLIT_OPTION_SETS, counters, simulate
+from numba import njit
+
+from vbench.counters import (
+    C_IRQS_SUPPRESSED,
+    C_KICKS,
+    C_KICKS_SUPPRESSED,
+    C_VM_EXITS,
+    IO_HANDLE,
+    IO_LAST,
+    IO_PRIO,
+    IO_REQ,
+    IO_SEGS,
+    IO_SIZE,
+    N_IO,
+)
+from vbench.layout import VRING_USED_F_NO_NOTIFY
+from vbench.memory import new_tracker, view
+from vbench.models import get_model
+from vbench.models import interface as ops
+from vbench.models.interface import Instance, Needs
+from vbench.simulation import summarize
+from vbench.workload import WorkloadSpec, generate
+
+MQ = "virtio-mq"
+
+PING_PONG_OPTIONS: list[dict[str, Any]] = [
+    {},
+    {"event_idx": False},
+    {"indirect": False},
+    {"in_order": True},
+    {"event_idx": False, "in_order": True, "publish": "kick"},
+]
+
+
+def _classes(k: int) -> dict[str, Any]:
+    return {"classes": k, "shares": [1.0 / k] * k}
+
+
+@pytest.mark.parametrize("classes", [2, 3])
+@pytest.mark.parametrize("opts", PING_PONG_OPTIONS, ids=str)
+def test_ping_pong_one_kick_one_interrupt(classes: int, opts: dict[str, Any]) -> None:
+    """One request at a time: whichever queue it lands on, that queue's ring is idle and armed,
+    so it takes exactly one kick and one interrupt, and nobody wakes for nothing."""
+    wl = {
+        "requests": 300,
+        "arrival": {"kind": "closed", "in_flight": 1},
+        "priority": _classes(classes),
+        "segments": {"kind": "range", "low": 1, "high": 3},
+    }
+    c = counters(simulate(MQ, opts, wl, {"batch": 1, "device": "sleep", "driver": "interrupt"}))
+    assert c["requests"] == 300
+    assert c["kicks"] == 300
+    assert c["kicks_suppressed"] == 0
+    assert c["interrupts"] == 300
+    assert c["interrupts_delivered"] == 300
+    assert c["interrupts_suppressed"] == 0
+    assert c["spurious_device_wakeups"] == 0
+    assert c["spurious_driver_wakeups"] == 0
+
+
+STALL_OPTIONS: list[dict[str, Any]] = [
+    {},
+    {"event_idx": False},
+    {"indirect": False},
+    {"publish": "kick", "avail_event": "qemu"},
+    {"used_batch": 3},
+    {"in_order": True, "event_idx": False},
+    {"reap": "get_buf"},
+    {"reap": "delayed", "used_batch": 4},
+    {"napi_budget": 2},
+    {"queues": 4},
+]
+
+
+@pytest.mark.parametrize("opts", STALL_OPTIONS, ids=str)
+@pytest.mark.parametrize(
+    "engine",
+    [{}, {"device": "poll"}, {"driver": "poll"}, {"batch": 5}],
+    ids=["sleep-irq", "dev-poll", "drv-poll", "batch5"],
+)
+def test_every_request_completes_with_ring_full_stalls(
+    opts: dict[str, Any], engine: dict[str, Any]
+) -> None:
+    """Mixed-class batches against small queues: the driver stalls on full rings and batches
+    switch queue over and over; still no wakeup is lost, every request completes exactly once
+    and every queue audits clean (run_model raises otherwise)."""
+    wl = {
+        "requests": 3000,
+        "arrival": {"kind": "closed", "in_flight": 64},
+        "priority": {"classes": 2, "shares": [0.7, 0.3]},
+        "segments": {"kind": "range", "low": 1, "high": 4},
+    }
+    c = counters(simulate(MQ, {"queue_size": 16, **opts}, wl, engine))
+    assert c["requests"] == 3000
+    assert c["ring_full_stalls"] > 0
+
+
+def test_bursty_three_classes_complete() -> None:
+    """On/off bursts over three classes: the queues drain and sleep between bursts."""
+    wl = {
+        "requests": 4000,
+        "arrival": {"kind": "onoff", "rate": 4e6, "on_us": 20, "off_us": 40},
+        "priority": {"classes": 3, "shares": [0.5, 0.3, 0.2]},
+    }
+    c = counters(simulate(MQ, {"queue_size": 16}, wl, {"batch": 8}))
+    assert c["requests"] == 4000
+    assert c["ring_full_stalls"] > 0
+    assert c["kicks"] > 0 and c["interrupts"] > 0
+
+
+def _one_class_sets() -> list[dict[str, Any]]:
+    """The split option sets virtio-mq accepts (no TX timer, no look-ahead window)."""
+    return [o for o in SPLIT_OPTION_SETS if not o.get("tx_timer_ns") and not o.get("lookahead")][
+        ::4
+    ]
+
+
+@pytest.mark.parametrize("opts", _one_class_sets(), ids=str)
+def test_one_class_is_the_split_ring(opts: dict[str, Any]) -> None:
+    """With one class there is one queue: every counter, cause and latency bucket equals the
+    split ring's over the same workload (same arena, same accesses, same decisions)."""
+    wl = {
+        "requests": 2000,
+        "arrival": {"kind": "onoff", "rate": 3e6, "on_us": 30, "off_us": 30},
+        "segments": {"kind": "range", "low": 1, "high": 4},
+        "size": {"kind": "uniform", "low": 64, "high": 4000},
+    }
+    a = simulate("virtio-split", opts, wl, {"batch": 8})
+    b = simulate(MQ, opts, wl, {"batch": 8})
+    np.testing.assert_array_equal(a.counters, b.counters)
+    np.testing.assert_array_equal(a.causes, b.causes)
+    np.testing.assert_array_equal(a.hist, b.hist)
+
+
+# --- the operations one by one, without the engine -----------------------------------------------
+ADD, KICK, REAP, DIS_IRQ, EN_IRQ, POP, PUSH, IRQ, DIS_KICK, EN_KICK = range(10)
+
+
+@njit
+def _op(op, cfg, mem, st, ctr, io):
+    """Call one of the model's operations (numba resolves them by the config's dtype)."""
+    if op == ADD:
+        return ops.add(cfg, mem, st, ctr, io)
+    if op == KICK:
+        return ops.kick_needed(cfg, mem, st, ctr, io)
+    if op == REAP:
+        return ops.reap(cfg, mem, st, ctr, io)
+    if op == DIS_IRQ:
+        return ops.disable_interrupts(cfg, mem, st, ctr, io)
+    if op == EN_IRQ:
+        return ops.enable_interrupts(cfg, mem, st, ctr, io)
+    if op == POP:
+        return ops.pop(cfg, mem, st, ctr, io)
+    if op == PUSH:
+        return ops.push_used(cfg, mem, st, ctr, io)
+    if op == IRQ:
+        return ops.interrupt_needed(cfg, mem, st, ctr, io)
+    if op == DIS_KICK:
+        return ops.disable_kicks(cfg, mem, st, ctr, io)
+    return ops.enable_kicks(cfg, mem, st, ctr, io)
+
+
+class _Rig:
+    """One virtio-mq instance driven op by op, as the engine would drive it."""
+
+    def __init__(self, **opts: Any) -> None:
+        mdef = get_model(MQ)
+        o = mdef.options(queue_size=16, **opts)
+        self.inst: Instance = mdef.build(o, Needs(max_segments=1, max_size=1500, classes=2))
+        self.ctr = new_tracker(self.inst.mem)
+        self.io = np.zeros(N_IO, dtype=np.int64)
+
+    def drv(self, op: int, last: int = 0) -> int:
+        self.io[IO_LAST] = last
+        i = self.inst
+        return int(_op(op, i.cfg, i.mem, i.drv, self.ctr, self.io))
+
+    def dev(self, op: int, last: int = 0) -> int:
+        self.io[IO_LAST] = last
+        i = self.inst
+        return int(_op(op, i.cfg, i.mem, i.dev, self.ctr, self.io))
+
+    def add(self, req: int, prio: int, last: int) -> int:
+        """add then kick_needed, as the engine submits: the kick decision is returned."""
+        self.io[IO_REQ], self.io[IO_PRIO], self.io[IO_SIZE], self.io[IO_SEGS] = req, prio, 100, 1
+        assert self.drv(ADD) == 1
+        return self.drv(KICK, last)
+
+    def no_notify(self, q: int) -> None:
+        """Queue q's device has turned its kicks off (VRING_USED_F_NO_NOTIFY)."""
+        used = self.inst.layout.area(f"q{q}.used").offset
+        view(self.inst.mem, np.uint16)[used >> 1] = VRING_USED_F_NO_NOTIFY
+
+
+def test_a_batch_across_queues_decides_each_queue() -> None:
+    """A batch 0, 1, 1, 0: each switch closes the previous queue's batch with its own decision,
+    and the end decides the last one; a batch that switches at its last add decides both and
+    counts the second decision itself (the engine counts the answer)."""
+    r = _Rig(event_idx=False)
+    r.no_notify(1)  # only queue 0 wants kicks
+    assert r.add(0, 0, 0) == -1
+    assert r.add(1, 1, 0) == 1  # queue 0's batch closes: kick
+    assert r.add(2, 1, 0) == -1
+    assert r.add(3, 0, 1) == 1  # queue 1 closes (suppressed), then queue 0 (kick)
+    assert r.ctr[C_KICKS_SUPPRESSED] == 1 and r.ctr[C_KICKS] == 0
+    # switching at the last add, the other way round: queue 1 suppressed first, queue 0 kicks
+    r = _Rig(event_idx=False)
+    r.no_notify(1)
+    assert r.add(0, 1, 0) == -1
+    assert r.add(1, 0, 1) == 1
+    assert r.ctr[C_KICKS_SUPPRESSED] == 1
+    # both queues want a kick: two exits, one answered, one counted here
+    r = _Rig(event_idx=False)
+    assert r.add(0, 0, 0) == -1
+    assert r.add(1, 1, 1) == 1
+    assert r.ctr[C_KICKS] == 1 and r.ctr[C_VM_EXITS] == 1 and r.ctr[C_KICKS_SUPPRESSED] == 0
+    # both suppressed: the answer is 0 and one more suppression is counted here
+    r = _Rig(event_idx=False)
+    r.no_notify(0)
+    r.no_notify(1)
+    assert r.add(0, 0, 0) == -1
+    assert r.add(1, 1, 1) == 0
+    assert r.ctr[C_KICKS_SUPPRESSED] == 1 and r.ctr[C_KICKS] == 0
+
+
+def test_device_serves_high_first_and_raises_one_interrupt_per_queue() -> None:
+    """The device takes queue 1 before queue 0 whatever the order of the adds; when both queues
+    publish completions at once each raises its own vector; the driver reaps class 1 first."""
+    r = _Rig(used_batch=4)  # completions are published when the device runs empty
+    assert r.add(0, 0, 0) == -1
+    assert r.add(1, 1, 0) == 1  # queue 0 closes: avail_event 0 asks for a kick
+    assert r.add(2, 0, 1) == 1  # queue 1 kicks; queue 0 is past its avail_event: suppressed
+    assert r.ctr[C_KICKS_SUPPRESSED] == 1
+    assert r.dev(DIS_KICK) == 0
+    served = []
+    for _ in range(3):
+        served.append(r.dev(POP))
+        assert r.io[IO_HANDLE] >= 0
+        r.dev(PUSH)
+        assert r.dev(IRQ, 0) == -1
+    assert served == [1, 0, 2]
+    assert r.dev(POP) == -1
+    assert r.dev(IRQ, 1) == 2  # both queues publish and both want an interrupt: two vectors
+    assert r.ctr[C_IRQS_SUPPRESSED] == 0
+    assert r.dev(IRQ, 1) == -1  # nothing new: no decision
+    assert r.dev(EN_KICK) == 1
+    assert r.drv(DIS_IRQ) == 0
+    assert [r.drv(REAP) for _ in range(4)] == [1, 0, 2, -1]
+    assert r.drv(EN_IRQ) == 1
+    assert get_model(MQ).audit(r.inst) == []
+
+
+PRIO_WORKLOAD: dict[str, Any] = {
+    "requests": 20000,
+    # ~75% of the device's capacity on average: Poisson bursts saturate it part of the time
+    "arrival": {"kind": "poisson", "rate": 2.0e6},
+    "priority": {"classes": 2, "shares": [0.8, 0.2]},
+    "size": 1500,
+}
+PRIO_ENGINE: dict[str, Any] = {"batch": 16, "service_ns": 300}
+
+
+def test_priority_class_one_waits_less() -> None:
+    """The urgent class's p99 falls well below the split ring's (which serves in arrival order),
+    and its head-of-line blocking behind bulk requests all but disappears."""
+    wl = generate(WorkloadSpec.model_validate(PRIO_WORKLOAD), 1)
+    split = simulate("virtio-split", {}, PRIO_WORKLOAD, PRIO_ENGINE)
+    mq = simulate(MQ, {}, PRIO_WORKLOAD, PRIO_ENGINE)
+    s_split, s_mq = summarize(split, wl), summarize(mq, wl)
+    # the load really backs requests up on the split ring
+    assert split.hol[1] > 0
+    assert s_split["c1_lat_p99_ns"] > 3 * (300 + 0.05 * 1500)
+    assert s_mq["c1_lat_p99_ns"] < 0.6 * s_split["c1_lat_p99_ns"]
+    assert s_mq["c1_lat_p50_ns"] < s_split["c1_lat_p50_ns"]
+    assert mq.hol[1] < 0.05 * split.hol[1]
+    # the bulk class pays for it
+    assert s_mq["c0_lat_p99_ns"] > s_split["c0_lat_p99_ns"]
+
+
+def test_queues_follow_classes_and_check_refuses_bad_options() -> None:
+    mdef = get_model(MQ)
+    opts = mdef.options()
+    three = Needs(max_segments=1, max_size=1500, classes=3)
+    assert mdef.layout(opts, three).params["queues"] == 3
+    assert mdef.check(opts, three, 16) is None
+    few = mdef.check(mdef.options(queues=2), three, 16)
+    assert few is not None and "queues >= 3" in few
+    timer = mdef.check(mdef.options(tx_timer_ns=150000.0), three, 16)
+    assert timer is not None and "tx_timer_ns" in timer
+    look = mdef.check(mdef.options(lookahead=4), three, 16)
+    assert look is not None and "lookahead" in look
+    big = mdef.check(mdef.options(queue_size=16), three, 32)
+    assert big is not None and "batch" in big
+    chain = mdef.check(mdef.options(queue_size=8, indirect=False), Needs(16, 1500, classes=1), 4)
+    assert chain is not None and "indirect" in chain
+
+
+def test_layout_queues_are_disjoint_and_aligned() -> None:
+    mdef = get_model(MQ)
+    lay = mdef.layout(mdef.options(queue_size=64), Needs(max_segments=4, max_size=1500, classes=3))
+    names = [a.name for a in lay.areas]
+    for q in range(3):
+        for part in ("desc", "avail", "used", "indirect"):
+            assert f"q{q}.{part}" in names
+        assert lay.area(f"q{q}.desc").offset % 4096 == 0
+        assert lay.area(f"q{q}.used").offset % 4096 == 0
+    spans = sorted((a.offset, a.offset + a.size) for a in lay.areas)
+    for (_, end), (start, _) in zip(spans, spans[1:], strict=False):
+        assert end <= start
+
+
+def test_cli_layout_json() -> None:
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "vbench.cli",
+            "layout",
+            MQ,
+            "--queue-size",
+            "64",
+            "--format",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    d = json.loads(out.stdout)
+    assert d["model"] == MQ and d["queue_size"] == 64
+    names = {a["name"] for a in d["areas"]}
+    assert {"q0.desc", "q0.avail", "q0.used"} <= names
+    assert d["params"]["queues"] == 1

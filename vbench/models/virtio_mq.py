@@ -1,0 +1,378 @@
+"""virtio multi-queue: one split virtqueue per priority class, the highest class served first.
+
+A virtio device may expose several virtqueues (virtio-blk ``num_queues``, virtio-net
+multiqueue), each with its own rings, its own event suppression and its own MSI-X vector. Giving
+every priority class its own queue is the way virtio can offer priorities without changing the
+ring format: the device looks at the most urgent queue first, and a request of a high class
+never waits behind a backlog of low-class requests in the same ring (head-of-line blocking).
+
+The rings themselves are the split rings of :mod:`vbench.models.virtio_split`, unchanged: every
+operation here calls that module's jitted operation on one queue's slice of the config, of the
+private state and (through the offsets in its config) of the shared arena, so each ring's
+algorithm is written once. The split operations read their config by field name, so queue q's
+config is element ``1 + q`` of this model's own record array, whose dtype has all of the split
+ring's fields plus this model's (element 0 holds the global ones).
+
+Per operation:
+
+- ``add`` puts a request on the queue of its class (``min(prio, queues - 1)``);
+- ``kick_needed``: every queue takes its own notification decision (its own doorbell, so two
+  queues notified are two exits). The engine asks once per add and counts one kick per answer,
+  so a batch that moves from queue p to queue q closes p's batch at that add (p's decision is
+  the answer for that add) and the end of the batch decides the queue in use then. When the
+  last add of a batch is also the one that switched queue, two decisions fall on one answer: the
+  answer is 1 if either queue kicks, and the counters are kept exact by counting the other
+  decision here (a second kick counts its kick and its exit; its exit's time is not charged,
+  since only the engine charges exits);
+- ``pop`` serves the highest non-empty queue; finding a queue empty costs what the split ring's
+  pop costs to find it empty (a read of its ``avail.idx`` when the cached index is used up);
+- ``push_used`` completes on the queue the request was popped from;
+- ``interrupt_needed`` asks every queue (the split ring's decision is free for a queue with
+  nothing published) and returns how many queues notify: each one has its own vector, so k
+  queues notifying are k interrupts;
+- ``reap`` takes completions of the highest class first, as a guest that services its most
+  urgent queue's vector first would;
+- ``disable_*`` / ``enable_*`` apply to every queue; an ``enable`` reports "nothing pending"
+  only if every queue does (every queue is re-armed, none is skipped).
+
+The options are the split ring's, plus ``queues`` (default: one per workload class). The TX
+mitigation timer and the look-ahead window are single-queue device policies and are refused.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit
+from pydantic import Field
+
+from vbench.counters import (
+    C_IRQS_SUPPRESSED,
+    C_KICKS,
+    C_KICKS_SUPPRESSED,
+    C_VM_EXITS,
+    IO_LAST,
+    IO_PRIO,
+)
+from vbench.layout import LINE, Area, ArenaLayout
+from vbench.memory import new_mem
+from vbench.models import virtio_split as split
+from vbench.models.interface import Instance, ModelDef, Needs, implement
+
+NAME = "virtio-mq"
+MAX_QUEUES = 8
+
+# The split ring's config fields first (same names, same order: the split operations find them
+# by name), then this model's globals, meaningful in element 0 only.
+CFG = np.dtype(
+    [(name, split.CFG.fields[name][0]) for name in split.CFG.names]
+    + [
+        ("mq_queues", np.int64),  # number of virtqueues
+        ("mq_drv_stride", np.int64),  # driver state words per queue
+        ("mq_dev_stride", np.int64),  # device state words per queue
+    ]
+)
+
+# driver globals, after the queues' states
+G_OPEN = 0  # the queue whose batch is open (added to since its last kick decision), or -1
+G_PREV = 1  # a queue whose batch the last add closed by switching queue, or -1
+N_DRV_GLOBAL = 2
+# device globals, after the queues' states
+V_CUR = 0  # the queue of the request popped last (push_used completes on it)
+N_DEV_GLOBAL = 1
+
+
+class Options(split.Options):
+    """The split ring's options (applied to every queue) and the number of queues."""
+
+    queues: int | None = Field(
+        None,
+        ge=1,
+        le=MAX_QUEUES,
+        description="virtqueues, one per priority class (default: the workload's classes)",
+    )
+
+
+# --- driver ------------------------------------------------------------------------------------
+@njit(inline="always")
+def _add(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    nq = g.mq_queues
+    s = g.mq_drv_stride
+    gb = nq * s
+    q = min(max(io[IO_PRIO], 0), nq - 1)
+    ok = split._add(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+    if ok == 1:
+        cur = st[gb + G_OPEN]
+        if cur >= 0 and cur != q:
+            st[gb + G_PREV] = cur  # its batch ends here: decided at this add's kick_needed
+        st[gb + G_OPEN] = q
+    return ok
+
+
+@njit(inline="always")
+def _kick_needed(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    nq = g.mq_queues
+    s = g.mq_drv_stride
+    gb = nq * s
+    k = -1
+    p = st[gb + G_PREV]
+    if p >= 0:
+        last = io[IO_LAST]
+        io[IO_LAST] = 1
+        k = split._kick_needed(cfg[1 + p : 2 + p], mem, st[p * s : (p + 1) * s], ctr, io)
+        io[IO_LAST] = last
+        st[gb + G_PREV] = -1
+    q = st[gb + G_OPEN]
+    if io[IO_LAST] != 0 and q >= 0:
+        k2 = split._kick_needed(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+        st[gb + G_OPEN] = -1
+        if k < 0:
+            k = k2
+        else:
+            # two queues decided on one answer: the engine counts the answer, we the other one
+            if k == 1 and k2 == 1:
+                ctr[C_KICKS] += 1
+                ctr[C_VM_EXITS] += 1
+            elif k2 == 0 or k == 0:
+                ctr[C_KICKS_SUPPRESSED] += 1
+            k = 1 if (k == 1 or k2 == 1) else 0
+    return k
+
+
+@njit(inline="always")
+def _reap(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    s = g.mq_drv_stride
+    for q in range(g.mq_queues - 1, -1, -1):
+        r = split._reap(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+        if r != -1:
+            return r  # a request, or -2 (a protocol violation) to report
+    return -1
+
+
+@njit(inline="always")
+def _disable_interrupts(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    s = g.mq_drv_stride
+    for q in range(g.mq_queues):
+        split._disable_interrupts(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+    return 0
+
+
+@njit(inline="always")
+def _enable_interrupts(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    s = g.mq_drv_stride
+    quiet = 1
+    for q in range(g.mq_queues):
+        e = split._enable_interrupts(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+        if e != 1:
+            quiet = 0  # keep going: every queue must be re-armed
+    return quiet
+
+
+# --- device ------------------------------------------------------------------------------------
+@njit(inline="always")
+def _pop(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    nq = g.mq_queues
+    s = g.mq_dev_stride
+    for q in range(nq - 1, -1, -1):
+        r = split._pop(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+        if r >= 0:
+            st[nq * s + V_CUR] = q
+            return r
+        if r < -1:
+            return r
+    return -1
+
+
+@njit(inline="always")
+def _push_used(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    s = g.mq_dev_stride
+    q = st[g.mq_queues * s + V_CUR]
+    return split._push_used(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+
+
+@njit(inline="always")
+def _interrupt_needed(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    s = g.mq_dev_stride
+    sent = 0
+    suppressed = 0
+    for q in range(g.mq_queues):
+        d = split._interrupt_needed(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+        if d >= 1:
+            sent += d
+        elif d == 0:
+            suppressed += 1
+    if sent > 0:
+        ctr[C_IRQS_SUPPRESSED] += suppressed  # the engine counts only the interrupts sent
+        return sent
+    if suppressed > 0:
+        ctr[C_IRQS_SUPPRESSED] += suppressed - 1  # the engine counts one for the answer 0
+        return 0
+    return -1
+
+
+@njit(inline="always")
+def _disable_kicks(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    s = g.mq_dev_stride
+    for q in range(g.mq_queues):
+        split._disable_kicks(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+    return 0  # no mitigation timer (refused by check): work is never deferred
+
+
+@njit(inline="always")
+def _enable_kicks(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    s = g.mq_dev_stride
+    empty = 1
+    for q in range(g.mq_queues):
+        e = split._enable_kicks(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+        if e != 1:
+            empty = 0  # keep going: every queue must be re-armed before the device sleeps
+    return empty
+
+
+implement(
+    CFG,
+    add=_add,
+    kick_needed=_kick_needed,
+    reap=_reap,
+    disable_interrupts=_disable_interrupts,
+    enable_interrupts=_enable_interrupts,
+    pop=_pop,
+    push_used=_push_used,
+    interrupt_needed=_interrupt_needed,
+    disable_kicks=_disable_kicks,
+    enable_kicks=_enable_kicks,
+)
+
+
+# --- Python side: build, layout, audit, check ---------------------------------------------------
+def queues_of(opts: Options, needs: Needs) -> int:
+    """The number of virtqueues: as asked, or one per priority class of the workload."""
+    return opts.queues if opts.queues is not None else max(needs.classes, 1)
+
+
+def _split_options(opts: Options) -> split.Options:
+    return split.Options(**opts.model_dump(exclude={"queues"}))
+
+
+def _align_up(x: int, a: int) -> int:
+    return (x + a - 1) & ~(a - 1)
+
+
+def layout(opts: Options, needs: Needs) -> ArenaLayout:
+    """The split ring's layout once per queue, each ring at the next ``align`` boundary (so
+    queue 0 sits exactly where a lone split ring does), areas named ``q<k>.<area>``."""
+    one = split.layout(_split_options(opts), needs)
+    nq = queues_of(opts, needs)
+    stride = _align_up(one.size, max(opts.align, LINE))
+    areas = tuple(
+        Area(
+            f"q{q}.{a.name}",
+            a.offset + q * stride,
+            a.size,
+            a.align,
+            a.writer,
+            a.fields,
+            f"queue {q} (class {q}{' and up' if q == nq - 1 and q > 0 else ''}): {a.what}",
+        )
+        for q in range(nq)
+        for a in one.areas
+    )
+    params = dict(one.params)
+    params["queues"] = nq
+    params["queue_stride"] = stride
+    return ArenaLayout(NAME, opts.queue_size, areas, params)
+
+
+def build(opts: Options, needs: Needs) -> Instance:
+    """One split ring built by the split model per queue, placed in one arena: each queue's
+    config, driver and device state are the split ring's own, with its offsets moved."""
+    lay = layout(opts, needs)
+    one = split.build(_split_options(opts), needs)
+    nq = queues_of(opts, needs)
+    sd, sv = one.drv.shape[0], one.dev.shape[0]
+    names = {a.name for a in lay.areas}
+    cfg = np.zeros(1 + nq, dtype=CFG)
+    cfg[0]["mq_queues"] = nq
+    cfg[0]["mq_drv_stride"] = sd
+    cfg[0]["mq_dev_stride"] = sv
+    for q in range(nq):
+        c = cfg[1 + q]
+        for name in split.CFG.names:
+            c[name] = one.cfg[0][name]
+        c["desc"] = lay.area(f"q{q}.desc").offset
+        c["avail"] = lay.area(f"q{q}.avail").offset
+        c["used"] = lay.area(f"q{q}.used").offset
+        if f"q{q}.indirect" in names:
+            c["ind"] = lay.area(f"q{q}.indirect").offset
+    drv = np.concatenate([np.tile(one.drv, nq), np.full(N_DRV_GLOBAL, -1, dtype=np.int64)])
+    dev = np.concatenate([np.tile(one.dev, nq), np.zeros(N_DEV_GLOBAL, dtype=np.int64)])
+    return Instance(NAME, lay, cfg, new_mem(lay.size), drv, dev)
+
+
+def _queue_view(inst: Instance, q: int) -> Instance:
+    """Queue q as a lone split ring (views, not copies), for the split model's audit."""
+    g = inst.cfg[0]
+    sd, sv = int(g["mq_drv_stride"]), int(g["mq_dev_stride"])
+    return Instance(
+        split.NAME,
+        inst.layout,
+        inst.cfg[1 + q : 2 + q],
+        inst.mem,
+        inst.drv[q * sd : (q + 1) * sd],
+        inst.dev[q * sv : (q + 1) * sv],
+    )
+
+
+def audit(inst: Instance) -> list[str]:
+    """End-of-run invariants: every queue passes the split ring's audit, no batch left open."""
+    nq = int(inst.cfg[0]["mq_queues"])
+    out = [f"q{q}: {p}" for q in range(nq) for p in split.audit(_queue_view(inst, q))]
+    gb = nq * int(inst.cfg[0]["mq_drv_stride"])
+    if inst.drv[gb + G_OPEN] != -1 or inst.drv[gb + G_PREV] != -1:
+        out.append(
+            f"a batch was left without a kick decision (open q{inst.drv[gb + G_OPEN]}, "
+            f"closing q{inst.drv[gb + G_PREV]})"
+        )
+    return out
+
+
+def check(opts: Options, needs: Needs, batch: int) -> str | None:
+    nq = queues_of(opts, needs)
+    if opts.tx_timer_ns != 0:
+        return (
+            f"tx_timer_ns = {opts.tx_timer_ns:g}: the TX mitigation timer is a single-queue device "
+            "policy that virtio-mq does not model: set tx_timer_ns = 0 (or use virtio-split)"
+        )
+    if opts.lookahead != 0:
+        return (
+            f"lookahead = {opts.lookahead}: virtio-mq orders by class with one queue per class, "
+            "not with a look-ahead window: set lookahead = 0 (or use virtio-split)"
+        )
+    if nq > MAX_QUEUES:
+        return f"{nq} queues (one per class) is more than {MAX_QUEUES}: set queues <= {MAX_QUEUES}"
+    if nq < needs.classes:
+        return (
+            f"queues = {nq} is fewer than the workload's {needs.classes} priority classes: "
+            f"set queues >= {needs.classes} (or leave it unset for one queue per class)"
+        )
+    return split.check(_split_options(opts), needs, batch)
+
+
+MODEL = ModelDef(
+    name=NAME,
+    summary="virtio with one split virtqueue per priority class, the highest served first",
+    options=Options,
+    build=build,
+    layout=layout,
+    audit=audit,
+    check=check,
+)
