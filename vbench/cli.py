@@ -36,7 +36,7 @@ def _stdout():
     from rich.console import Console
 
     # a wide table piped to a file or a pager must not be crushed to 80 columns
-    return Console() if sys.stdout.isatty() else Console(width=240)
+    return Console() if sys.stdout.isatty() else Console(width=100_000)
 
 
 def _fail(msg: str, code: int = 2) -> None:
