@@ -236,3 +236,21 @@ def test_lookahead_with_in_order_is_a_config_error():
     raw = {"models": [{"model": "virtio-split", "lookahead": 8, "in_order": True}]}
     with pytest.raises(ConfigError, match="IN_ORDER forbids"):
         plan(None, raw=raw)
+
+
+@pytest.mark.parametrize(
+    "model", ["virtio-split", "vbus-ioq", "virtio-packed", "virtio-mq", "vbus-prio"]
+)
+@pytest.mark.parametrize(
+    "device,driver", [("poll", "poll"), ("poll", "interrupt"), ("sleep", "poll")]
+)
+def test_every_polling_combination_completes_on_bursts(model, device, driver):
+    """Both sides polling used to starve the driver (each waited for the other, ties went to
+    the device): the engine must make progress in every combination."""
+    wl = {"requests": 2000, "arrival": {"kind": "onoff", "rate": 2e7, "on_us": 5.0, "off_us": 60.0}}
+    c = counters(simulate(model, {}, wl, {"batch": 8, "device": device, "driver": driver}))
+    assert c["requests"] == 2000
+    if device == "poll":
+        assert c["kicks"] <= 1
+    if driver == "poll":
+        assert c["interrupts_delivered"] == 0

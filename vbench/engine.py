@@ -218,7 +218,8 @@ def simulate(
         if drv_poll and inflight > 0:
             # a polling driver looks again once the device has had a chance to act; with the
             # device asleep nothing more will change once a poll has come back empty
-            t_poll = (INF if poll_idle else td) if dev_asleep else max(t_dev, td)
+            # (the device acted since the last look: look now)
+            t_poll = (INF if dev_asleep else max(t_dev, td)) if poll_idle else td
             if t_poll < t_drv:
                 t_drv = t_poll
         if t_drv < td:
@@ -290,8 +291,10 @@ def simulate(
                 ctr[C_IRQS_SUPPRESSED] += 1
             if r < 0:
                 if dev_poll:
-                    # nothing to do until the driver acts; a polling core costs nothing extra
-                    tv = max(tv + poll_ns, t_drv if t_drv < INF else tv + poll_ns)
+                    # nothing to do until the driver acts: look again one poll after it does
+                    # (strictly after, or a polling driver that waits on the device would
+                    # never get its turn); a polling core costs nothing extra
+                    tv = max(tv, t_drv if t_drv < INF else tv) + poll_ns
                 else:
                     s = m.enable_kicks(cfg, mem, dev, ctr, io)
                     tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)

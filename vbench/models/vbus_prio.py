@@ -1,0 +1,634 @@
+"""vbus with one IOQ per priority class and host-to-guest signals routed through event queues.
+
+Why a model of its own: vbus's ``prio`` does not reorder requests; it orders *notifications*.
+Each class gets its own request IOQ (the venet TX path of :mod:`vbench.models.vbus_ioq`, whose
+jitted ring and shm-signal primitives this module imports rather than repeats), registered with
+its class as prio. The device model never sees prio: it serves the IOQs round-robin. Where prio
+acts is on the way back: a device signal that really fires (its north mailbox enabled and no
+notification pending) is delivered as an *event* in event queue ``min(prio, E - 1)``, and the
+event queue's own shm-signal raises one MSI on that queue's vector.
+
+``eventq = "shipped"``: the guest registered one event queue (E = 1), so prio has no effect:
+events are handled first come, first served. ``eventq = "designed"``: one event queue per class
+(E = min(classes, 8)), the guest servicing the highest queue, and the highest open IOQ, first.
+
+Event-queue slot ownership (as the AlacrityVM pci-bridge sets it up): the *guest* allocates the
+events and, once at registration, posts every slot to the host on the valid index (valid = 1,
+sown = 1: the valid index is then full forever). The host is the producer: it writes the event
+payload into the slot at the inuse tail while that slot is south-owned, pushes the inuse tail
+and flips the slot to the guest. The guest consumes at the inuse head while the slot is
+north-owned and pops it, which flips it back to the host: an empty event queue has every slot
+with the host. Every device signal owns one event and a signal whose event is still queued (or
+being handled: its ``pending`` bit is set) is merged, so at most one event per signal is ever
+queued: ``eventq_size >= classes`` is all the room the host needs. The guest's ``ioq_signal``
+back to the host after draining a queue is kept (a ``dirty`` write), but the host's mailbox on
+the event queue stays disabled because it never has to wait for room; the guest's memset of a
+consumed event is left out (the host overwrites the header anyway).
+
+Guest side: the event-queue ISR disables each event queue's mailbox and defers; the deferred
+handler consumes events (marking the signalled IOQ "open" and starting its signal's wakeup:
+``dirty = 0``), reaps the open IOQs one completion at a time, and closes an IOQ that has nothing
+left (``pending = 0``, re-checked if ``dirty`` was set again), which is what merges a burst of
+device signals into one event.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+from numba import njit
+from pydantic import Field
+
+from vbench.counters import (
+    C_BYTES_COPIED,
+    C_DESC_READ,
+    C_DESC_WRITTEN,
+    C_SEGMENTS,
+    IO_HANDLE,
+    IO_LAST,
+    IO_LEN,
+    IO_PRIO,
+    IO_REQ,
+    IO_SEGS,
+    IO_SIZE,
+    SIDE_DEVICE,
+    SIDE_DRIVER,
+)
+from vbench.layout import (
+    IOQ_IDX_INUSE,
+    IOQ_IDX_VALID,
+    IOQ_MAX_COUNT,
+    IOQ_RING_HEAD,
+    IOQ_RING_IDX,
+    IOQ_RING_MAGIC,
+    IOQ_RING_VER,
+    SHM_NORTH,
+    SHM_SIGNAL_DESC,
+    SHM_SIGNAL_MAGIC,
+    SHM_SIGNAL_VER,
+    SHM_SOUTH,
+    VBUS_EVENT,
+    VBUS_EVENTQ_MAX,
+    ArenaLayout,
+    ioq_ring_offset,
+    vbus_prio_layout,
+)
+from vbench.memory import (
+    ARENA_GPA,
+    ld8,
+    ld32,
+    ld64,
+    new_mem,
+    req_of_addr,
+    rmb,
+    seg_addr,
+    seg_len,
+    st8,
+    st32,
+    st64,
+    view,
+    wmb,
+)
+from vbench.models.interface import Instance, ModelDef, ModelOptions, Needs, implement
+from vbench.models.vbus_ioq import (
+    _D_COOKIE,
+    _D_LEN,
+    _D_PTR,
+    _D_SOWN,
+    _D_VALID,
+    _DESC,
+    _I_FULL,
+    _I_HEAD,
+    _I_TAIL,
+    _IOV,
+    _IOV_LEN,
+    _IOV_PTR,
+    _M_DIRTY,
+    _M_ENABLED,
+    _M_PENDING,
+    _SG_COOKIE,
+    _SG_COUNT,
+    _SG_IOV,
+    _SG_LEN,
+    _disable_mailbox,
+    _enable_mailbox,
+    _head_pop,
+    _inject,
+    _mailbox,
+    _tail_push,
+)
+
+NAME = "vbus-prio"
+
+# cfg element 0 holds the globals (vp_q .. vp_designed); element 1 + k describes request IOQ k,
+# element 1 + Q + e event queue e (vp_count .. vp_events). One dtype for all elements.
+CFG = np.dtype(
+    [
+        ("vp_q", np.int64),  # request IOQs = priority classes
+        ("vp_e", np.int64),  # event queues
+        ("vp_txmitigation", np.int64),
+        ("vp_sg_pool", np.int64),
+        ("vp_designed", np.int64),  # 1: serve the highest open IOQ first; 0: event order
+        ("vp_count", np.int64),  # descriptors in this queue
+        ("vp_ring", np.int64),
+        ("vp_valid_idx", np.int64),
+        ("vp_inuse_idx", np.int64),
+        ("vp_north", np.int64),  # the guest's mailbox of this queue's shm-signal
+        ("vp_south", np.int64),  # the host's mailbox
+        ("vp_pool", np.int64),  # request IOQ: its venet_sg pool
+        ("vp_entry", np.int64),
+        ("vp_events", np.int64),  # event queue: its payload area
+    ]
+)
+
+_E_FLAGS = VBUS_EVENT.offset("flags")
+_E_SIZE = VBUS_EVENT.offset("size")
+_E_COOKIE = VBUS_EVENT.offset("cookie")
+_EVENT = VBUS_EVENT.size
+_HANDLE_Q = 1 << 16  # io[IO_HANDLE] = queue * _HANDLE_Q + slot (slots < IOQ_MAX_COUNT)
+
+# driver private state: the last push's inject, the number of open IOQs, then an open flag per
+# IOQ (at _P_OPEN + k), then the open IOQs in the order they were opened (at _P_OPEN + Q + i)
+P_KICK = 0
+P_NOPEN = 1
+_P_OPEN = 2
+# device private state: the IOQ served last (round-robin), then unsignalled completions per IOQ
+P_LAST = 0
+_P_UNSIG = 1
+
+
+class Options(ModelOptions):
+    """Options of the vbus priority model; see the module docstring."""
+
+    queue_size: int = Field(256, ge=2, le=IOQ_MAX_COUNT, description="descriptors per class IOQ")
+    txmitigation: int = Field(10, ge=1)
+    sg: Literal["pool", "flat"] = "pool"
+    eventq: Literal["shipped", "designed"] = "designed"
+    eventq_size: int = Field(1024, ge=1, le=65536, description="slots per event queue")
+
+
+# --- driver (north) ------------------------------------------------------------------------------
+@njit(inline="always")
+def _add(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    k = min(io[IO_PRIO], g.vp_q - 1)
+    c = cfg[1 + k]
+    vidx = c.vp_valid_idx
+    pos = ld32(mem, ctr, SIDE_DRIVER, vidx + _I_TAIL)
+    if ld8(mem, ctr, SIDE_DRIVER, vidx + _I_FULL) != 0:
+        return 0
+    d = c.vp_ring + _DESC * pos
+    if ld8(mem, ctr, SIDE_DRIVER, d + _D_SOWN) != 0:
+        return 0
+    req = io[IO_REQ]
+    size = io[IO_SIZE]
+    segs = io[IO_SEGS]
+    if g.vp_sg_pool != 0:
+        e = c.vp_pool + c.vp_entry * pos
+        st64(mem, ctr, SIDE_DRIVER, e + _SG_COOKIE, req)
+        st32(mem, ctr, SIDE_DRIVER, e + _SG_LEN, size)
+        st32(mem, ctr, SIDE_DRIVER, e + _SG_COUNT, segs)
+        for j in range(segs):
+            v = e + _SG_IOV + _IOV * j
+            st32(mem, ctr, SIDE_DRIVER, v + _IOV_LEN, seg_len(size, segs, j))
+            st64(mem, ctr, SIDE_DRIVER, v + _IOV_PTR, seg_addr(req, size, segs, j))
+        ctr[C_DESC_WRITTEN] += segs
+        ptr = e - c.vp_pool
+        ln = c.vp_entry
+    else:
+        if segs > 1:
+            ctr[C_BYTES_COPIED] += size
+        ptr = seg_addr(req, size, 1, 0)
+        ln = size
+    st64(mem, ctr, SIDE_DRIVER, d + _D_COOKIE, req)
+    st64(mem, ctr, SIDE_DRIVER, d + _D_PTR, ptr)
+    st64(mem, ctr, SIDE_DRIVER, d + _D_LEN, ln)
+    st8(mem, ctr, SIDE_DRIVER, d + _D_VALID, 1)
+    ctr[C_DESC_WRITTEN] += 1
+    _tail_push(mem, ctr, SIDE_DRIVER, vidx, c.vp_count)
+    _tail_push(mem, ctr, SIDE_DRIVER, c.vp_inuse_idx, c.vp_count)
+    wmb(ctr)
+    st8(mem, ctr, SIDE_DRIVER, d + _D_SOWN, 1)
+    wmb(ctr)
+    st[P_KICK] = _inject(mem, ctr, SIDE_DRIVER, c.vp_south)  # guest->host ignores prio
+    return 1
+
+
+@njit(inline="always")
+def _kick_needed(cfg, mem, st, ctr, io):
+    r = st[P_KICK]
+    st[P_KICK] = -1
+    return r
+
+
+@njit(inline="always")
+def _open(cfg, mem, st, ctr, k):
+    """An event named IOQ k's signal: start its wakeup (dirty = 0) and mark it open."""
+    nq = cfg[0].vp_q
+    st8(mem, ctr, SIDE_DRIVER, cfg[1 + k].vp_north + _M_DIRTY, 0)
+    wmb(ctr)
+    if st[_P_OPEN + k] == 0:
+        st[_P_OPEN + k] = 1
+        st[_P_OPEN + nq + st[P_NOPEN]] = k
+        st[P_NOPEN] += 1
+
+
+@njit(inline="always")
+def _take_events(cfg, mem, st, ctr):
+    """Consume every queued event, highest event queue first. 0, or -2 for a bad event."""
+    g = cfg[0]
+    nq = g.vp_q
+    ne = g.vp_e
+    for i in range(ne):
+        q = cfg[1 + nq + ne - 1 - i]
+        idx = q.vp_inuse_idx
+        took = 0
+        while True:
+            h = ld32(mem, ctr, SIDE_DRIVER, idx + _I_HEAD)
+            d = q.vp_ring + _DESC * h
+            if ld8(mem, ctr, SIDE_DRIVER, d + _D_SOWN) != 0:
+                break  # still the host's: no more events here
+            rmb(ctr)
+            ev = ld64(mem, ctr, SIDE_DRIVER, d + _D_COOKIE)  # the guest's own event pointer
+            ld32(mem, ctr, SIDE_DRIVER, ev + _E_FLAGS)
+            ld32(mem, ctr, SIDE_DRIVER, ev + _E_SIZE)
+            k = ld64(mem, ctr, SIDE_DRIVER, ev + _E_COOKIE)
+            ctr[C_DESC_READ] += 1
+            if k < 0 or k >= nq:
+                return -2
+            _open(cfg, mem, st, ctr, k)
+            _head_pop(mem, ctr, SIDE_DRIVER, idx, h, q.vp_count)
+            st8(mem, ctr, SIDE_DRIVER, d + _D_SOWN, 1)  # the slot goes back to the host
+            wmb(ctr)
+            took += 1
+        if took > 0:
+            _inject(mem, ctr, SIDE_DRIVER, q.vp_south)  # ioq_signal: the host's mailbox is off
+    return 0
+
+
+@njit(inline="always")
+def _reap_ioq(c, mem, ctr):
+    """vbus_ioq's driver reap on one IOQ: the request at the valid head, or -1."""
+    vidx = c.vp_valid_idx
+    h = ld32(mem, ctr, SIDE_DRIVER, vidx + _I_HEAD)
+    d = c.vp_ring + _DESC * h
+    if (
+        ld8(mem, ctr, SIDE_DRIVER, d + _D_VALID) == 0
+        or ld8(mem, ctr, SIDE_DRIVER, d + _D_SOWN) != 0
+    ):
+        return -1
+    req = ld64(mem, ctr, SIDE_DRIVER, d + _D_COOKIE)
+    ctr[C_DESC_READ] += 1
+    st8(mem, ctr, SIDE_DRIVER, d + _D_VALID, 0)
+    _head_pop(mem, ctr, SIDE_DRIVER, vidx, h, c.vp_count)
+    return req
+
+
+@njit(inline="always")
+def _reap(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    nq = g.vp_q
+    if _take_events(cfg, mem, st, ctr) != 0:
+        return -2
+    order = _P_OPEN + nq
+    while st[P_NOPEN] > 0:
+        n = st[P_NOPEN]
+        i = 0
+        if g.vp_designed != 0:
+            for j in range(1, n):
+                if st[order + j] > st[order + i]:
+                    i = j
+        k = st[order + i]
+        c = cfg[1 + k]
+        r = _reap_ioq(c, mem, ctr)
+        if r >= 0:
+            return r
+        # drained: the signal's wakeup ends, unless the device signalled again meanwhile
+        st8(mem, ctr, SIDE_DRIVER, c.vp_north + _M_PENDING, 0)
+        wmb(ctr)
+        if ld8(mem, ctr, SIDE_DRIVER, c.vp_north + _M_DIRTY) != 0:
+            st8(mem, ctr, SIDE_DRIVER, c.vp_north + _M_DIRTY, 0)
+            wmb(ctr)
+            continue  # look at this IOQ again
+        for j in range(i, n - 1):
+            st[order + j] = st[order + j + 1]
+        st[P_NOPEN] = n - 1
+        st[_P_OPEN + k] = 0
+    return -1
+
+
+@njit(inline="always")
+def _disable_interrupts(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    for e in range(g.vp_e):
+        _disable_mailbox(mem, ctr, SIDE_DRIVER, cfg[1 + g.vp_q + e].vp_north)
+    return 0
+
+
+@njit(inline="always")
+def _enable_interrupts(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    r = 0 if st[P_NOPEN] > 0 else 1
+    for e in range(g.vp_e):
+        if _enable_mailbox(mem, ctr, SIDE_DRIVER, cfg[1 + g.vp_q + e].vp_north) == 0:
+            r = 0
+    return r
+
+
+# --- device (south) ------------------------------------------------------------------------------
+@njit(inline="always")
+def _pop(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    nq = g.vp_q
+    last = st[P_LAST]
+    for i in range(1, nq + 1):
+        k = (last + i) % nq
+        c = cfg[1 + k]
+        h = ld32(mem, ctr, SIDE_DEVICE, c.vp_inuse_idx + _I_HEAD)
+        d = c.vp_ring + _DESC * h
+        if ld8(mem, ctr, SIDE_DEVICE, d + _D_SOWN) == 0:
+            continue
+        st[P_LAST] = k
+        rmb(ctr)
+        ptr = ld64(mem, ctr, SIDE_DEVICE, d + _D_PTR)
+        ln = ld64(mem, ctr, SIDE_DEVICE, d + _D_LEN)
+        ctr[C_DESC_READ] += 1
+        if g.vp_sg_pool != 0:
+            e = c.vp_pool + ptr
+            if ptr < 0 or ptr + c.vp_entry > c.vp_entry * c.vp_count:
+                return -2
+            segs = ld32(mem, ctr, SIDE_DEVICE, e + _SG_COUNT)
+            total = ld32(mem, ctr, SIDE_DEVICE, e + _SG_LEN)
+            first = 0
+            for j in range(segs):
+                v = e + _SG_IOV + _IOV * j
+                ld32(mem, ctr, SIDE_DEVICE, v + _IOV_LEN)
+                a = ld64(mem, ctr, SIDE_DEVICE, v + _IOV_PTR)
+                if j == 0:
+                    first = a
+            ctr[C_DESC_READ] += segs
+        else:
+            segs = 1
+            total = ln
+            first = ptr
+        ctr[C_SEGMENTS] += segs
+        io[IO_SIZE] = total
+        io[IO_SEGS] = segs
+        io[IO_HANDLE] = k * _HANDLE_Q + h
+        io[IO_LEN] = 0
+        return req_of_addr(first)
+    return -1
+
+
+@njit(inline="always")
+def _push_used(cfg, mem, st, ctr, io):
+    k = io[IO_HANDLE] // _HANDLE_Q
+    h = io[IO_HANDLE] - k * _HANDLE_Q
+    c = cfg[1 + k]
+    _head_pop(mem, ctr, SIDE_DEVICE, c.vp_inuse_idx, h, c.vp_count)
+    st8(mem, ctr, SIDE_DEVICE, c.vp_ring + _DESC * h + _D_SOWN, 0)
+    wmb(ctr)
+    st[_P_UNSIG + k] += 1
+    return 0
+
+
+@njit(inline="always")
+def _signal(cfg, mem, ctr, k):
+    """Inject IOQ k's north signal; if it fires, queue its event and inject the event queue.
+
+    Returns 1 when that raised an MSI, else 0 (merged into a queued event, or the event queue's
+    own signal suppressed it)."""
+    g = cfg[0]
+    if _inject(mem, ctr, SIDE_DEVICE, cfg[1 + k].vp_north) == 0:
+        return 0  # the signal's one event is still queued or being handled: merged
+    q = cfg[1 + g.vp_q + min(k, g.vp_e - 1)]  # the connector's routing: min(prio, E - 1)
+    idx = q.vp_inuse_idx
+    t = ld32(mem, ctr, SIDE_DEVICE, idx + _I_TAIL)
+    d = q.vp_ring + _DESC * t
+    if ld8(mem, ctr, SIDE_DEVICE, d + _D_SOWN) == 0:
+        return 0  # no room: cannot happen while eventq_size >= classes (check() enforces it)
+    rmb(ctr)
+    ev = ld64(mem, ctr, SIDE_DEVICE, d + _D_PTR) - ARENA_GPA  # where the guest posted it
+    st32(mem, ctr, SIDE_DEVICE, ev + _E_FLAGS, 0)
+    st32(mem, ctr, SIDE_DEVICE, ev + _E_SIZE, _EVENT)
+    st64(mem, ctr, SIDE_DEVICE, ev + _E_COOKIE, k)
+    ctr[C_DESC_WRITTEN] += 1
+    _tail_push(mem, ctr, SIDE_DEVICE, idx, q.vp_count)
+    wmb(ctr)
+    st8(mem, ctr, SIDE_DEVICE, d + _D_SOWN, 0)  # the event is the guest's now
+    wmb(ctr)
+    return _inject(mem, ctr, SIDE_DEVICE, q.vp_north)
+
+
+@njit(inline="always")
+def _interrupt_needed(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    nq = g.vp_q
+    decided = False
+    msi = 0
+    if io[IO_LAST] == 0:
+        k = st[P_LAST]
+        if st[_P_UNSIG + k] >= g.vp_txmitigation:
+            st[_P_UNSIG + k] = 0
+            decided = True
+            msi += _signal(cfg, mem, ctr, k)
+    else:
+        last = st[P_LAST]
+        for i in range(1, nq + 1):
+            k = (last + i) % nq
+            if st[_P_UNSIG + k] > 0:
+                st[_P_UNSIG + k] = 0
+                decided = True
+                msi += _signal(cfg, mem, ctr, k)
+    if not decided:
+        return -1
+    return msi
+
+
+@njit(inline="always")
+def _disable_kicks(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    for k in range(g.vp_q):
+        _disable_mailbox(mem, ctr, SIDE_DEVICE, cfg[1 + k].vp_south)
+    return 0
+
+
+@njit(inline="always")
+def _enable_kicks(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    r = 1
+    for k in range(g.vp_q):
+        if _enable_mailbox(mem, ctr, SIDE_DEVICE, cfg[1 + k].vp_south) == 0:
+            r = 0
+    return r
+
+
+implement(
+    CFG,
+    add=_add,
+    kick_needed=_kick_needed,
+    reap=_reap,
+    disable_interrupts=_disable_interrupts,
+    enable_interrupts=_enable_interrupts,
+    pop=_pop,
+    push_used=_push_used,
+    interrupt_needed=_interrupt_needed,
+    disable_kicks=_disable_kicks,
+    enable_kicks=_enable_kicks,
+)
+
+
+# --- Python side ---------------------------------------------------------------------------------
+def eventqs(opts: Options, classes: int) -> int:
+    """As shipped the guest registered one event queue; as designed one per class, up to 8."""
+    return 1 if opts.eventq == "shipped" else min(classes, VBUS_EVENTQ_MAX)
+
+
+def layout(opts: Options, needs: Needs) -> ArenaLayout:
+    sg = needs.max_segments if opts.sg == "pool" else 0
+    return vbus_prio_layout(
+        opts.queue_size, needs.classes, sg, eventqs(opts, needs.classes), opts.eventq_size
+    )
+
+
+def _register_ioq(mem: np.ndarray, region: int, count: int) -> None:
+    """What the guest writes when it registers an IOQ region (before the run: not counted)."""
+    w = view(mem, np.uint32)
+    w[(region + IOQ_RING_HEAD.offset("magic")) >> 2] = IOQ_RING_MAGIC
+    w[(region + IOQ_RING_HEAD.offset("ver")) >> 2] = IOQ_RING_VER
+    sig = region + IOQ_RING_HEAD.offset("signal")
+    w[(sig + SHM_SIGNAL_DESC.offset("magic")) >> 2] = SHM_SIGNAL_MAGIC
+    w[(sig + SHM_SIGNAL_DESC.offset("ver")) >> 2] = SHM_SIGNAL_VER
+    w[(region + IOQ_RING_HEAD.offset("count")) >> 2] = count
+
+
+def _fill_queue(c: np.void, region: int, count: int) -> None:
+    c["vp_count"] = count
+    c["vp_ring"] = region + ioq_ring_offset()
+    c["vp_valid_idx"] = region + IOQ_RING_HEAD.offset("idx") + IOQ_RING_IDX.size * IOQ_IDX_VALID
+    c["vp_inuse_idx"] = region + IOQ_RING_HEAD.offset("idx") + IOQ_RING_IDX.size * IOQ_IDX_INUSE
+    c["vp_north"] = _mailbox(region, SHM_NORTH)
+    c["vp_south"] = _mailbox(region, SHM_SOUTH)
+
+
+def build(opts: Options, needs: Needs) -> Instance:
+    lay = layout(opts, needs)
+    nq = needs.classes
+    ne = eventqs(opts, nq)
+    cfg = np.zeros(1 + nq + ne, dtype=CFG)
+    g = cfg[0]
+    g["vp_q"] = nq
+    g["vp_e"] = ne
+    g["vp_txmitigation"] = opts.txmitigation
+    g["vp_sg_pool"] = int(opts.sg == "pool")
+    g["vp_designed"] = int(opts.eventq == "designed")
+    mem = new_mem(lay.size)
+    for k in range(nq):
+        a = lay.area(f"q{k}.ioq")
+        c = cfg[1 + k]
+        _fill_queue(c, a.offset, opts.queue_size)
+        assert c["vp_ring"] == a.at("ring")
+        if opts.sg == "pool":
+            c["vp_pool"] = lay.area(f"q{k}.sg_pool").offset
+            c["vp_entry"] = lay.params["sg_entry_size"]
+        _register_ioq(mem, a.offset, opts.queue_size)
+        mem[c["vp_north"] + _M_ENABLED] = 1  # the guest takes this IOQ's signals (as events)
+        mem[c["vp_south"] + _M_ENABLED] = 1  # the device sleeps waiting for kicks
+    n = opts.eventq_size
+    for e in range(ne):
+        a = lay.area(f"evq{e}.ioq")
+        c = cfg[1 + nq + e]
+        _fill_queue(c, a.offset, n)
+        assert c["vp_ring"] == a.at("ring")
+        ev = lay.area(f"evq{e}.events").offset
+        c["vp_events"] = ev
+        _register_ioq(mem, a.offset, n)
+        mem[c["vp_north"] + _M_ENABLED] = 1  # the guest takes this queue's MSI
+        # eventq_init: every slot posted to the host with an empty event (valid index full)
+        ring = int(c["vp_ring"])
+        d64 = view(mem, np.uint64)
+        for i in range(n):
+            d = ring + _DESC * i
+            d64[(d + _D_COOKIE) >> 3] = ev + _EVENT * i
+            d64[(d + _D_PTR) >> 3] = ARENA_GPA + ev + _EVENT * i
+            d64[(d + _D_LEN) >> 3] = _EVENT
+            mem[d + _D_VALID] = 1
+            mem[d + _D_SOWN] = 1
+        mem[int(c["vp_valid_idx"]) + _I_FULL] = 1
+    drv = np.zeros(_P_OPEN + 2 * nq, dtype=np.int64)
+    drv[P_KICK] = -1
+    dev = np.zeros(_P_UNSIG + nq, dtype=np.int64)
+    dev[P_LAST] = nq - 1  # round-robin starts at IOQ 0
+    return Instance(NAME, lay, cfg, mem, drv, dev)
+
+
+def _idx_state(mem: np.ndarray, idx: int) -> tuple[int, int, int]:
+    w = view(mem, np.uint32)
+    return int(w[(idx + _I_HEAD) >> 2]), int(w[(idx + _I_TAIL) >> 2]), int(mem[idx + _I_FULL])
+
+
+def audit(inst: Instance) -> list[str]:
+    """End-of-run invariants: every request IOQ back with the driver and empty, every event
+    queue empty with all slots posted to the host, no IOQ left open, no signal pending."""
+    cfg, mem = inst.cfg, inst.mem
+    nq, ne = int(cfg[0]["vp_q"]), int(cfg[0]["vp_e"])
+    out: list[str] = []
+    for j in range(nq + ne):
+        c = cfg[1 + j]
+        name = f"q{j}" if j < nq else f"evq{j - nq}"
+        count, ring = int(c["vp_count"]), int(c["vp_ring"])
+        sown = mem[ring + _D_SOWN : ring + _DESC * count : _DESC]
+        valid = mem[ring + _D_VALID : ring + _DESC * count : _DESC]
+        vh, vt, vf = _idx_state(mem, int(c["vp_valid_idx"]))
+        ih, it, ifull = _idx_state(mem, int(c["vp_inuse_idx"]))
+        if j < nq:
+            if np.any(sown):
+                out.append(f"{name}: {int(np.count_nonzero(sown))} slots still owned by the device")
+            if np.any(valid):
+                out.append(f"{name}: {int(np.count_nonzero(valid))} slots still valid (not reaped)")
+            if vf or vh != vt:
+                out.append(f"{name}: valid index head {vh}, tail {vt}, full {vf}: not empty")
+            if vh != ih:
+                out.append(f"{name}: valid head {vh} and inuse head {ih} disagree")
+        else:
+            if not np.all(sown):
+                out.append(f"{name}: {int(count - np.count_nonzero(sown))} events not consumed")
+            if not np.all(valid):
+                out.append(f"{name}: {int(count - np.count_nonzero(valid))} slots not posted")
+            if not vf or vh != vt:
+                out.append(f"{name}: valid index head {vh}, tail {vt}, full {vf}: not all posted")
+        if ifull or ih != it:
+            out.append(f"{name}: inuse index head {ih}, tail {it}, full {ifull}: not empty")
+        for side, m in (("north", int(c["vp_north"])), ("south", int(c["vp_south"]))):
+            if mem[m + _M_PENDING]:
+                out.append(f"{name}: {side} signal still pending")
+    if inst.drv[P_NOPEN] != 0:
+        out.append(f"{int(inst.drv[P_NOPEN])} IOQs left open by the guest")
+    return out
+
+
+def check(opts: Options, needs: Needs, batch: int) -> str | None:
+    if batch > opts.queue_size:
+        return (
+            f"batch = {batch} is larger than a class IOQ (queue_size = {opts.queue_size}): "
+            "lower the batch or raise queue_size"
+        )
+    if opts.eventq_size < needs.classes:
+        return (
+            f"eventq_size = {opts.eventq_size} cannot hold one event per signal "
+            f"({needs.classes} classes): raise eventq_size to at least {needs.classes}"
+        )
+    return None
+
+
+MODEL = ModelDef(
+    name=NAME,
+    summary="vbus with one IOQ per priority class; device signals delivered as events through "
+    "one event queue (shipped) or one per class, serviced highest first (designed)",
+    options=Options,
+    build=build,
+    layout=layout,
+    audit=audit,
+    check=check,
+)
