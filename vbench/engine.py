@@ -123,7 +123,7 @@ def _charge(ctr, seen, tcause, costs, side):
     return tl + tb + tc
 
 
-@njit
+@njit(inline="always")
 def _complete(r, t, nxt, start, prio, hist, lat_max, done):
     """Complete request ``r`` at time ``t``: record its latency. Returns a status code."""
     if r >= nxt or done[r] != 0:
@@ -134,6 +134,120 @@ def _complete(r, t, nxt, start, prio, hist, lat_max, done):
     if lat > lat_max[prio[r]]:
         lat_max[prio[r]] = lat
     return ST_OK
+
+
+@njit
+def _notify_ctl(cfg, mem, st, ctr, io, which):
+    """The per-wakeup operations, out of line so the hot loop inlines only the per-request
+    ones: 0 disable_kicks, 1 enable_kicks, 2 disable_interrupts."""
+    if which == 0:
+        return m.disable_kicks(cfg, mem, st, ctr, io)
+    if which == 1:
+        return m.enable_kicks(cfg, mem, st, ctr, io)
+    return m.disable_interrupts(cfg, mem, st, ctr, io)
+
+
+@njit
+def _reap_round(
+    cfg,
+    mem,
+    drv,
+    ctr,
+    io,
+    seen,
+    tcause,
+    costs,
+    td,
+    nxt,
+    start,
+    prio,
+    hist,
+    lat_max,
+    done,
+    out,
+    handler,
+):
+    """Reap completions: an interrupt handler (disable, reap all, re-enable with a re-check,
+    again while the re-check finds more) or one polling round. Out of line on purpose: the
+    model's operations are inlined here once, not into the engine's hot loop a second time.
+    Returns (driver clock, completions, status, time of the last completion)."""
+    got = 0
+    t_last = -1.0
+    status = ST_OK
+    while True:
+        m.disable_interrupts(cfg, mem, drv, ctr, io)
+        while True:
+            r = m.reap(cfg, mem, drv, ctr, io)
+            td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
+            if r < 0:
+                if r < -1:
+                    status = ST_BAD_REQUEST
+                    out[O_DETAIL] = r
+                break
+            status = _complete(r, td, nxt, start, prio, hist, lat_max, done)
+            if status != ST_OK:
+                out[O_DETAIL] = r
+                break
+            got += 1
+            t_last = td
+        if status != ST_OK or not handler:
+            break
+        e = m.enable_interrupts(cfg, mem, drv, ctr, io)
+        td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
+        if e == 1:
+            break
+    return td, got, status, t_last
+
+
+@njit
+def _sync_call(
+    cfg,
+    mem,
+    drv,
+    dev,
+    ctr,
+    io,
+    seen,
+    tcause,
+    costs,
+    params,
+    td,
+    i,
+    nxt,
+    start,
+    prio,
+    hist,
+    lat_max,
+    done,
+    out,
+    exit_cost,
+):
+    """A synchronous call: one exit in which the host runs the device's handler on the
+    stalled vCPU's time; no ring, no kick decision, no interrupt. Returns (clock, status)."""
+    ctr[C_KICKS] += 1
+    ctr[C_VM_EXITS] += 1
+    td += exit_cost
+    tcause[T_EXITS] += exit_cost
+    r = m.pop(cfg, mem, dev, ctr, io)
+    td += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
+    if r != i:
+        out[O_DETAIL] = r
+        return td, ST_BAD_REQUEST
+    svc = params[P_SERVICE_NS] + params[P_SERVICE_PER_BYTE] * io[IO_SIZE]
+    td += svc
+    tcause[T_SERVICE] += svc
+    ctr[C_BYTES] += io[IO_SIZE]
+    m.push_used(cfg, mem, dev, ctr, io)
+    td += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
+    r = m.reap(cfg, mem, drv, ctr, io)
+    td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
+    if r < 0:
+        out[O_DETAIL] = r
+        return td, ST_BAD_REQUEST
+    status = _complete(r, td, nxt, start, prio, hist, lat_max, done)
+    if status != ST_OK:
+        out[O_DETAIL] = r
+    return td, status
 
 
 @njit(cache=True)
@@ -196,10 +310,10 @@ def simulate(
     status = ST_OK
 
     if dev_poll:
-        m.disable_kicks(cfg, mem, dev, ctr, io)
+        _notify_ctl(cfg, mem, dev, ctr, io, 0)
         tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
     if drv_poll:
-        m.disable_interrupts(cfg, mem, drv, ctr, io)
+        _notify_ctl(cfg, mem, drv, ctr, io, 2)
         td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
 
     while completed < n:
@@ -239,7 +353,7 @@ def simulate(
                 dev_found = False
                 io[IO_NOW] = np.int64(tv)
                 io[IO_WAKE_AT] = 0
-                defer = m.disable_kicks(cfg, mem, dev, ctr, io)
+                defer = _notify_ctl(cfg, mem, dev, ctr, io, 0)
                 tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
                 if defer == 1:
                     # a mitigation timer: notifications stay off, work waits for the timer
@@ -296,7 +410,7 @@ def simulate(
                     # never get its turn); a polling core costs nothing extra
                     tv = max(tv, t_drv if t_drv < INF else tv) + poll_ns
                 else:
-                    s = m.enable_kicks(cfg, mem, dev, ctr, io)
+                    s = _notify_ctl(cfg, mem, dev, ctr, io, 1)
                     tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
                     if not dev_found:
                         ctr[C_SPURIOUS_DEV] += 1
@@ -308,7 +422,7 @@ def simulate(
                         kick_while_awake = False
                         ctr[C_DEV_WAKEUPS] += 1
                         dev_found = False
-                        m.disable_kicks(cfg, mem, dev, ctr, io)
+                        _notify_ctl(cfg, mem, dev, ctr, io, 0)
                         tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
             continue
 
@@ -322,58 +436,64 @@ def simulate(
             td += irq_cost_exits + costs[K_IRQ_HANDLER]
             tcause[T_EXITS] += irq_cost_exits
             tcause[T_IRQ] += costs[K_IRQ_HANDLER]
-            got = 0
-            while True:
-                m.disable_interrupts(cfg, mem, drv, ctr, io)
-                while True:
-                    r = m.reap(cfg, mem, drv, ctr, io)
-                    td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
-                    if r < 0:
-                        break
-                    status = _complete(r, td, nxt, start, prio, hist, lat_max, done)
-                    if status != ST_OK:
-                        out[O_DETAIL] = r
-                        break
-                    got += 1
-                    completed += 1
-                    inflight -= 1
-                    blocked = False
-                    last_done = td
-                if status != ST_OK or r < -1:
-                    if status == ST_OK:
-                        status = ST_BAD_REQUEST
-                    break
-                e = m.enable_interrupts(cfg, mem, drv, ctr, io)
-                td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
-                if e == 1:
-                    break
+            td, got, status, t_last = _reap_round(
+                cfg,
+                mem,
+                drv,
+                ctr,
+                io,
+                seen,
+                tcause,
+                costs,
+                td,
+                nxt,
+                start,
+                prio,
+                hist,
+                lat_max,
+                done,
+                out,
+                True,
+            )
             if status != ST_OK:
                 break
+            if got > 0:
+                completed += got
+                inflight -= got
+                blocked = False
+                last_done = t_last
             if got == 0:
                 ctr[C_SPURIOUS_DRV] += 1
             continue
 
         if drv_poll and inflight > 0:
-            got = 0
-            m.disable_interrupts(cfg, mem, drv, ctr, io)  # a poll round (resets a NAPI budget)
-            while True:
-                r = m.reap(cfg, mem, drv, ctr, io)
-                td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
-                if r < 0:
-                    break
-                status = _complete(r, td, nxt, start, prio, hist, lat_max, done)
-                if status != ST_OK:
-                    out[O_DETAIL] = r
-                    break
-                got += 1
-                completed += 1
-                inflight -= 1
-                blocked = False
-                last_done = td
-            if status != ST_OK or r < -1:
-                if status == ST_OK:
-                    status = ST_BAD_REQUEST
+            # a poll round (its disable_interrupts resets a NAPI budget)
+            td, got, status, t_last = _reap_round(
+                cfg,
+                mem,
+                drv,
+                ctr,
+                io,
+                seen,
+                tcause,
+                costs,
+                td,
+                nxt,
+                start,
+                prio,
+                hist,
+                lat_max,
+                done,
+                out,
+                False,
+            )
+            if status != ST_OK:
                 break
+            if got > 0:
+                completed += got
+                inflight -= got
+                blocked = False
+                last_done = t_last
             poll_idle = got == 0
             can_submit = nxt < n and not blocked and (cap == 0 or inflight < cap)
             if got == 0 and not (can_submit and arrival[nxt] <= td):
@@ -417,35 +537,31 @@ def simulate(
                 )
                 last = not more
                 if io[IO_SYNC] != 0:
-                    # a synchronous call: one exit in which the host runs the device's handler
-                    # on the stalled vCPU's time; no ring, no kick decision, no interrupt
-                    ctr[C_KICKS] += 1
-                    ctr[C_VM_EXITS] += 1
-                    td += exit_cost
-                    tcause[T_EXITS] += exit_cost
-                    r = m.pop(cfg, mem, dev, ctr, io)
-                    td += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
-                    if r != i:
-                        status = ST_BAD_REQUEST
-                        out[O_DETAIL] = r
-                        break
-                    waiting[prio[r]] -= 1
-                    svc = params[P_SERVICE_NS] + params[P_SERVICE_PER_BYTE] * io[IO_SIZE]
-                    td += svc
-                    tcause[T_SERVICE] += svc
-                    ctr[C_BYTES] += io[IO_SIZE]
-                    m.push_used(cfg, mem, dev, ctr, io)
-                    td += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
-                    r = m.reap(cfg, mem, drv, ctr, io)
-                    td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
-                    status = (
-                        _complete(r, td, nxt, start, prio, hist, lat_max, done)
-                        if r >= 0
-                        else ST_BAD_REQUEST
+                    td, status = _sync_call(
+                        cfg,
+                        mem,
+                        drv,
+                        dev,
+                        ctr,
+                        io,
+                        seen,
+                        tcause,
+                        costs,
+                        params,
+                        td,
+                        i,
+                        nxt,
+                        start,
+                        prio,
+                        hist,
+                        lat_max,
+                        done,
+                        out,
+                        exit_cost,
                     )
                     if status != ST_OK:
-                        out[O_DETAIL] = r
                         break
+                    waiting[prio[i]] -= 1
                     completed += 1
                     inflight -= 1
                     last_done = td
@@ -477,6 +593,8 @@ def simulate(
                 ctr[C_KICKS_SUPPRESSED] += 1
             if last:
                 break
+        if status != ST_OK:
+            break
 
     # the wall the run took, and the steps, for the caller
     ctr[C_REQUESTS] = completed

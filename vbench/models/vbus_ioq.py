@@ -259,7 +259,7 @@ def _add(cfg, mem, st, ctr, io):
     return 1
 
 
-@njit(inline="always")
+@njit  # out of line: only this option uses it; keeps the hot path small
 def _call_submit(c, mem, st, ctr, io):
     """call(): fill the devicecall and the fastcall that points at it; one exit follows."""
     if st[P_CALL_REQ] >= 0:
@@ -284,7 +284,7 @@ def _call_submit(c, mem, st, ctr, io):
     return 1
 
 
-@njit(inline="always")
+@njit  # out of line: only this option uses it; keeps the hot path small
 def _call_serve(c, mem, st, ctr, io):
     """The host side of the exit: read both descriptors, copy the parameters in."""
     ln = ld32(mem, ctr, SIDE_DEVICE, c.call + _FC_LEN)

@@ -309,7 +309,7 @@ def _enable_interrupts(cfg, mem, st, ctr, io):
 
 
 # --- device ------------------------------------------------------------------------------------
-@njit(inline="always")
+@njit  # out of line: only this option uses it; keeps the hot path small
 def _lookahead_take(c, mem, st, ctr):
     """Fill the private window from the avail ring in ring order (the ring itself is consumed
     in order, so no entry can be overwritten), reading each new entry's class from its request
