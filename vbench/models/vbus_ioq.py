@@ -211,24 +211,23 @@ def _head_pop(mem, ctr, side, idx, head, count):
         wmb(ctr)
 
 
-# --- driver (north) ------------------------------------------------------------------------------
+# --- the venet request path on one IOQ, shared with the per-class model (vbus_prio) --------
 @njit(inline="always")
-def _add(cfg, mem, st, ctr, io):
-    c = cfg[0]
-    if c.call >= 0:
-        return _call_submit(c, mem, st, ctr, io)
-    vidx = c.valid_idx
+def ioq_post(mem, ctr, io, ring, vidx, inuse, count, pool, entry, sg_pool):
+    """Driver: fill the slot at the valid tail (through the venet_sg pool or flat) and push on
+    both indexes, which hands the slot to the device. 1 posted, 0 no room (nothing changed).
+    The caller injects the device's signal (auto-update)."""
     pos = ld32(mem, ctr, SIDE_DRIVER, vidx + _I_TAIL)
     if ld8(mem, ctr, SIDE_DRIVER, vidx + _I_FULL) != 0:
         return 0  # ioq_full(valid): tail == head with full set
-    d = c.ring + _DESC * pos
+    d = ring + _DESC * pos
     if ld8(mem, ctr, SIDE_DRIVER, d + _D_SOWN) != 0:
         return 0  # the slot still belongs to the device
     req = io[IO_REQ]
     size = io[IO_SIZE]
     segs = io[IO_SEGS]
-    if c.sg_pool != 0:
-        e = c.pool + c.entry * pos
+    if sg_pool != 0:
+        e = pool + entry * pos
         st64(mem, ctr, SIDE_DRIVER, e + _SG_COOKIE, req)
         st32(mem, ctr, SIDE_DRIVER, e + _SG_LEN, size)
         st32(mem, ctr, SIDE_DRIVER, e + _SG_COUNT, segs)
@@ -237,8 +236,8 @@ def _add(cfg, mem, st, ctr, io):
             st32(mem, ctr, SIDE_DRIVER, v + _IOV_LEN, seg_len(size, segs, j))
             st64(mem, ctr, SIDE_DRIVER, v + _IOV_PTR, seg_addr(req, size, segs, j))
         ctr[C_DESC_WRITTEN] += segs
-        ptr = e - c.pool  # pre-mapped: an offset into the registered pool
-        ln = c.entry
+        ptr = e - pool  # pre-mapped: an offset into the registered pool
+        ln = entry
     else:
         if segs > 1:
             ctr[C_BYTES_COPIED] += size  # gather into one contiguous buffer
@@ -249,12 +248,77 @@ def _add(cfg, mem, st, ctr, io):
     st64(mem, ctr, SIDE_DRIVER, d + _D_LEN, ln)
     st8(mem, ctr, SIDE_DRIVER, d + _D_VALID, 1)
     ctr[C_DESC_WRITTEN] += 1
-    # ioq_iter_push on a "both" iterator: both tails, then the owner flip, then the inject
-    _tail_push(mem, ctr, SIDE_DRIVER, vidx, c.ioq_count)
-    _tail_push(mem, ctr, SIDE_DRIVER, c.inuse_idx, c.ioq_count)
+    # ioq_iter_push on a "both" iterator: both tails, then the owner flip
+    _tail_push(mem, ctr, SIDE_DRIVER, vidx, count)
+    _tail_push(mem, ctr, SIDE_DRIVER, inuse, count)
     wmb(ctr)
     st8(mem, ctr, SIDE_DRIVER, d + _D_SOWN, 1)
     wmb(ctr)
+    return 1
+
+
+@njit(inline="always")
+def ioq_read(mem, ctr, io, d, pool, entry, count, sg_pool):
+    """Device: read the descriptor at ``d`` (and its venet_sg list); the request id, or -2."""
+    rmb(ctr)
+    ptr = ld64(mem, ctr, SIDE_DEVICE, d + _D_PTR)
+    ln = ld64(mem, ctr, SIDE_DEVICE, d + _D_LEN)
+    ctr[C_DESC_READ] += 1
+    if sg_pool != 0:
+        e = pool + ptr
+        if ptr < 0 or ptr + entry > entry * count:
+            return -2
+        segs = ld32(mem, ctr, SIDE_DEVICE, e + _SG_COUNT)
+        total = ld32(mem, ctr, SIDE_DEVICE, e + _SG_LEN)
+        first = 0
+        for j in range(segs):
+            v = e + _SG_IOV + _IOV * j
+            ld32(mem, ctr, SIDE_DEVICE, v + _IOV_LEN)
+            a = ld64(mem, ctr, SIDE_DEVICE, v + _IOV_PTR)
+            if j == 0:
+                first = a
+        ctr[C_DESC_READ] += segs
+    else:
+        segs = 1
+        total = ln
+        first = ptr
+    ctr[C_SEGMENTS] += segs
+    io[IO_SIZE] = total
+    io[IO_SEGS] = segs
+    io[IO_LEN] = 0  # an IOQ queue has one direction; its descriptor carries no used length
+    return req_of_addr(first)
+
+
+@njit(inline="always")
+def ioq_reap(mem, ctr, ring, vidx, count):
+    """Driver: complete the request at the valid head (valid and given back), or -1."""
+    h = ld32(mem, ctr, SIDE_DRIVER, vidx + _I_HEAD)
+    d = ring + _DESC * h
+    if (
+        ld8(mem, ctr, SIDE_DRIVER, d + _D_VALID) == 0
+        or ld8(mem, ctr, SIDE_DRIVER, d + _D_SOWN) != 0
+    ):
+        return -1
+    req = ld64(mem, ctr, SIDE_DRIVER, d + _D_COOKIE)
+    ctr[C_DESC_READ] += 1
+    st8(mem, ctr, SIDE_DRIVER, d + _D_VALID, 0)
+    _head_pop(mem, ctr, SIDE_DRIVER, vidx, h, count)  # NOFLIPOWNER, no update
+    return req
+
+
+# --- driver (north) ------------------------------------------------------------------------------
+@njit(inline="always")
+def _add(cfg, mem, st, ctr, io):
+    c = cfg[0]
+    if c.call >= 0:
+        return _call_submit(c, mem, st, ctr, io)
+    if (
+        ioq_post(
+            mem, ctr, io, c.ring, c.valid_idx, c.inuse_idx, c.ioq_count, c.pool, c.entry, c.sg_pool
+        )
+        == 0
+    ):
+        return 0
     st[P_KICK] = _inject(mem, ctr, SIDE_DRIVER, c.south)
     return 1
 
@@ -327,19 +391,7 @@ def _reap(cfg, mem, st, ctr, io):
             return -2
         st[P_CALL_REQ] = -1
         return req
-    vidx = c.valid_idx
-    h = ld32(mem, ctr, SIDE_DRIVER, vidx + _I_HEAD)
-    d = c.ring + _DESC * h
-    if (
-        ld8(mem, ctr, SIDE_DRIVER, d + _D_VALID) == 0
-        or ld8(mem, ctr, SIDE_DRIVER, d + _D_SOWN) != 0
-    ):
-        return -1
-    req = ld64(mem, ctr, SIDE_DRIVER, d + _D_COOKIE)
-    ctr[C_DESC_READ] += 1
-    st8(mem, ctr, SIDE_DRIVER, d + _D_VALID, 0)
-    _head_pop(mem, ctr, SIDE_DRIVER, vidx, h, c.ioq_count)  # NOFLIPOWNER, no update
-    return req
+    return ioq_reap(mem, ctr, c.ring, c.valid_idx, c.ioq_count)
 
 
 @njit(inline="always")
@@ -401,36 +453,10 @@ def _pop(cfg, mem, st, ctr, io):
     d = c.ring + _DESC * h
     if st[P_TAKEN] == c.ioq_count or ld8(mem, ctr, SIDE_DEVICE, d + _D_SOWN) == 0:
         return -1
-    rmb(ctr)
     st[P_CURSOR] = h + 1 if h + 1 < c.ioq_count else 0  # ioq_seek_next: the next slot
     st[P_TAKEN] += 1
-    ptr = ld64(mem, ctr, SIDE_DEVICE, d + _D_PTR)
-    ln = ld64(mem, ctr, SIDE_DEVICE, d + _D_LEN)
-    ctr[C_DESC_READ] += 1
-    if c.sg_pool != 0:
-        e = c.pool + ptr
-        if ptr < 0 or ptr + c.entry > c.entry * c.ioq_count:
-            return -2
-        segs = ld32(mem, ctr, SIDE_DEVICE, e + _SG_COUNT)
-        total = ld32(mem, ctr, SIDE_DEVICE, e + _SG_LEN)
-        first = 0
-        for j in range(segs):
-            v = e + _SG_IOV + _IOV * j
-            ld32(mem, ctr, SIDE_DEVICE, v + _IOV_LEN)
-            a = ld64(mem, ctr, SIDE_DEVICE, v + _IOV_PTR)
-            if j == 0:
-                first = a
-        ctr[C_DESC_READ] += segs
-    else:
-        segs = 1
-        total = ln
-        first = ptr
-    ctr[C_SEGMENTS] += segs
-    io[IO_SIZE] = total
-    io[IO_SEGS] = segs
     io[IO_HANDLE] = h
-    io[IO_LEN] = 0  # an IOQ queue has one direction; its descriptor carries no used length
-    return req_of_addr(first)
+    return ioq_read(mem, ctr, io, d, c.pool, c.entry, c.ioq_count, c.sg_pool)
 
 
 @njit(inline="always")

@@ -41,17 +41,11 @@ from numba import njit
 from pydantic import Field
 
 from vbench.counters import (
-    C_BYTES_COPIED,
     C_DESC_READ,
     C_DESC_WRITTEN,
-    C_SEGMENTS,
     IO_HANDLE,
     IO_LAST,
-    IO_LEN,
     IO_PRIO,
-    IO_REQ,
-    IO_SEGS,
-    IO_SIZE,
     SIDE_DEVICE,
     SIDE_DRIVER,
 )
@@ -80,10 +74,7 @@ from vbench.memory import (
     ld32,
     ld64,
     new_mem,
-    req_of_addr,
     rmb,
-    seg_addr,
-    seg_len,
     st8,
     st32,
     st64,
@@ -101,22 +92,18 @@ from vbench.models.vbus_ioq import (
     _I_FULL,
     _I_HEAD,
     _I_TAIL,
-    _IOV,
-    _IOV_LEN,
-    _IOV_PTR,
     _M_DIRTY,
     _M_ENABLED,
     _M_PENDING,
-    _SG_COOKIE,
-    _SG_COUNT,
-    _SG_IOV,
-    _SG_LEN,
     _disable_mailbox,
     _enable_mailbox,
     _head_pop,
     _inject,
     _mailbox,
     _tail_push,
+    ioq_post,
+    ioq_read,
+    ioq_reap,
 )
 
 NAME = "vbus-prio"
@@ -174,43 +161,22 @@ def _add(cfg, mem, st, ctr, io):
     g = cfg[0]
     k = min(io[IO_PRIO], g.vp_q - 1)
     c = cfg[1 + k]
-    vidx = c.vp_valid_idx
-    pos = ld32(mem, ctr, SIDE_DRIVER, vidx + _I_TAIL)
-    if ld8(mem, ctr, SIDE_DRIVER, vidx + _I_FULL) != 0:
+    if (
+        ioq_post(
+            mem,
+            ctr,
+            io,
+            c.vp_ring,
+            c.vp_valid_idx,
+            c.vp_inuse_idx,
+            c.vp_count,
+            c.vp_pool,
+            c.vp_entry,
+            g.vp_sg_pool,
+        )
+        == 0
+    ):
         return 0
-    d = c.vp_ring + _DESC * pos
-    if ld8(mem, ctr, SIDE_DRIVER, d + _D_SOWN) != 0:
-        return 0
-    req = io[IO_REQ]
-    size = io[IO_SIZE]
-    segs = io[IO_SEGS]
-    if g.vp_sg_pool != 0:
-        e = c.vp_pool + c.vp_entry * pos
-        st64(mem, ctr, SIDE_DRIVER, e + _SG_COOKIE, req)
-        st32(mem, ctr, SIDE_DRIVER, e + _SG_LEN, size)
-        st32(mem, ctr, SIDE_DRIVER, e + _SG_COUNT, segs)
-        for j in range(segs):
-            v = e + _SG_IOV + _IOV * j
-            st32(mem, ctr, SIDE_DRIVER, v + _IOV_LEN, seg_len(size, segs, j))
-            st64(mem, ctr, SIDE_DRIVER, v + _IOV_PTR, seg_addr(req, size, segs, j))
-        ctr[C_DESC_WRITTEN] += segs
-        ptr = e - c.vp_pool
-        ln = c.vp_entry
-    else:
-        if segs > 1:
-            ctr[C_BYTES_COPIED] += size
-        ptr = seg_addr(req, size, 1, 0)
-        ln = size
-    st64(mem, ctr, SIDE_DRIVER, d + _D_COOKIE, req)
-    st64(mem, ctr, SIDE_DRIVER, d + _D_PTR, ptr)
-    st64(mem, ctr, SIDE_DRIVER, d + _D_LEN, ln)
-    st8(mem, ctr, SIDE_DRIVER, d + _D_VALID, 1)
-    ctr[C_DESC_WRITTEN] += 1
-    _tail_push(mem, ctr, SIDE_DRIVER, vidx, c.vp_count)
-    _tail_push(mem, ctr, SIDE_DRIVER, c.vp_inuse_idx, c.vp_count)
-    wmb(ctr)
-    st8(mem, ctr, SIDE_DRIVER, d + _D_SOWN, 1)
-    wmb(ctr)
     st[P_KICK] = _inject(mem, ctr, SIDE_DRIVER, c.vp_south)  # guest->host ignores prio
     return 1
 
@@ -270,19 +236,7 @@ def _take_events(cfg, mem, st, ctr):
 @njit(inline="always")
 def _reap_ioq(c, mem, ctr):
     """vbus_ioq's driver reap on one IOQ: the request at the valid head, or -1."""
-    vidx = c.vp_valid_idx
-    h = ld32(mem, ctr, SIDE_DRIVER, vidx + _I_HEAD)
-    d = c.vp_ring + _DESC * h
-    if (
-        ld8(mem, ctr, SIDE_DRIVER, d + _D_VALID) == 0
-        or ld8(mem, ctr, SIDE_DRIVER, d + _D_SOWN) != 0
-    ):
-        return -1
-    req = ld64(mem, ctr, SIDE_DRIVER, d + _D_COOKIE)
-    ctr[C_DESC_READ] += 1
-    st8(mem, ctr, SIDE_DRIVER, d + _D_VALID, 0)
-    _head_pop(mem, ctr, SIDE_DRIVER, vidx, h, c.vp_count)
-    return req
+    return ioq_reap(mem, ctr, c.vp_ring, c.vp_valid_idx, c.vp_count)
 
 
 @njit(inline="always")
@@ -350,34 +304,8 @@ def _pop(cfg, mem, st, ctr, io):
         if ld8(mem, ctr, SIDE_DEVICE, d + _D_SOWN) == 0:
             continue
         st[P_LAST] = k
-        rmb(ctr)
-        ptr = ld64(mem, ctr, SIDE_DEVICE, d + _D_PTR)
-        ln = ld64(mem, ctr, SIDE_DEVICE, d + _D_LEN)
-        ctr[C_DESC_READ] += 1
-        if g.vp_sg_pool != 0:
-            e = c.vp_pool + ptr
-            if ptr < 0 or ptr + c.vp_entry > c.vp_entry * c.vp_count:
-                return -2
-            segs = ld32(mem, ctr, SIDE_DEVICE, e + _SG_COUNT)
-            total = ld32(mem, ctr, SIDE_DEVICE, e + _SG_LEN)
-            first = 0
-            for j in range(segs):
-                v = e + _SG_IOV + _IOV * j
-                ld32(mem, ctr, SIDE_DEVICE, v + _IOV_LEN)
-                a = ld64(mem, ctr, SIDE_DEVICE, v + _IOV_PTR)
-                if j == 0:
-                    first = a
-            ctr[C_DESC_READ] += segs
-        else:
-            segs = 1
-            total = ln
-            first = ptr
-        ctr[C_SEGMENTS] += segs
-        io[IO_SIZE] = total
-        io[IO_SEGS] = segs
         io[IO_HANDLE] = k * _HANDLE_Q + h
-        io[IO_LEN] = 0
-        return req_of_addr(first)
+        return ioq_read(mem, ctr, io, d, c.vp_pool, c.vp_entry, c.vp_count, g.vp_sg_pool)
     return -1
 
 
