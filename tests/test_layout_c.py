@@ -44,9 +44,7 @@ def _build(tmp: Path, name: str, source: str) -> Path:
 
 
 def _run(exe: Path, *args: str, stdin: str | None = None) -> str:
-    out = subprocess.run(
-        [str(exe), *args], input=stdin, check=True, capture_output=True, text=True
-    )
+    out = subprocess.run([str(exe), *args], input=stdin, check=True, capture_output=True, text=True)
     return out.stdout
 
 
@@ -535,13 +533,33 @@ DEEP_PATHS: dict[str, list[str]] = {
     "ioq_ring_desc": ["cookie", "ptr", "len", "valid", "sown"],
     "ioq_ring_idx": ["head", "tail", "full"],
     "ioq_ring_head": [
-        "magic", "ver", "signal", "signal.magic", "signal.ver", "signal.irq",
-        *[f"signal.{p}" for p in _IRQ], "idx", *_IDX, "count",
+        "magic",
+        "ver",
+        "signal",
+        "signal.magic",
+        "signal.ver",
+        "signal.irq",
+        *[f"signal.{p}" for p in _IRQ],
+        "idx",
+        *_IDX,
+        "count",
     ],
     "venet_iov": ["len", "ptr"],
     "venet_sg": [
-        "cookie", "flags", "len", "csum", "csum.start", "csum.offset", "gso", "gso.type",
-        "gso.hdrlen", "gso.size", "count", "iov", "iov[0].len", "iov[0].ptr",
+        "cookie",
+        "flags",
+        "len",
+        "csum",
+        "csum.start",
+        "csum.offset",
+        "gso",
+        "gso.type",
+        "gso.hdrlen",
+        "gso.size",
+        "count",
+        "iov",
+        "iov[0].len",
+        "iov[0].ptr",
     ],
     "vbus_pci_call_desc": ["vector", "len", "datap"],
     "vbus_pci_fastcall_desc": ["call", "call.vector", "call.len", "call.datap", "result"],
@@ -774,7 +792,13 @@ def test_split_ring_line_geometry(vring_c, n, align):
 # 4. The JSON form of `vbench layout`
 # =============================================================================================
 TOP_KEYS = {
-    "model", "queue_size", "line_bytes", "total_bytes", "total_lines", "params", "areas",
+    "model",
+    "queue_size",
+    "line_bytes",
+    "total_bytes",
+    "total_lines",
+    "params",
+    "areas",
     "structs",
 }
 AREA_KEYS = {"name", "offset", "size", "align", "writer", "what", "fields"}
@@ -854,8 +878,16 @@ def test_layout_json_consistent(key):
 def test_layout_json_structs_closed():
     """Every struct a field (or a struct member) names is described in ``structs``."""
     d = layout.ioq_layout(256, 4).as_dict()
-    assert {"ioq_ring_desc", "shm_signal_desc", "shm_signal_irq", "ioq_ring_idx", "venet_sg",
-            "venet_iov", "venet_sg_csum", "venet_sg_gso"} <= set(d["structs"])
+    assert {
+        "ioq_ring_desc",
+        "shm_signal_desc",
+        "shm_signal_irq",
+        "ioq_ring_idx",
+        "venet_sg",
+        "venet_iov",
+        "venet_sg_csum",
+        "venet_sg_gso",
+    } <= set(d["structs"])
     for s in d["structs"].values():
         for f in s["fields"]:
             assert f["type"] in layout.SCALARS or f["type"] in d["structs"]

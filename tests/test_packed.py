@@ -22,33 +22,24 @@ import pytest
 from conftest import counters, simulate
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from numba import njit
+from lockstep import IRQ, KICK, POP, REAP, Pair
 from reference_packed import EV_DESC, Event, PackedRef
-from reference_rings import Popped
 
 from vbench import layout
 from vbench.counters import (
     C_DESC_WRITTEN,
-    IO_DIR,
-    IO_HANDLE,
     IO_LAST,
     IO_LEN,
-    IO_REQ,
-    IO_SEGS,
-    IO_SIZE,
-    N_IO,
 )
 from vbench.errors import ConfigError
 from vbench.layout import LINE
-from vbench.memory import ARENA_GPA, new_tracker
+from vbench.memory import ARENA_GPA
 from vbench.models import get_model
-from vbench.models import interface as m
 from vbench.models.interface import Needs
 from vbench.simulation import check_model
 
 ROOT = Path(__file__).resolve().parent.parent
 MODEL = "virtio-packed"
-ADD, KICK, REAP, IRQ_OFF, IRQ_ON, POP, PUSH, IRQ, KICK_OFF, KICK_ON = range(10)
 MAX_SIZE = 1 << 16
 RING_DT = np.dtype([("addr", "<u8"), ("len", "<u4"), ("id", "<u2"), ("flags", "<u2")])
 
@@ -201,30 +192,6 @@ def test_options_and_check():
 # =============================================================================================
 # 2. The model against the reference
 # =============================================================================================
-@njit
-def call(op, cfg, mem, st, ctr, io):
-    """Run interface operation ``op`` (0..9 in interface order) on one model instance."""
-    if op == 0:
-        return m.add(cfg, mem, st, ctr, io)
-    if op == 1:
-        return m.kick_needed(cfg, mem, st, ctr, io)
-    if op == 2:
-        return m.reap(cfg, mem, st, ctr, io)
-    if op == 3:
-        return m.disable_interrupts(cfg, mem, st, ctr, io)
-    if op == 4:
-        return m.enable_interrupts(cfg, mem, st, ctr, io)
-    if op == 5:
-        return m.pop(cfg, mem, st, ctr, io)
-    if op == 6:
-        return m.push_used(cfg, mem, st, ctr, io)
-    if op == 7:
-        return m.interrupt_needed(cfg, mem, st, ctr, io)
-    if op == 8:
-        return m.disable_kicks(cfg, mem, st, ctr, io)
-    return m.enable_kicks(cfg, mem, st, ctr, io)
-
-
 def _put16(mem: np.ndarray, off: int, v: int) -> None:
     """Corrupt shared memory behind the model's back (a misbehaving peer)."""
     mem[off : off + 2] = np.frombuffer(np.uint16(v).astype("<u2").tobytes(), np.uint8)
@@ -237,15 +204,12 @@ def _in_window(ref: PackedRef, ev: Event, window: tuple[int, int]) -> int:
     return int(any((ref.slot(p), ref.wrap(p)) == (slot, wrap) for p in range(*window)))
 
 
-class PackedPair:
+class PackedPair(Pair):
     """A model instance and the reference; every operation runs on both and must agree."""
 
     def __init__(self, opts: dict[str, Any], max_segments: int) -> None:
-        self.model = get_model(MODEL)
+        super().__init__(MODEL, opts, Needs(max_segments, MAX_SIZE), None)
         o = self.model.options(**opts)
-        needs = Needs(max_segments, MAX_SIZE)
-        assert self.model.check(o, needs, 1) is None
-        self.inst = self.model.build(o, needs)
         lay = self.inst.layout
         self.n = n = o.queue_size
         tables = {}
@@ -253,36 +217,11 @@ class PackedPair:
             base, stride = lay.area("indirect").offset, lay.params["indirect_stride"]
             tables = {i: ARENA_GPA + base + stride * i for i in range(n)}
         self.ref = PackedRef(n, o.event_idx, o.indirect, o.used_batch, o.in_order, tables)
-        self.ctr = new_tracker(self.inst.mem)
         self.desc = lay.area("desc").offset
         self.drv_ev = lay.area("driver_event").offset
         self.dev_ev = lay.area("device_event").offset
-        self.held: list[Popped] = []
-        self.next_req = 0
-        self.trace: list[str] = []
         self.checking = True
         self.windows_checked = 0
-
-    def _run(self, op: int, slots: dict[int, int] | None = None) -> tuple[int, np.ndarray]:
-        io = np.zeros(N_IO, dtype=np.int64)
-        for k, v in (slots or {}).items():
-            io[k] = v
-        st_ = self.inst.drv if op < POP else self.inst.dev
-        return int(call(op, self.inst.cfg, self.inst.mem, st_, self.ctr, io)), io
-
-    def _eq(self, what: str, got: Any, want: Any) -> None:
-        assert got == want, f"{what}: model {got}, reference {want}; ops: {' '.join(self.trace)}"
-
-    # --- driver ---
-    def add(self, size: int, segs: int, write: bool, last: bool) -> int:
-        req = self.next_req
-        self.trace.append(f"add(r{req},{size}B,{segs}s,{'w' if write else 'r'})")
-        got, _ = self._run(ADD, {IO_REQ: req, IO_SIZE: size, IO_SEGS: segs, IO_DIR: int(write)})
-        self._eq("add", got, self.ref.add(req, size, segs, write))
-        self.next_req += got
-        self.check()
-        self.kick(last)
-        return got
 
     def kick(self, last: bool) -> int:
         self.trace.append(f"kick(last={int(last)})")
@@ -304,59 +243,13 @@ class PackedPair:
         self.check()
         return None if want is None else got
 
-    def irq_off(self) -> None:
-        self.trace.append("irq_off")
-        self._eq("disable_interrupts", self._run(IRQ_OFF)[0], self.ref.disable_interrupts())
-        self.check()
-
-    def irq_on(self) -> int:
-        self.trace.append("irq_on")
-        got = self._run(IRQ_ON)[0]
-        self._eq("enable_interrupts", got, self.ref.enable_interrupts())
-        self.check()
-        return got
-
     # --- device ---
-    def pop(self) -> Popped | None:
-        self.trace.append("pop")
-        got, io = self._run(POP)
-        want = self.ref.pop()
-        if want is None:
-            self._eq("pop", got, -1)
-        else:
-            seen = Popped(
-                got, int(io[IO_SIZE]), int(io[IO_SEGS]), int(io[IO_HANDLE]), int(io[IO_LEN])
-            )
-            self._eq("pop", seen, want)
-            self.held.append(want)
-        self.check()
-        return want
-
-    def push(self, k: int) -> None:
-        p = self.held.pop(k)
-        self.trace.append(f"push(r{p.req})")
-        got, _ = self._run(PUSH, {IO_HANDLE: p.handle, IO_LEN: p.length})
-        self._eq("push_used", got, self.ref.push_used(p.handle, p.length))
-        self.check()
-
     def irq(self, last: bool) -> int:
         self.trace.append(f"irq(last={int(last)})")
         ev = Event(self.ref.driver_event.off_wrap, self.ref.driver_event.flags)
         got = self._run(IRQ, {IO_LAST: int(last)})[0]
         self._eq("interrupt_needed", got, self.ref.interrupt_needed(last))
         self._window_rule("irq", got, ev, self.ref.irq_window)
-        self.check()
-        return got
-
-    def kick_off(self) -> None:
-        self.trace.append("kick_off")
-        self._eq("disable_kicks", self._run(KICK_OFF)[0], self.ref.disable_kicks())
-        self.check()
-
-    def kick_on(self) -> int:
-        self.trace.append("kick_on")
-        got = self._run(KICK_ON)[0]
-        self._eq("enable_kicks", got, self.ref.enable_kicks())
         self.check()
         return got
 
@@ -401,23 +294,8 @@ class PackedPair:
         self.check(full=True)
 
     def drain(self) -> None:
-        """Complete everything outstanding on both sides; then the model's audit must be clean."""
-        while self.held:
-            self.push(0)
-        self.kick(True)
-        while self.pop() is not None:
-            self.push(len(self.held) - 1)
-            self.irq(False)
-        self.irq(True)
-        while True:  # the interrupt handler, as the engine runs it
-            self.irq_off()
-            while self.reap() is not None:
-                pass
-            if self.irq_on() == 1:
-                break
-        self.check(full=True)
+        super().drain()
         assert self.ref.outstanding == {} and self.ref.held == {}
-        assert self.model.audit(self.inst) == [], " ".join(self.trace)
 
 
 ACTIONS = (

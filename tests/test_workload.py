@@ -233,8 +233,11 @@ def test_segments_range_and_clamp_to_size() -> None:
 
 
 def test_fixed_segments_clamped() -> None:
-    spec = _spec(requests=100, size={"kind": "mix", "values": [2, 100], "weights": [1, 1]},
-                 segments={"kind": "fixed", "count": 3})
+    spec = _spec(
+        requests=100,
+        size={"kind": "mix", "values": [2, 100], "weights": [1, 1]},
+        segments={"kind": "fixed", "count": 3},
+    )
     wl = generate(spec, 1)
     assert np.array_equal(wl.segments, np.minimum(3, wl.size))
     assert set(np.unique(wl.segments)) == {2, 3}
@@ -268,9 +271,7 @@ def test_direction_constant_and_write_share() -> None:
 
 
 def test_million_requests_generate_fast() -> None:
-    spec = RICH.model_copy(
-        update={"requests": 1_000_000, "arrival": ArrivalSpec(kind="onoff")}
-    )
+    spec = RICH.model_copy(update={"requests": 1_000_000, "arrival": ArrivalSpec(kind="onoff")})
     start = time.perf_counter()
     wl = generate(spec, 0)
     assert time.perf_counter() - start < 1.0
@@ -328,9 +329,7 @@ _sizes = st.one_of(
     st.tuples(st.integers(1, 70_000), st.integers(0, 5000)).map(
         lambda t: {"kind": "uniform", "low": t[0], "high": t[0] + t[1]}
     ),
-    st.lists(
-        st.tuples(st.integers(1, 70_000), st.floats(0.0, 10.0)), min_size=1, max_size=6
-    )
+    st.lists(st.tuples(st.integers(1, 70_000), st.floats(0.0, 10.0)), min_size=1, max_size=6)
     .filter(lambda vw: sum(w for _, w in vw) > 0)
     .map(lambda vw: {"kind": "mix", "values": [v for v, _ in vw], "weights": [w for _, w in vw]}),
 )

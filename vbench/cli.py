@@ -7,6 +7,7 @@ progress and diagnostics to stderr; NO_COLOR is honoured (rich reads it).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 from functools import wraps
@@ -98,7 +99,7 @@ def run(
     with (
         err.status("compiling / loading the jitted models…", spinner="dots")
         if not quiet
-        else _null()
+        else contextlib.nullcontext()
     ):
         sweep.warm_up(plan)
     outcome = _run_with_progress(plan, jobs, quiet)
@@ -143,14 +144,6 @@ def run(
             f"{len(outcome.failures)} point(s) failed (first, point {i}): {e}; the rest are in {folder}",
             1,
         )
-
-
-class _null:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *a: Any) -> None:
-        return None
 
 
 def _run_with_progress(plan: Any, jobs: int, quiet: bool) -> Any:

@@ -53,10 +53,6 @@ def view(mem: np.ndarray, dtype: type) -> np.ndarray:
     return mem.view(np.dtype(dtype).newbyteorder("<"))
 
 
-def line_states(ctr: np.ndarray) -> np.ndarray:
-    return ctr[N_COUNTERS:]
-
-
 @njit
 def touch(mem, ctr, side, off, write):
     """Account one access by ``side`` (0 driver, 1 device) to the line holding byte ``off``."""

@@ -92,23 +92,3 @@ def write(out_dir: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> Pa
     df.to_parquet(out_dir / f"{TABLE}.parquet", index=False)
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
     return out_dir
-
-
-def read(path: str | Path) -> tuple[pd.DataFrame, dict[str, Any]]:
-    """Load a results folder (or its Parquet/CSV file) written by :func:`write`."""
-    p = Path(path)
-    folder = p if p.is_dir() else p.parent
-    if not folder.exists():
-        raise VbenchError(f"results {p} not found: give a folder written by 'vbench run'")
-    pq, csv = folder / f"{TABLE}.parquet", folder / f"{TABLE}.csv"
-    if pq.exists():
-        df = pd.read_parquet(pq)
-    elif csv.exists():
-        df = pd.read_csv(csv)
-    else:
-        raise VbenchError(
-            f"{folder} holds no {TABLE}.parquet or {TABLE}.csv: is it a vbench results folder?"
-        )
-    meta_file = folder / "meta.json"
-    meta = json.loads(meta_file.read_text()) if meta_file.exists() else {}
-    return df, meta

@@ -27,11 +27,6 @@ def registry() -> dict[str, ModelDef]:
     return dict(sorted(out.items()))
 
 
-def model_names() -> list[str]:
-    """Names without importing numba-heavy modules would be nicer, but the registry is the truth."""
-    return list(registry())
-
-
 def get_model(name: str) -> ModelDef:
     models = registry()
     if name not in models:
