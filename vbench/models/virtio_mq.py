@@ -7,11 +7,13 @@ ring format: the device looks at the most urgent queue first, and a request of a
 never waits behind a backlog of low-class requests in the same ring (head-of-line blocking).
 
 The rings themselves are the split rings of :mod:`vbench.models.virtio_split`, unchanged: every
-operation here calls that module's jitted operation on one queue's slice of the config, of the
-private state and (through the offsets in its config) of the shared arena, so each ring's
-algorithm is written once. The split operations read their config by field name, so queue q's
-config is element ``1 + q`` of this model's own record array, whose dtype has all of the split
-ring's fields plus this model's (element 0 holds the global ones).
+operation here calls that module's per-queue form of the operation (``add_q``, ``pop_q``...) on
+one queue's config record, its range of the private state (a base index, not a slice: slices
+would cost reference-count updates on every call) and, through the offsets in its config, its
+rings in the shared arena; so each ring's algorithm is written once. The split operations read
+their config by field name, so queue q's config is element ``1 + q`` of this model's own record
+array, whose dtype has all of the split ring's fields plus this model's (element 0 holds the
+global ones).
 
 Per operation:
 
@@ -26,7 +28,9 @@ Per operation:
   since only the engine charges exits);
 - ``pop`` serves the highest non-empty queue; finding a queue empty costs what the split ring's
   pop costs to find it empty (a read of its ``avail.idx`` when the cached index is used up);
-- ``push_used`` completes on the queue the request was popped from;
+- ``push_used`` completes on the queue the request was popped from: ``pop`` answers the handle
+  ``queue * queue_size + head``, so a device may hold requests of several queues and complete
+  them in any order;
 - ``interrupt_needed`` asks every queue (the split ring's decision is free for a queue with
   nothing published) and returns how many queues notify: each one has its own vector, so k
   queues notifying are k interrupts;
@@ -41,6 +45,8 @@ mitigation timer and the look-ahead window are single-queue device policies and 
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 from numba import njit
 from pydantic import Field
@@ -50,6 +56,7 @@ from vbench.counters import (
     C_KICKS,
     C_KICKS_SUPPRESSED,
     C_VM_EXITS,
+    IO_HANDLE,
     IO_LAST,
     IO_PRIO,
 )
@@ -59,6 +66,11 @@ from vbench.models import virtio_split as split
 from vbench.models.interface import Instance, ModelDef, Needs, implement
 
 NAME = "virtio-mq"
+
+# numba notes, once per compilation, that this model's record (the split ring's fields and more)
+# "has been considered a subtype" of the split ring's when the split operations are typed for it;
+# that is exactly the intent (they read only the split ring's fields), so it is noise to a user.
+warnings.filterwarnings("ignore", message=r".*has been considered a subtype of Record")
 MAX_QUEUES = 8
 
 # The split ring's config fields first (same names, same order: the split operations find them
@@ -76,9 +88,6 @@ CFG = np.dtype(
 G_OPEN = 0  # the queue whose batch is open (added to since its last kick decision), or -1
 G_PREV = 1  # a queue whose batch the last add closed by switching queue, or -1
 N_DRV_GLOBAL = 2
-# device globals, after the queues' states
-V_CUR = 0  # the queue of the request popped last (push_used completes on it)
-N_DEV_GLOBAL = 1
 
 
 class Options(split.Options):
@@ -100,7 +109,7 @@ def _add(cfg, mem, st, ctr, io):
     s = g.mq_drv_stride
     gb = nq * s
     q = min(max(io[IO_PRIO], 0), nq - 1)
-    ok = split._add(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+    ok = split.add_q(cfg[1 + q], mem, st, q * s, ctr, io)
     if ok == 1:
         cur = st[gb + G_OPEN]
         if cur >= 0 and cur != q:
@@ -120,12 +129,12 @@ def _kick_needed(cfg, mem, st, ctr, io):
     if p >= 0:
         last = io[IO_LAST]
         io[IO_LAST] = 1
-        k = split._kick_needed(cfg[1 + p : 2 + p], mem, st[p * s : (p + 1) * s], ctr, io)
+        k = split.kick_needed_q(cfg[1 + p], mem, st, p * s, ctr, io)
         io[IO_LAST] = last
         st[gb + G_PREV] = -1
     q = st[gb + G_OPEN]
     if io[IO_LAST] != 0 and q >= 0:
-        k2 = split._kick_needed(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+        k2 = split.kick_needed_q(cfg[1 + q], mem, st, q * s, ctr, io)
         st[gb + G_OPEN] = -1
         if k < 0:
             k = k2
@@ -145,7 +154,7 @@ def _reap(cfg, mem, st, ctr, io):
     g = cfg[0]
     s = g.mq_drv_stride
     for q in range(g.mq_queues - 1, -1, -1):
-        r = split._reap(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+        r = split.reap_q(cfg[1 + q], mem, st, q * s, ctr, io)
         if r != -1:
             return r  # a request, or -2 (a protocol violation) to report
     return -1
@@ -156,7 +165,7 @@ def _disable_interrupts(cfg, mem, st, ctr, io):
     g = cfg[0]
     s = g.mq_drv_stride
     for q in range(g.mq_queues):
-        split._disable_interrupts(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+        split.disable_interrupts_q(cfg[1 + q], mem, st, q * s, ctr, io)
     return 0
 
 
@@ -166,7 +175,7 @@ def _enable_interrupts(cfg, mem, st, ctr, io):
     s = g.mq_drv_stride
     quiet = 1
     for q in range(g.mq_queues):
-        e = split._enable_interrupts(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+        e = split.enable_interrupts_q(cfg[1 + q], mem, st, q * s, ctr, io)
         if e != 1:
             quiet = 0  # keep going: every queue must be re-armed
     return quiet
@@ -179,9 +188,9 @@ def _pop(cfg, mem, st, ctr, io):
     nq = g.mq_queues
     s = g.mq_dev_stride
     for q in range(nq - 1, -1, -1):
-        r = split._pop(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+        r = split.pop_q(cfg[1 + q], mem, st, q * s, ctr, io)
         if r >= 0:
-            st[nq * s + V_CUR] = q
+            io[IO_HANDLE] += q * cfg[1].split_n  # the handle names the queue as well
             return r
         if r < -1:
             return r
@@ -190,10 +199,14 @@ def _pop(cfg, mem, st, ctr, io):
 
 @njit(inline="always")
 def _push_used(cfg, mem, st, ctr, io):
-    g = cfg[0]
-    s = g.mq_dev_stride
-    q = st[g.mq_queues * s + V_CUR]
-    return split._push_used(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+    s = cfg[0].mq_dev_stride
+    n = cfg[1].split_n  # every queue has the same size
+    h = io[IO_HANDLE]
+    q = h // n
+    io[IO_HANDLE] = h - q * n
+    r = split.push_used_q(cfg[1 + q], mem, st, q * s, ctr, io)
+    io[IO_HANDLE] = h
+    return r
 
 
 @njit(inline="always")
@@ -203,7 +216,7 @@ def _interrupt_needed(cfg, mem, st, ctr, io):
     sent = 0
     suppressed = 0
     for q in range(g.mq_queues):
-        d = split._interrupt_needed(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+        d = split.interrupt_needed_q(cfg[1 + q], mem, st, q * s, ctr, io)
         if d >= 1:
             sent += d
         elif d == 0:
@@ -222,7 +235,7 @@ def _disable_kicks(cfg, mem, st, ctr, io):
     g = cfg[0]
     s = g.mq_dev_stride
     for q in range(g.mq_queues):
-        split._disable_kicks(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+        split.disable_kicks_q(cfg[1 + q], mem, st, q * s, ctr, io)
     return 0  # no mitigation timer (refused by check): work is never deferred
 
 
@@ -232,7 +245,7 @@ def _enable_kicks(cfg, mem, st, ctr, io):
     s = g.mq_dev_stride
     empty = 1
     for q in range(g.mq_queues):
-        e = split._enable_kicks(cfg[1 + q : 2 + q], mem, st[q * s : (q + 1) * s], ctr, io)
+        e = split.enable_kicks_q(cfg[1 + q], mem, st, q * s, ctr, io)
         if e != 1:
             empty = 0  # keep going: every queue must be re-armed before the device sleeps
     return empty
@@ -314,7 +327,7 @@ def build(opts: Options, needs: Needs) -> Instance:
         if f"q{q}.indirect" in names:
             c["ind"] = lay.area(f"q{q}.indirect").offset
     drv = np.concatenate([np.tile(one.drv, nq), np.full(N_DRV_GLOBAL, -1, dtype=np.int64)])
-    dev = np.concatenate([np.tile(one.dev, nq), np.zeros(N_DEV_GLOBAL, dtype=np.int64)])
+    dev = np.tile(one.dev, nq)
     return Instance(NAME, lay, cfg, new_mem(lay.size), drv, dev)
 
 

@@ -113,7 +113,7 @@ REAP_POLICIES = {"get_buf": REAP_GET_BUF, "delayed": REAP_DELAYED, "napi": REAP_
 
 # driver private state (Linux keeps these in struct vring_virtqueue and desc_extra[])
 D_FREE_HEAD, D_NUM_FREE, D_AVAIL_SHADOW, D_NUM_ADDED, D_LAST_USED, D_FLAGS_SHADOW = range(6)
-D_REAPED, D_IO_ACTIVE, D_IO_LAST_ID, D_IO_NEXT = range(6, 10)  # NAPI budget; in-order batch
+D_REAPED, D_IO_ACTIVE, D_IO_LAST_ID, D_IO_NEXT, D_IO_LAST_LEN = range(6, 11)  # NAPI; in-order
 D_BASE = 12  # then NEXT[n] (free-list links), TOKEN[n] (request per head), CHAIN[n] (descs)
 # device private state (vhost_virtqueue)
 V_LAST_AVAIL, V_AVAIL_CACHE, V_USED_SHADOW, V_SIGNALLED, V_PENDING, V_FLAGS = range(6)
@@ -138,20 +138,25 @@ class Options(ModelOptions):
     lookahead: int = Field(0, ge=0)
 
 
+# Every operation is written once, in a per-queue form ``<op>_q(c, mem, st, b, ctr, io)``: ``c``
+# is the queue's config record and ``b`` the index of the queue's first word in the private
+# state array ``st``. The interface operations (at the end) run them on queue 0 of a lone ring;
+# virtio_mq runs them on each of its queues.
+
+
 # --- driver ------------------------------------------------------------------------------------
 @njit(inline="always")
-def _add(cfg, mem, st, ctr, io):
-    c = cfg[0]
+def add_q(c, mem, st, b, ctr, io):
     n = c.split_n
     segs = io[IO_SEGS]
     size = io[IO_SIZE]
     req = io[IO_REQ]
     use_ind = c.indirect != 0 and segs > 1
     need = 1 if use_ind else segs
-    if st[D_NUM_FREE] < need:
+    if st[b + D_NUM_FREE] < need:
         return 0
     wflag = VRING_DESC_F_WRITE if io[IO_DIR] != 0 else 0
-    head = st[D_FREE_HEAD]
+    head = st[b + D_FREE_HEAD]
     nxt = D_BASE
     if use_ind:
         tbl = c.ind + head * c.ind_stride
@@ -166,15 +171,15 @@ def _add(cfg, mem, st, ctr, io):
         st64(mem, ctr, SIDE_DRIVER, d, ARENA_GPA + tbl)
         st32(mem, ctr, SIDE_DRIVER, d + 8, 16 * segs)
         st16(mem, ctr, SIDE_DRIVER, d + 12, VRING_DESC_F_INDIRECT)
-        st16(mem, ctr, SIDE_DRIVER, d + 14, st[nxt + head])
+        st16(mem, ctr, SIDE_DRIVER, d + 14, st[b + nxt + head])
         ctr[C_DESC_WRITTEN] += segs + 1
-        free = (head + 1) % n if c.in_order != 0 else st[nxt + head]
+        free = (head + 1) % n if c.in_order != 0 else st[b + nxt + head]
     else:
         i = head
         for j in range(segs):
             d = c.desc + 16 * i
             last = j == segs - 1
-            link = (i + 1) % n if c.in_order != 0 else st[nxt + i]
+            link = (i + 1) % n if c.in_order != 0 else st[b + nxt + i]
             st64(mem, ctr, SIDE_DRIVER, d, seg_addr(req, size, segs, j))
             st32(mem, ctr, SIDE_DRIVER, d + 8, seg_len(size, segs, j))
             st16(mem, ctr, SIDE_DRIVER, d + 12, wflag | (0 if last else VRING_DESC_F_NEXT))
@@ -187,15 +192,15 @@ def _add(cfg, mem, st, ctr, io):
         st32(mem, ctr, SIDE_DRIVER, h, 1 if io[IO_DIR] == 0 else 0)
         st32(mem, ctr, SIDE_DRIVER, h + 4, io[IO_PRIO])
         st64(mem, ctr, SIDE_DRIVER, h + 8, req)
-    st[D_FREE_HEAD] = free
-    st[D_NUM_FREE] -= need
-    st[D_BASE + n + head] = req
-    st[D_BASE + 2 * n + head] = need
-    shadow = st[D_AVAIL_SHADOW]
+    st[b + D_FREE_HEAD] = free
+    st[b + D_NUM_FREE] -= need
+    st[b + D_BASE + n + head] = req
+    st[b + D_BASE + 2 * n + head] = need
+    shadow = st[b + D_AVAIL_SHADOW]
     st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * (shadow & (n - 1)), head)
     shadow = (shadow + 1) & 0xFFFF
-    st[D_AVAIL_SHADOW] = shadow
-    st[D_NUM_ADDED] += 1
+    st[b + D_AVAIL_SHADOW] = shadow
+    st[b + D_NUM_ADDED] += 1
     if c.publish_on_add != 0:
         wmb(ctr)
         st16(mem, ctr, SIDE_DRIVER, c.avail + 2, shadow)
@@ -203,17 +208,16 @@ def _add(cfg, mem, st, ctr, io):
 
 
 @njit(inline="always")
-def _kick_needed(cfg, mem, st, ctr, io):
+def kick_needed_q(c, mem, st, b, ctr, io):
     if io[IO_LAST] == 0:
         return -1
-    c = cfg[0]
     n = c.split_n
-    new = st[D_AVAIL_SHADOW]
-    old = (new - st[D_NUM_ADDED]) & 0xFFFF
+    new = st[b + D_AVAIL_SHADOW]
+    old = (new - st[b + D_NUM_ADDED]) & 0xFFFF
     if c.publish_on_add == 0:
         wmb(ctr)
         st16(mem, ctr, SIDE_DRIVER, c.avail + 2, new)
-    st[D_NUM_ADDED] = 0
+    st[b + D_NUM_ADDED] = 0
     mb(ctr, SIDE_DRIVER)
     if c.event_idx != 0:
         ev = ld16(mem, ctr, SIDE_DRIVER, c.used + 4 + 8 * n)
@@ -223,48 +227,53 @@ def _kick_needed(cfg, mem, st, ctr, io):
 
 
 @njit(inline="always")
-def _reap(cfg, mem, st, ctr, io):
-    c = cfg[0]
+def reap_q(c, mem, st, b, ctr, io):
     n = c.split_n
-    if c.reap_policy == REAP_NAPI and st[D_REAPED] >= c.napi_budget:
+    if c.reap_policy == REAP_NAPI and st[b + D_REAPED] >= c.napi_budget:
         return -1  # budget spent: the poll ends here and is rescheduled
-    last = st[D_LAST_USED]
-    if c.in_order != 0 and st[D_IO_ACTIVE] != 0:
-        head = st[D_IO_NEXT]  # inside an in-order batch: no ring access needed
+    last = st[b + D_LAST_USED]
+    if c.in_order != 0 and st[b + D_IO_ACTIVE] != 0:
+        head = st[b + D_IO_NEXT]  # inside an in-order batch: no ring access needed
     else:
         if ld16(mem, ctr, SIDE_DRIVER, c.used + 2) == last:
             return -1
         rmb(ctr)
         e = c.used + 4 + 8 * (last & (n - 1))
         head = ld32(mem, ctr, SIDE_DRIVER, e)
-        io[IO_LEN] = ld32(mem, ctr, SIDE_DRIVER, e + 4)
+        ln = ld32(mem, ctr, SIDE_DRIVER, e + 4)
         ctr[C_DESC_READ] += 1
         if c.in_order != 0:
-            # one element per batch carries the id of its last buffer
-            st[D_IO_ACTIVE] = 1
-            st[D_IO_LAST_ID] = head
-            head = st[D_IO_NEXT]
-    if head >= n or st[D_BASE + 2 * n + head] == 0:
+            # one element per batch carries the id and the length of its last buffer
+            st[b + D_IO_ACTIVE] = 1
+            st[b + D_IO_LAST_ID] = head
+            st[b + D_IO_LAST_LEN] = ln
+            head = st[b + D_IO_NEXT]
+        else:
+            io[IO_LEN] = ln
+    if head >= n or st[b + D_BASE + 2 * n + head] == 0:
         return -2  # a used id the driver never made available: protocol violation
-    req = st[D_BASE + n + head]
-    chain = st[D_BASE + 2 * n + head]
+    req = st[b + D_BASE + n + head]
+    chain = st[b + D_BASE + 2 * n + head]
     if c.in_order != 0:
-        st[D_IO_NEXT] = (head + chain) % n
-        if head == st[D_IO_LAST_ID]:
-            st[D_IO_ACTIVE] = 0
+        st[b + D_IO_NEXT] = (head + chain) % n
+        if head == st[b + D_IO_LAST_ID]:
+            st[b + D_IO_ACTIVE] = 0
+            io[IO_LEN] = st[b + D_IO_LAST_LEN]  # the element's length is its last buffer's
+        else:
+            io[IO_LEN] = 0  # the device wrote no length for buffers inside a batch
     else:
         # detach_buf: the chain's private links already lead from head to its last descriptor
         i = head
         for _ in range(chain - 1):
-            i = st[D_BASE + i]
-        st[D_BASE + i] = st[D_FREE_HEAD]
-        st[D_FREE_HEAD] = head
-    st[D_NUM_FREE] += chain
-    st[D_BASE + 2 * n + head] = 0
-    st[D_REAPED] += 1
+            i = st[b + D_BASE + i]
+        st[b + D_BASE + i] = st[b + D_FREE_HEAD]
+        st[b + D_FREE_HEAD] = head
+    st[b + D_NUM_FREE] += chain
+    st[b + D_BASE + 2 * n + head] = 0
+    st[b + D_REAPED] += 1
     last = (last + 1) & 0xFFFF
-    st[D_LAST_USED] = last
-    if c.event_idx != 0 and (st[D_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT) == 0:
+    st[b + D_LAST_USED] = last
+    if c.event_idx != 0 and (st[b + D_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT) == 0:
         # get_buf re-arms on every buffer: virtio_store_mb(used_event = last_used)
         st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * n, last)
         mb(ctr, SIDE_DRIVER)
@@ -272,35 +281,33 @@ def _reap(cfg, mem, st, ctr, io):
 
 
 @njit(inline="always")
-def _disable_interrupts(cfg, mem, st, ctr, io):
-    c = cfg[0]
-    st[D_REAPED] = 0
+def disable_interrupts_q(c, mem, st, b, ctr, io):
+    st[b + D_REAPED] = 0
     if c.reap_policy == REAP_GET_BUF:
         return 0  # the handler leaves interrupts armed; get_buf re-arms as it goes
-    if (st[D_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT) == 0:
-        st[D_FLAGS_SHADOW] |= VRING_AVAIL_F_NO_INTERRUPT
+    if (st[b + D_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT) == 0:
+        st[b + D_FLAGS_SHADOW] |= VRING_AVAIL_F_NO_INTERRUPT
         if c.event_idx != 0:
             # Linux writes used_event = 0 here ("a hack"): interrupts only at the u16 wrap
             st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * c.split_n, 0)
         else:
-            st16(mem, ctr, SIDE_DRIVER, c.avail, st[D_FLAGS_SHADOW])
+            st16(mem, ctr, SIDE_DRIVER, c.avail, st[b + D_FLAGS_SHADOW])
     return 0
 
 
 @njit(inline="always")
-def _enable_interrupts(cfg, mem, st, ctr, io):
-    c = cfg[0]
-    if c.reap_policy == REAP_NAPI and st[D_REAPED] >= c.napi_budget:
+def enable_interrupts_q(c, mem, st, b, ctr, io):
+    if c.reap_policy == REAP_NAPI and st[b + D_REAPED] >= c.napi_budget:
         return 0  # budget exhausted: stay disabled and poll again (napi_schedule)
-    last = st[D_LAST_USED]
-    if st[D_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT:
-        st[D_FLAGS_SHADOW] &= ~VRING_AVAIL_F_NO_INTERRUPT
+    last = st[b + D_LAST_USED]
+    if st[b + D_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT:
+        st[b + D_FLAGS_SHADOW] &= ~VRING_AVAIL_F_NO_INTERRUPT
         if c.event_idx == 0:
-            st16(mem, ctr, SIDE_DRIVER, c.avail, st[D_FLAGS_SHADOW])
+            st16(mem, ctr, SIDE_DRIVER, c.avail, st[b + D_FLAGS_SHADOW])
     bufs = 0
     if c.reap_policy == REAP_DELAYED:
         # virtqueue_enable_cb_delayed: interrupt once 3/4 of the outstanding buffers are used
-        bufs = (((st[D_AVAIL_SHADOW] - last) & 0xFFFF) * 3) // 4
+        bufs = (((st[b + D_AVAIL_SHADOW] - last) & 0xFFFF) * 3) // 4
     if c.event_idx != 0:
         st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * c.split_n, (last + bufs) & 0xFFFF)
     mb(ctr, SIDE_DRIVER)  # virtqueue_poll: the lost-wakeup re-check
@@ -310,60 +317,59 @@ def _enable_interrupts(cfg, mem, st, ctr, io):
 
 # --- device ------------------------------------------------------------------------------------
 @njit  # out of line: only this option uses it; keeps the hot path small
-def _lookahead_take(c, mem, st, ctr):
+def _lookahead_take(c, mem, st, b, ctr):
     """Fill the private window from the avail ring in ring order (the ring itself is consumed
     in order, so no entry can be overwritten), reading each new entry's class from its request
     header; then serve the highest class in the window, oldest first among equals."""
     n = c.split_n
-    while st[V_WIN] < c.lookahead and st[V_LAST_AVAIL] != st[V_AVAIL_CACHE]:
-        la = st[V_LAST_AVAIL]
+    while st[b + V_WIN] < c.lookahead and st[b + V_LAST_AVAIL] != st[b + V_AVAIL_CACHE]:
+        la = st[b + V_LAST_AVAIL]
         head = ld16(mem, ctr, SIDE_DEVICE, c.avail + 4 + 2 * (la & (n - 1)))
-        k = st[V_WIN]
-        st[N_DEV + k] = head
-        st[N_DEV + n + k] = ld32(mem, ctr, SIDE_DEVICE, c.hdr + 16 * head + 4)
+        k = st[b + V_WIN]
+        st[b + N_DEV + k] = head
+        st[b + N_DEV + n + k] = ld32(mem, ctr, SIDE_DEVICE, c.hdr + 16 * head + 4)
         ctr[C_DESC_READ] += 1
-        st[V_WIN] = k + 1
-        st[V_LAST_AVAIL] = (la + 1) & 0xFFFF
-    w = st[V_WIN]
+        st[b + V_WIN] = k + 1
+        st[b + V_LAST_AVAIL] = (la + 1) & 0xFFFF
+    w = st[b + V_WIN]
     if w == 0:
         return -1
     best = 0
     for k in range(1, w):
-        if st[N_DEV + n + k] > st[N_DEV + n + best]:
+        if st[b + N_DEV + n + k] > st[b + N_DEV + n + best]:
             best = k
-    head = st[N_DEV + best]
+    head = st[b + N_DEV + best]
     for k in range(best, w - 1):
-        st[N_DEV + k] = st[N_DEV + k + 1]
-        st[N_DEV + n + k] = st[N_DEV + n + k + 1]
-    st[V_WIN] = w - 1
+        st[b + N_DEV + k] = st[b + N_DEV + k + 1]
+        st[b + N_DEV + n + k] = st[b + N_DEV + n + k + 1]
+    st[b + V_WIN] = w - 1
     return head
 
 
 @njit(inline="always")
-def _pop(cfg, mem, st, ctr, io):
-    c = cfg[0]
+def pop_q(c, mem, st, b, ctr, io):
     n = c.split_n
-    la = st[V_LAST_AVAIL]
+    la = st[b + V_LAST_AVAIL]
     if c.lookahead > 0:
-        if st[V_WIN] < c.lookahead and la == st[V_AVAIL_CACHE]:
+        if st[b + V_WIN] < c.lookahead and la == st[b + V_AVAIL_CACHE]:
             ai = ld16(mem, ctr, SIDE_DEVICE, c.avail + 2)  # look for more to choose from
-            st[V_AVAIL_CACHE] = ai
+            st[b + V_AVAIL_CACHE] = ai
             if ai != la:
                 rmb(ctr)
-        head = _lookahead_take(c, mem, st, ctr)
+        head = _lookahead_take(c, mem, st, b, ctr)
         if head < 0:
             return -1
-        la = st[V_LAST_AVAIL]
+        la = st[b + V_LAST_AVAIL]
     else:
-        if la == st[V_AVAIL_CACHE]:
+        if la == st[b + V_AVAIL_CACHE]:
             ai = ld16(mem, ctr, SIDE_DEVICE, c.avail + 2)
-            st[V_AVAIL_CACHE] = ai
+            st[b + V_AVAIL_CACHE] = ai
             if ai == la:
                 return -1
             rmb(ctr)
         head = ld16(mem, ctr, SIDE_DEVICE, c.avail + 4 + 2 * (la & (n - 1)))
         la = (la + 1) & 0xFFFF
-        st[V_LAST_AVAIL] = la
+        st[b + V_LAST_AVAIL] = la
     if c.event_idx != 0 and c.qemu_avail_event != 0:
         st16(mem, ctr, SIDE_DEVICE, c.used + 4 + 8 * n, la)
     d = c.desc + 16 * head
@@ -408,45 +414,43 @@ def _pop(cfg, mem, st, ctr, io):
 
 
 @njit(inline="always")
-def _push_used(cfg, mem, st, ctr, io):
-    c = cfg[0]
-    st[V_PENDING] += 1
+def push_used_q(c, mem, st, b, ctr, io):
+    st[b + V_PENDING] += 1
     if c.in_order != 0:
         # IN_ORDER: one used element per flush, for the batch's last buffer
-        st[V_IO_LAST_ID] = io[IO_HANDLE]
-        st[V_IO_LAST_LEN] = io[IO_LEN]
+        st[b + V_IO_LAST_ID] = io[IO_HANDLE]
+        st[b + V_IO_LAST_LEN] = io[IO_LEN]
         return 0
-    u = st[V_USED_SHADOW]
+    u = st[b + V_USED_SHADOW]
     e = c.used + 4 + 8 * (u & (c.split_n - 1))
     st32(mem, ctr, SIDE_DEVICE, e, io[IO_HANDLE])
     st32(mem, ctr, SIDE_DEVICE, e + 4, io[IO_LEN])
     ctr[C_DESC_WRITTEN] += 1
-    st[V_USED_SHADOW] = (u + 1) & 0xFFFF
+    st[b + V_USED_SHADOW] = (u + 1) & 0xFFFF
     return 0
 
 
 @njit(inline="always")
-def _interrupt_needed(cfg, mem, st, ctr, io):
-    c = cfg[0]
-    pend = st[V_PENDING]
+def interrupt_needed_q(c, mem, st, b, ctr, io):
+    pend = st[b + V_PENDING]
     if pend > 0:
         if pend < c.used_batch and io[IO_LAST] == 0:
             return -1
         if c.in_order != 0:
-            u = st[V_USED_SHADOW]
+            u = st[b + V_USED_SHADOW]
             e = c.used + 4 + 8 * (u & (c.split_n - 1))
-            st32(mem, ctr, SIDE_DEVICE, e, st[V_IO_LAST_ID])
-            st32(mem, ctr, SIDE_DEVICE, e + 4, st[V_IO_LAST_LEN])
+            st32(mem, ctr, SIDE_DEVICE, e, st[b + V_IO_LAST_ID])
+            st32(mem, ctr, SIDE_DEVICE, e + 4, st[b + V_IO_LAST_LEN])
             ctr[C_DESC_WRITTEN] += 1
-            st[V_USED_SHADOW] = (u + pend) & 0xFFFF
+            st[b + V_USED_SHADOW] = (u + pend) & 0xFFFF
         wmb(ctr)
-        st16(mem, ctr, SIDE_DEVICE, c.used + 2, st[V_USED_SHADOW])
-        st[V_PENDING] = 0
-    new = st[V_USED_SHADOW]
-    old = st[V_SIGNALLED]
+        st16(mem, ctr, SIDE_DEVICE, c.used + 2, st[b + V_USED_SHADOW])
+        st[b + V_PENDING] = 0
+    new = st[b + V_USED_SHADOW]
+    old = st[b + V_SIGNALLED]
     if new == old:
         return -1  # nothing published since the last decision
-    st[V_SIGNALLED] = new
+    st[b + V_SIGNALLED] = new
     mb(ctr, SIDE_DEVICE)
     if c.event_idx == 0:
         flags = ld16(mem, ctr, SIDE_DEVICE, c.avail)
@@ -456,33 +460,82 @@ def _interrupt_needed(cfg, mem, st, ctr, io):
 
 
 @njit(inline="always")
-def _disable_kicks(cfg, mem, st, ctr, io):
-    c = cfg[0]
-    if c.event_idx == 0 and (st[V_FLAGS] & VRING_USED_F_NO_NOTIFY) == 0:
-        st[V_FLAGS] |= VRING_USED_F_NO_NOTIFY
-        st16(mem, ctr, SIDE_DEVICE, c.used, st[V_FLAGS])
+def disable_kicks_q(c, mem, st, b, ctr, io):
+    if c.event_idx == 0 and (st[b + V_FLAGS] & VRING_USED_F_NO_NOTIFY) == 0:
+        st[b + V_FLAGS] |= VRING_USED_F_NO_NOTIFY
+        st16(mem, ctr, SIDE_DEVICE, c.used, st[b + V_FLAGS])
     if c.tx_timer_ns > 0:
         # QEMU 2009 virtio_net_handle_tx_timer: the first kick arms the timer; work waits
-        if st[V_TIMER_ARMED] == 0:
-            st[V_TIMER_ARMED] = 1
-            st[V_TIMER_AT] = io[IO_NOW] + c.tx_timer_ns
-        if io[IO_NOW] < st[V_TIMER_AT]:
-            io[IO_WAKE_AT] = st[V_TIMER_AT]
+        if st[b + V_TIMER_ARMED] == 0:
+            st[b + V_TIMER_ARMED] = 1
+            st[b + V_TIMER_AT] = io[IO_NOW] + c.tx_timer_ns
+        if io[IO_NOW] < st[b + V_TIMER_AT]:
+            io[IO_WAKE_AT] = st[b + V_TIMER_AT]
             return 1
-        st[V_TIMER_ARMED] = 0  # virtio_net_tx_timer: flush the queue now
+        st[b + V_TIMER_ARMED] = 0  # virtio_net_tx_timer: flush the queue now
     return 0
 
 
 @njit(inline="always")
-def _enable_kicks(cfg, mem, st, ctr, io):
-    c = cfg[0]
+def enable_kicks_q(c, mem, st, b, ctr, io):
     if c.event_idx != 0:
-        st16(mem, ctr, SIDE_DEVICE, c.used + 4 + 8 * c.split_n, st[V_AVAIL_CACHE])
-    elif st[V_FLAGS] & VRING_USED_F_NO_NOTIFY:
-        st[V_FLAGS] &= ~VRING_USED_F_NO_NOTIFY
-        st16(mem, ctr, SIDE_DEVICE, c.used, st[V_FLAGS])
+        st16(mem, ctr, SIDE_DEVICE, c.used + 4 + 8 * c.split_n, st[b + V_AVAIL_CACHE])
+    elif st[b + V_FLAGS] & VRING_USED_F_NO_NOTIFY:
+        st[b + V_FLAGS] &= ~VRING_USED_F_NO_NOTIFY
+        st16(mem, ctr, SIDE_DEVICE, c.used, st[b + V_FLAGS])
     mb(ctr, SIDE_DEVICE)  # the lost-wakeup re-check
-    return 1 if ld16(mem, ctr, SIDE_DEVICE, c.avail + 2) == st[V_AVAIL_CACHE] else 0
+    return 1 if ld16(mem, ctr, SIDE_DEVICE, c.avail + 2) == st[b + V_AVAIL_CACHE] else 0
+
+
+# --- the interface: a lone ring is queue 0 of its own config and state arrays ---------------
+@njit(inline="always")
+def _add(cfg, mem, st, ctr, io):
+    return add_q(cfg[0], mem, st, 0, ctr, io)
+
+
+@njit(inline="always")
+def _kick_needed(cfg, mem, st, ctr, io):
+    return kick_needed_q(cfg[0], mem, st, 0, ctr, io)
+
+
+@njit(inline="always")
+def _reap(cfg, mem, st, ctr, io):
+    return reap_q(cfg[0], mem, st, 0, ctr, io)
+
+
+@njit(inline="always")
+def _disable_interrupts(cfg, mem, st, ctr, io):
+    return disable_interrupts_q(cfg[0], mem, st, 0, ctr, io)
+
+
+@njit(inline="always")
+def _enable_interrupts(cfg, mem, st, ctr, io):
+    return enable_interrupts_q(cfg[0], mem, st, 0, ctr, io)
+
+
+@njit(inline="always")
+def _pop(cfg, mem, st, ctr, io):
+    return pop_q(cfg[0], mem, st, 0, ctr, io)
+
+
+@njit(inline="always")
+def _push_used(cfg, mem, st, ctr, io):
+    return push_used_q(cfg[0], mem, st, 0, ctr, io)
+
+
+@njit(inline="always")
+def _interrupt_needed(cfg, mem, st, ctr, io):
+    return interrupt_needed_q(cfg[0], mem, st, 0, ctr, io)
+
+
+@njit(inline="always")
+def _disable_kicks(cfg, mem, st, ctr, io):
+    return disable_kicks_q(cfg[0], mem, st, 0, ctr, io)
+
+
+@njit(inline="always")
+def _enable_kicks(cfg, mem, st, ctr, io):
+    return enable_kicks_q(cfg[0], mem, st, 0, ctr, io)
 
 
 implement(
