@@ -87,7 +87,8 @@ IO_HANDLE = 6  # model's handle for push_used (virtio head, IOQ slot)
 IO_LEN = 7  # bytes the device wrote (used length)
 IO_NOW = 8  # the calling side's clock, ns (for timer-based policies)
 IO_WAKE_AT = 9  # disable_kicks returning 1: the device defers work and sleeps until this time
-IO_SYNC = 10  # set by add: the request is a synchronous call, done inside one exit (no ring)
+IO_SYNC = 10  # set by add: the request is a synchronous call, done inside one exit (no ring);
+# on pop, set by the engine when the device runs inside that call's exit
 N_IO = 16
 
 SIDE_DRIVER = 0

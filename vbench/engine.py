@@ -228,6 +228,7 @@ def _sync_call(
     ctr[C_VM_EXITS] += 1
     td += exit_cost
     tcause[T_EXITS] += exit_cost
+    io[IO_SYNC] = 1  # the device runs inside this exit
     r = m.pop(cfg, mem, dev, ctr, io)
     td += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
     if r != i:
@@ -364,6 +365,7 @@ def simulate(
                     continue
             io[IO_NOW] = np.int64(tv)
             io[IO_DIR] = 0
+            io[IO_SYNC] = 0  # an ordinary look at the rings, not inside a synchronous call
             r = m.pop(cfg, mem, dev, ctr, io)
             tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
             if r >= 0:

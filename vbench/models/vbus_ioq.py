@@ -350,7 +350,11 @@ def _call_submit(c, mem, st, ctr, io):
 
 @njit  # out of line: only this option uses it; keeps the hot path small
 def _call_serve(c, mem, st, ctr, io):
-    """The host side of the exit: read both descriptors, copy the parameters in."""
+    """The host side of the exit: read both descriptors, copy the parameters in. The host
+    serves a call only inside the exit its doorbell caused (the engine sets IO_SYNC on that
+    pop); at any other time (a polling device looking) there is nothing to serve."""
+    if io[IO_SYNC] == 0:
+        return -1
     ln = ld32(mem, ctr, SIDE_DEVICE, c.call + _FC_LEN)
     dc = ld64(mem, ctr, SIDE_DEVICE, c.call + _FC_DATAP) - ARENA_GPA
     if (

@@ -140,7 +140,9 @@ _HANDLE_Q = 1 << 16  # io[IO_HANDLE] = queue * _HANDLE_Q + slot (slots < IOQ_MAX
 P_KICK = 0
 P_NOPEN = 1
 _P_OPEN = 2
-# device private state: the IOQ served last (round-robin), then unsignalled completions per IOQ
+# device private state: the IOQ served last (round-robin), then per IOQ the unsignalled
+# completions (at _P_UNSIG + k), the iterator position on its inuse index (ioq_iter: pos, at
+# _P_UNSIG + Q + k) and the slots read but not yet completed, in order (at _P_UNSIG + 2Q + k)
 P_LAST = 0
 _P_UNSIG = 1
 
@@ -299,10 +301,16 @@ def _pop(cfg, mem, st, ctr, io):
     for i in range(1, nq + 1):
         k = (last + i) % nq
         c = cfg[1 + k]
-        h = ld32(mem, ctr, SIDE_DEVICE, c.vp_inuse_idx + _I_HEAD)
+        cur = _P_UNSIG + nq + k
+        taken = cur + nq
+        if st[taken] == 0:
+            st[cur] = ld32(mem, ctr, SIDE_DEVICE, c.vp_inuse_idx + _I_HEAD)  # seek to the head
+        h = st[cur]
         d = c.vp_ring + _DESC * h
-        if ld8(mem, ctr, SIDE_DEVICE, d + _D_SOWN) == 0:
+        if st[taken] == c.vp_count or ld8(mem, ctr, SIDE_DEVICE, d + _D_SOWN) == 0:
             continue
+        st[cur] = h + 1 if h + 1 < c.vp_count else 0  # ioq_seek_next: the next slot
+        st[taken] += 1
         st[P_LAST] = k
         io[IO_HANDLE] = k * _HANDLE_Q + h
         return ioq_read(mem, ctr, io, d, c.vp_pool, c.vp_entry, c.vp_count, g.vp_sg_pool)
@@ -312,8 +320,9 @@ def _pop(cfg, mem, st, ctr, io):
 @njit(inline="always")
 def _push_used(cfg, mem, st, ctr, io):
     k = io[IO_HANDLE] // _HANDLE_Q
-    h = io[IO_HANDLE] - k * _HANDLE_Q
+    h = io[IO_HANDLE] - k * _HANDLE_Q  # completions come in ring order: h is the inuse head
     c = cfg[1 + k]
+    st[_P_UNSIG + 2 * cfg[0].vp_q + k] -= 1
     _head_pop(mem, ctr, SIDE_DEVICE, c.vp_inuse_idx, h, c.vp_count)
     st8(mem, ctr, SIDE_DEVICE, c.vp_ring + _DESC * h + _D_SOWN, 0)
     wmb(ctr)
@@ -486,7 +495,7 @@ def build(opts: Options, needs: Needs) -> Instance:
         mem[int(c["vp_valid_idx"]) + _I_FULL] = 1
     drv = np.zeros(_P_OPEN + 2 * nq, dtype=np.int64)
     drv[P_KICK] = -1
-    dev = np.zeros(_P_UNSIG + nq, dtype=np.int64)
+    dev = np.zeros(_P_UNSIG + 3 * nq, dtype=np.int64)
     dev[P_LAST] = nq - 1  # round-robin starts at IOQ 0
     return Instance(NAME, lay, cfg, mem, drv, dev)
 
