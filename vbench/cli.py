@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import sys
 from functools import wraps
 from pathlib import Path
@@ -101,31 +102,9 @@ def run(
         if not quiet
         else contextlib.nullcontext()
     ):
-        sweep.warm_up(plan)
+        sweep.warm_up(plan, jobs)
     outcome = _run_with_progress(plan, jobs, quiet)
-    end = results.now()
-    status = (
-        "interrupted" if outcome.interrupted else ("failed" if outcome.failures else "complete")
-    )
-    meta = {
-        "name": plan.name,
-        "config_file": str(config),
-        "config": plan.raw,
-        "config_hash": plan.config_hash,
-        "overrides": set_ or [],
-        "seed": plan.raw.get("seed", 1),
-        "swept": plan.swept,
-        "points": len(plan.points),
-        "status": status,
-        "failures": [{"point": i, "error": e} for i, e in outcome.failures],
-        "started": start,
-        "finished": end,
-        "versions": results.versions(),
-        "git": results.git_commit(),
-        "machine": results.machine(),
-        "presets": {p.preset.name: p.preset.provenance() for p in plan.points[:1]},
-        "columns_doc": "see README: Result columns",
-    }
+    meta = sweep.meta_of(plan, config, set_ or [], outcome, start, results.now())
     folder = out or results.default_dir(plan.name)
     if outcome.rows or outcome.failures:
         results.write(folder, outcome.rows, meta)
@@ -253,6 +232,269 @@ def presets(
             t.add_row(fname, f"{v['value']:g}", v["tag"], v["source"])
         _stdout().print(t)
     _stderr().print("tags: M measured and published, D derived, E engineering estimate")
+
+
+FORMATS = ("table", "markdown", "json", "csv", "gab-json")
+
+
+@app.command()
+@friendly
+def compare(
+    results_: Annotated[
+        list[Path],
+        typer.Argument(
+            metavar="RESULTS [CURRENT]",
+            help="one results folder (models side by side) or BASELINE CURRENT (changes)",
+        ),
+    ],
+    metric: Annotated[
+        list[str] | None,
+        typer.Option("--metric", "-m", help="metric column(s) to show (repeat or comma-separate)"),
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--where", "-w", help="row filter KEY=VALUE (or !=, <, <=, >, >=); repeatable"
+        ),
+    ] = None,
+    ref: Annotated[
+        str | None,
+        typer.Option("--ref", help="reference model label (default: the first virtio model)"),
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="table, markdown, json, csv or gab-json")
+    ] = "table",
+    rtol: Annotated[
+        float, typer.Option("--rtol", min=0.0, help="modeled metrics: relative tolerance")
+    ] = 0.0,
+    noise_floor: Annotated[
+        float, typer.Option("--noise-floor", min=0.0, help="timing metrics: noise floor")
+    ] = 0.05,
+    fail_on_regression: Annotated[
+        bool,
+        typer.Option(
+            "--fail/--no-fail", help="exit 1 when any metric got worse (BASELINE CURRENT only)"
+        ),
+    ] = True,
+) -> None:
+    """Compare models side by side in one result set, or a baseline with a current result set.
+
+    Exit codes (two sets): 0 nothing worse, 1 a metric got worse (unless --no-fail), 2 usage
+    error. Verdicts follow each column's kind: exact counts by equality, modeled times within
+    --rtol, timings only on the same machine, by a significance test and a noise floor.
+    """
+    from vbench import compare as C
+    from vbench import results
+
+    if fmt not in FORMATS:
+        _fail(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if len(results_) not in (1, 2):
+        _fail("compare takes one results folder, or two: BASELINE CURRENT")
+    sets = [results.load(p) for p in results_]
+    if len(sets) == 1:
+        rs = sets[0]
+        if fmt == "gab-json":
+            sys.stdout.write(json.dumps(C.gab_json(rs, metric), indent=2) + "\n")
+            return
+        df = C.side_by_side(rs, metric, ref, where)
+        _emit(df, fmt, f"{rs.name}: models side by side (ratios to {df.attrs['ref']})")
+        return
+    if fmt == "gab-json":
+        _fail("--format gab-json exports one result set: vbench compare RESULTS --format gab-json")
+    base, cur = sets
+    policy = C.Policy(rtol=rtol, noise_floor=noise_floor)
+    cmp = C.compare_sets(base, cur, metric, where, policy)
+    for note in cmp.notes:
+        _stderr().print(f"[yellow]note:[/] {note}")
+    if fmt == "json":
+        sys.stdout.write(json.dumps(C.to_json(cmp, base, cur, policy), indent=2) + "\n")
+    else:
+        _emit(cmp.table, fmt, f"{base.name} → {cur.name}", verdicts=True)
+    counts = cmp.counts()
+    _stderr().print(", ".join(f"{n} {v}" for v, n in counts.items() if n))
+    if fail_on_regression and counts["worse"]:
+        raise typer.Exit(1)
+
+
+def _emit(df: Any, fmt: str, title: str, verdicts: bool = False) -> None:
+    """A table in the requested format on stdout."""
+    if fmt == "csv":
+        sys.stdout.write(df.to_csv(index=False))
+    elif fmt == "json":
+        sys.stdout.write(df.to_json(orient="records", indent=2) + "\n")
+    elif fmt == "markdown":
+        sys.stdout.write(_markdown(df) + "\n")
+    else:
+        from vbench.render import frame_table
+
+        _stdout().print(frame_table(df, title, verdicts))
+
+
+def _markdown(df: Any) -> str:
+    from vbench.render import cell
+
+    cols = list(df.columns)
+    out = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+    for rec in df.itertuples(index=False):
+        out.append("| " + " | ".join(cell(v) for v in rec) + " |")
+    return "\n".join(out)
+
+
+@app.command()
+@friendly
+def plot(
+    results_: Annotated[Path, typer.Argument(metavar="RESULTS", help="a results folder")],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="figure folder (default RESULTS/figures)")
+    ] = None,
+    x: Annotated[str | None, typer.Option("--x", help="column on the x axis")] = None,
+    y: Annotated[str | None, typer.Option("--y", help="metric on the y axis")] = None,
+    hue: Annotated[
+        str | None, typer.Option("--hue", help="one series per value (default: the model label)")
+    ] = None,
+    facet: Annotated[str | None, typer.Option("--facet", help="one panel per value")] = None,
+    kind: Annotated[
+        str | None, typer.Option("--kind", "-k", help="line, heatmap, cdf or bar")
+    ] = None,
+    where: Annotated[
+        list[str] | None,
+        typer.Option("--where", "-w", help="row filter KEY=VALUE (or !=, <, <=, >, >=)"),
+    ] = None,
+    ref: Annotated[
+        str | None, typer.Option("--ref", help="draw differences from this model label")
+    ] = None,
+    fmt: Annotated[
+        str, typer.Option("--format", "-f", help="png, svg or pdf, comma-separated")
+    ] = "png,svg",
+) -> None:
+    """Draw figures from a results folder: the default set chosen from the sweep's own
+    dimensions, or one custom figure (--x/--y/--hue/--facet/--kind). Headless; prints the files
+    written."""
+    from vbench import plot as P
+    from vbench import results
+
+    rs = results.load(results_)
+    folder = out or P.default_out_dir(rs)
+    custom = any(v is not None for v in (x, y, facet, kind, ref)) or bool(where) or hue is not None
+    with _stderr().status("drawing…", spinner="dots"):
+        if custom:
+            paths = P.custom_figure(
+                rs,
+                folder,
+                x=x,
+                y=y,
+                hue=hue if hue is not None else "label",
+                facet=facet,
+                kind=kind or "line",
+                formats=fmt,
+                where=where,
+                ref=ref,
+            )
+        else:
+            paths = P.default_figures(rs, folder, fmt)
+    for path in paths:
+        print(path)
+    _stderr().print(f"{len(paths)} file(s) in {folder}")
+
+
+@app.command()
+@friendly
+def check(
+    config: Annotated[Path, typer.Option("--config", "-c", help="the gate's sweep config")] = Path(
+        "configs/ci.toml"
+    ),
+    results_dir: Annotated[
+        Path | None,
+        typer.Option("--results", help="judge this results folder instead of running the sweep"),
+    ] = None,
+    baseline: Annotated[
+        Path, typer.Option("--baseline", "-b", help="the committed baseline folder")
+    ] = Path("results/baseline"),
+    report: Annotated[
+        Path | None,
+        typer.Option(
+            "--report", help="where check.md and check.json go (default: the run's folder)"
+        ),
+    ] = None,
+    rtol: Annotated[
+        float, typer.Option("--rtol", min=0.0, help="modeled metrics: relative tolerance")
+    ] = 0.01,
+    noise_floor: Annotated[
+        float, typer.Option("--noise-floor", min=0.0, help="timing metrics: noise floor")
+    ] = 0.05,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=0, help="parallel processes (0: all cores)")
+    ] = 0,
+    update_baseline: Annotated[
+        bool,
+        typer.Option("--update-baseline", help="rewrite the baseline from this run, on purpose"),
+    ] = False,
+    rerun: Annotated[
+        bool, typer.Option("--rerun/--no-rerun", help="run twice; the rerun must be bit-identical")
+    ] = True,
+) -> None:
+    """The CI regression gate: run configs/ci.toml (or judge --results) against the baseline.
+
+    Exit codes: 0 no regression; 1 regression (an exact count changed, even for the better, or a
+    modeled figure moved beyond --rtol, or a timing on the same machine got worse); 2 usage or
+    configuration error; 3 invariant violation, or a rerun that is not bit-identical; 4 baseline
+    missing or incomparable (made from a different config). A Markdown summary and a JSON
+    report are always written (and the Markdown appended to $GITHUB_STEP_SUMMARY when set).
+    """
+    from vbench import check as K
+    from vbench import compare as C
+    from vbench import results
+
+    policy = C.Policy(rtol=rtol, noise_floor=noise_floor)
+    err = _stderr()
+    second = None
+    jobs = jobs or (os.cpu_count() or 1)
+    if results_dir is not None:
+        cur = results.load(results_dir)
+    else:
+        try:
+            with err.status(f"running {config}…", spinner="dots"):
+                folder = K.run_config(config, jobs, results.default_dir("check"))
+                cur = results.load(folder)
+                if rerun:
+                    second = results.load(K.run_config(config, jobs, folder / "rerun"))
+        except InvariantError as e:
+            _fail(f"invariant violation: {e}", K.EXIT_INVARIANT)
+        except KeyboardInterrupt:
+            _fail("interrupted: nothing was judged; run vbench check again", 130)
+    out_dir = report or cur.path
+    if update_baseline:
+        if second is not None:
+            res = K.judge(cur, cur, policy, second)  # determinism first
+            if res.code == K.EXIT_INVARIANT:
+                K.write_reports(res, out_dir, None, cur, policy)
+                _fail(res.headline, res.code)
+        for line in K.update_baseline(cur, baseline):
+            err.print(line)
+        err.print(
+            f"baseline written: {baseline} (commit it with the change that caused it)",
+            soft_wrap=True,
+        )
+        return
+    try:
+        base = K.load_baseline(baseline)
+    except K.BaselineMissing as e:
+        res = K.CheckResult(K.EXIT_BASELINE, str(e))
+        K.write_reports(res, out_dir, None, cur, policy)
+        _fail(str(e), K.EXIT_BASELINE)
+    res = K.judge(base, cur, policy, second)
+    md, js = K.write_reports(res, out_dir, base, cur, policy)
+    if res.comparison is not None and len(res.failing):
+        from vbench.render import frame_table
+
+        show = res.failing[
+            [*res.comparison.keys, "metric", "kind", "old", "new", "change_pct", "verdict"]
+        ]
+        _stdout().print(frame_table(show.head(40), "failing values", True))
+    err.print(f"report: {md} and {js}", soft_wrap=True)
+    if res.code != K.EXIT_OK:
+        _fail(res.headline, res.code)
+    err.print(f"vbench check: {res.headline}")
 
 
 def main() -> None:

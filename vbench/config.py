@@ -15,7 +15,6 @@ ends with one line naming the key and the fix (:class:`~vbench.errors.ConfigErro
 from __future__ import annotations
 
 import copy
-import difflib
 import hashlib
 import itertools
 import json
@@ -26,7 +25,13 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from vbench.errors import ConfigError
+from vbench.errors import ConfigError, did_you_mean
+
+
+def _dym(word: str, options: list[str]) -> str:
+    """A suggestion, or else the valid keys: a config key has few enough to list."""
+    return did_you_mean(word, options, list_all=True)
+
 
 TOP_KEYS = (
     "name",
@@ -99,17 +104,12 @@ def parse_value(text: str) -> Any:
         return text
 
 
-def _did_you_mean(word: str, options: list[str]) -> str:
-    m = difflib.get_close_matches(word, options, n=1)
-    return f" (did you mean {m[0]!r}?)" if m else f" (valid: {', '.join(options)})"
-
-
 def _model_entry(raw: dict[str, Any], label: str, key: str) -> dict[str, Any]:
     labels = [_label_of(m) for m in raw.get("models", [])]
     for m in raw.get("models", []):
         if _label_of(m) == label:
             return m
-    raise ConfigError(f"{key}: no model labelled {label!r}{_did_you_mean(label, labels)}")
+    raise ConfigError(f"{key}: no model labelled {label!r}{_dym(label, labels)}")
 
 
 def _label_of(entry: Any) -> str:
@@ -126,7 +126,7 @@ def set_key(raw: dict[str, Any], key: str, value: Any) -> None:
     head = parts[0]
     if head not in TOP_KEYS:
         raise ConfigError(
-            f"unknown key {key!r}: {head!r} is not a config section{_did_you_mean(head, list(TOP_KEYS))}"
+            f"unknown key {key!r}: {head!r} is not a config section{_dym(head, list(TOP_KEYS))}"
         )
     if head == "sweep":
         if len(parts) < 3 or parts[1] not in SWEEP_KEYS:
@@ -174,7 +174,7 @@ def pydantic_line(exc: ValidationError, where: str, model: type[BaseModel] | Non
     if e["type"] == "extra_forbidden":
         name = str(e["loc"][-1])
         known = _known_fields(model, e["loc"][:-1]) if model else []
-        hint = _did_you_mean(name, known) if known else ""
+        hint = _dym(name, known) if known else ""
         return f"{where}: unknown key {loc!r}{hint}{more}"
     msg = e["msg"]
     value = e.get("input")
@@ -203,9 +203,7 @@ def _validate_point(raw: dict[str, Any], where: str) -> tuple[Any, Any, list, An
 
     unknown = [k for k in raw if k not in TOP_KEYS]
     if unknown:
-        raise ConfigError(
-            f"{where}: unknown key {unknown[0]!r}{_did_you_mean(unknown[0], list(TOP_KEYS))}"
-        )
+        raise ConfigError(f"{where}: unknown key {unknown[0]!r}{_dym(unknown[0], list(TOP_KEYS))}")
     seed = raw.get("seed", 1)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"{where}: seed must be a whole number >= 0 (got {seed!r})")
@@ -272,7 +270,7 @@ def expand(raw: dict[str, Any]) -> tuple[list[tuple[dict[str, Any], dict[str, An
         raise ConfigError("sweep must be a table with product = {...} and/or zip = {...}")
     bad = [k for k in sweep if k not in SWEEP_KEYS]
     if bad:
-        raise ConfigError(f"unknown key 'sweep.{bad[0]}'{_did_you_mean(bad[0], list(SWEEP_KEYS))}")
+        raise ConfigError(f"unknown key 'sweep.{bad[0]}'{_dym(bad[0], list(SWEEP_KEYS))}")
     product = sweep.get("product", {}) or {}
     zipped = sweep.get("zip", {}) or {}
     groups = zipped if isinstance(zipped, list) else [zipped] if zipped else []

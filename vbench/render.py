@@ -91,3 +91,50 @@ def layout_table(d: dict[str, Any]) -> Table:
                 "",
             )
     return t
+
+
+VERDICT_STYLE = {
+    "same": "dim",
+    "better": "green",
+    "worse": "bold red",
+    "changed": "yellow",
+    "incomparable": "magenta",
+}
+
+
+def cell(v: Any) -> str:
+    """One value as text: integers as integers, floats to 6 significant digits, NaN as –."""
+    if v is None:
+        return "–"
+    if isinstance(v, bool):
+        return str(v)
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, float):
+        if math.isnan(v):
+            return "–"
+        if v == int(v) and abs(v) < 1e15:
+            return str(int(v))
+        return f"{v:.6g}"
+    try:  # numpy scalars
+        return cell(v.item())
+    except AttributeError:
+        return str(v)
+
+
+def frame_table(df: Any, title: str, verdicts: bool = False) -> Table:
+    """Any tidy DataFrame as a rich table; a ``verdict`` column is coloured by its value."""
+    from rich.markup import escape
+
+    t = Table(title=escape(title), header_style="bold")
+    for c in df.columns:
+        t.add_column(escape(str(c)), justify="left" if df[c].dtype == object else "right")
+    for rec in df.itertuples(index=False):
+        cells = []
+        for c, v in zip(df.columns, rec, strict=True):
+            text = escape(cell(v))
+            if verdicts and c == "verdict":
+                text = f"[{VERDICT_STYLE.get(str(v), '')}]{text}[/]"
+            cells.append(text)
+        t.add_row(*cells)
+    return t

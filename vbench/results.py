@@ -9,11 +9,14 @@ git commit of vbench, the machine, the cost preset with every figure's provenanc
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import os
 import platform
 import subprocess
 import sys
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +26,15 @@ from vbench import __version__
 from vbench.errors import VbenchError
 
 TABLE = "results"
+HISTOGRAMS = "histograms"  # latency histograms, long form: point, label, class, bucket, count
+# The layout of a result folder (table columns, meta.json keys). Bumped on any incompatible
+# change; a reader refuses a folder whose version it does not know rather than misread it.
+SCHEMA_VERSION = 1
+REQUIRED_COLUMNS = ("point", "label", "model")
+# a CSV must read back the very floats that were written (baselines are compared exactly):
+# pandas 2 needs the round-trip parser asked for; pandas 3 uses it by default (and deprecates
+# the argument)
+_CSV_FLOATS = {"float_precision": "round_trip"} if int(pd.__version__.split(".")[0]) < 3 else {}
 
 
 def now() -> str:
@@ -58,7 +70,38 @@ def machine() -> dict[str, Any]:
         "processor": platform.processor() or None,
         "cpu_count": os.cpu_count(),
         "python_implementation": platform.python_implementation(),
+        "cpu_model": _cpu_model(),
+        "mem_gib": _mem_total_gib(),
     }
+
+
+def _cpu_model() -> str:
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _mem_total_gib() -> int | None:
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                return round(int(line.split()[1]) / 2**20)
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
+
+
+def fingerprint(m: dict[str, Any] | None = None) -> str:
+    """A short hash of what makes wall-clock timings comparable: CPU model, core count, memory,
+    OS, architecture and Python implementation (not the host name: CI runners change it)."""
+    m = m or machine()
+    keys = ("cpu_model", "cpu_count", "mem_gib", "system", "machine", "python_implementation")
+    blob = json.dumps({k: m.get(k) for k in keys}, sort_keys=True)
+    return hashlib.sha256(blob.encode()).hexdigest()[:12]
 
 
 def versions() -> dict[str, str]:
@@ -79,16 +122,176 @@ def default_dir(name: str, root: str | Path = "results/runs") -> Path:
     return Path(root) / f"{name}-{stamp}"
 
 
+def _atomic(path: Path, write: Any) -> None:
+    """Write through a temporary file in the same folder, then rename: a reader never sees a
+    half-written file, and an interrupted write leaves the previous one intact."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
 def write(out_dir: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> Path:
-    """Write the table and meta.json into ``out_dir`` (created if needed); return the folder."""
+    """Write the table and meta.json into ``out_dir`` (created if needed); return the folder.
+
+    ``meta.json`` gains the schema version and, per column, its kind, better direction and unit
+    (:mod:`vbench.metrics`), so a reader compares every column by the right rule."""
+    from vbench.metrics import columns_meta
+
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise VbenchError(
             f"cannot create the results folder {out_dir}: {e.strerror}: pass --out DIR"
         ) from None
-    df = pd.DataFrame(rows)
-    df.to_csv(out_dir / f"{TABLE}.csv", index=False)
-    df.to_parquet(out_dir / f"{TABLE}.parquet", index=False)
-    (out_dir / "meta.json").write_text(json.dumps(meta, indent=2, default=str) + "\n")
+    hist = _histogram_table(rows)
+    df = pd.DataFrame([{k: v for k, v in r.items() if k != "_hist"} for r in rows])
+    meta = {"schema_version": SCHEMA_VERSION, **meta, "columns": columns_meta(list(df.columns))}
+    try:
+        _atomic(out_dir / f"{TABLE}.csv", lambda p: df.to_csv(p, index=False))
+        _atomic(out_dir / f"{TABLE}.parquet", lambda p: df.to_parquet(p, index=False))
+        if hist is not None:
+            _atomic(out_dir / f"{HISTOGRAMS}.parquet", lambda p: hist.to_parquet(p, index=False))
+        _atomic(
+            out_dir / "meta.json",
+            lambda p: p.write_text(json.dumps(meta, indent=2, default=str) + "\n"),
+        )
+    except OSError as e:
+        raise VbenchError(
+            f"cannot write results into {out_dir}: {e.strerror}: free some space or pass --out DIR"
+        ) from None
     return out_dir
+
+
+def _histogram_table(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
+    """Every row's latency histogram in long form (non-empty buckets only), with each bucket's
+    upper bound in ns, so a reader can draw CDFs without vbench's histogram code."""
+    from vbench.histogram import bucket_upper
+
+    parts = []
+    for r in rows:
+        for cls, buckets, counts in r.get("_hist", []):
+            if len(buckets) == 0:
+                continue
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "point": r.get("point", 0),
+                        "label": r["label"],
+                        "class": cls,
+                        "bucket": buckets,
+                        "upper_ns": [bucket_upper(int(b)) for b in buckets],
+                        "count": counts,
+                    }
+                )
+            )
+    return pd.concat(parts, ignore_index=True) if parts else None
+
+
+@dataclass
+class ResultSet:
+    """A result folder read back: the tidy table and its meta.json."""
+
+    path: Path
+    table: pd.DataFrame
+    meta: dict[str, Any]
+
+    @property
+    def name(self) -> str:
+        return str(self.meta.get("name", self.path.name))
+
+    @property
+    def swept(self) -> list[str]:
+        """The sweep parameters: the columns that say which point a row belongs to."""
+        return [c for c in self.meta.get("swept", []) if c in self.table.columns]
+
+    @property
+    def labels(self) -> list[str]:
+        """Model labels in the config's order (the order a reader wrote them in), then any
+        others in table order."""
+        present = list(dict.fromkeys(self.table["label"].astype(str)))
+        cfg_models = (self.meta.get("config") or {}).get("models") or []
+        order = [str(m.get("label", m.get("model"))) for m in cfg_models if isinstance(m, dict)]
+        first = [lbl for lbl in order if lbl in present]
+        return first + [lbl for lbl in present if lbl not in first]
+
+    def histograms(self) -> pd.DataFrame | None:
+        """The latency histograms (point, label, class, bucket, upper_ns, count), if written."""
+        f = self.path / f"{HISTOGRAMS}.parquet"
+        if not f.is_file():
+            return None
+        try:
+            return pd.read_parquet(f)
+        except Exception as e:  # a truncated or edited file
+            raise VbenchError(f"{f}: unreadable ({type(e).__name__}): rerun vbench run") from None
+
+    def column_meta(self, column: str) -> dict[str, str]:
+        from vbench.metrics import Metric, describe
+
+        known = self.meta.get("columns", {}).get(column)
+        if known:
+            return known
+        d = describe(column) or Metric("param", "none", "", "sweep parameter")
+        return d.as_dict()
+
+
+def load(path: str | Path) -> ResultSet:
+    """Read a result folder (or its results.csv/.parquet/meta.json), checking that it is one.
+
+    Every problem is one line naming the file and the fix (VbenchError), never a traceback."""
+    p = Path(path)
+    folder = p.parent if p.is_file() else p
+    if not p.exists():
+        raise VbenchError(f"{p}: no such results folder: pass a folder written by vbench run")
+    meta_file = folder / "meta.json"
+    if not meta_file.is_file():
+        raise VbenchError(
+            f"{folder}: no meta.json: not a vbench results folder (or an incomplete one): "
+            "pass a folder written by vbench run"
+        )
+    try:
+        meta = json.loads(meta_file.read_text())
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise VbenchError(f"{meta_file}: unreadable ({e}): rerun vbench run") from None
+    if not isinstance(meta, dict):
+        raise VbenchError(f"{meta_file}: not a JSON object: rerun vbench run")
+    version = meta.get("schema_version", SCHEMA_VERSION)
+    if version != SCHEMA_VERSION:
+        raise VbenchError(
+            f"{folder}: results schema version {version!r}, this vbench reads {SCHEMA_VERSION}: "
+            "rerun the sweep with this vbench (or use the vbench that wrote it)"
+        )
+    table = _read_table(folder, p if p.is_file() and p.name != "meta.json" else None)
+    missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+    if missing:
+        raise VbenchError(
+            f"{folder}: the results table lacks column(s) {', '.join(missing)}: "
+            "it was edited or truncated; rerun vbench run"
+        )
+    if table.empty:
+        raise VbenchError(f"{folder}: the results table has no rows: rerun vbench run")
+    return ResultSet(folder, table, meta)
+
+
+def _read_table(folder: Path, chosen: Path | None) -> pd.DataFrame:
+    candidates = [chosen] if chosen else [folder / f"{TABLE}.parquet", folder / f"{TABLE}.csv"]
+    errors = []
+    for f in candidates:
+        if not f.is_file():
+            continue
+        try:
+            if f.suffix == ".parquet":
+                return pd.read_parquet(f)
+            return pd.read_csv(f, **_CSV_FLOATS)
+        except Exception as e:  # pyarrow and the CSV parser raise many kinds
+            errors.append(f"{f.name}: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
+    if errors:
+        raise VbenchError(
+            f"{folder}: cannot read the results table ({'; '.join(errors)}): "
+            "the file is truncated or was edited; rerun vbench run"
+        )
+    raise VbenchError(f"{folder}: no {TABLE}.parquet or {TABLE}.csv: rerun vbench run")

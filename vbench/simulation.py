@@ -7,6 +7,7 @@ comparison between models is paired.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -60,6 +61,7 @@ class ModelRun:
     hol: np.ndarray  # head-of-line time per class (ns, summed over requests)
     out: np.ndarray
     instance: Instance
+    wall_s: float = float("nan")  # wall time of the simulation itself (a timing metric)
 
 
 def needs_of(wl: Workload) -> Needs:
@@ -111,6 +113,7 @@ def run_model(
     check_model(mdef, opts, needs, eng.batch, label)
     inst = mdef.build(opts, needs)
     ctr, causes, hist, lat_max, hol, done, out = E.new_buffers(len(wl), wl.classes, inst.mem)
+    t0 = time.perf_counter()
     E.simulate(
         inst.cfg,
         inst.mem,
@@ -131,6 +134,7 @@ def run_model(
         done,
         out,
     )
+    wall_s = time.perf_counter() - t0
     status = int(out[E.O_STATUS])
     if status != E.ST_OK:
         raise InvariantError(
@@ -144,7 +148,7 @@ def run_model(
     if problems:
         raise InvariantError(f"{label}: end-of-run invariants broken: " + "; ".join(problems))
     return ModelRun(
-        label, mdef.name, ctr[:N_COUNTERS].copy(), causes, hist, lat_max, hol, out, inst
+        label, mdef.name, ctr[:N_COUNTERS].copy(), causes, hist, lat_max, hol, out, inst, wall_s
     )
 
 
@@ -185,6 +189,9 @@ def summarize(run: ModelRun, wl: Workload) -> dict[str, Any]:
         row[f"c{c}_requests"] = cnt
         row[f"c{c}_requests_per_s"] = cnt / makespan * 1e9 if makespan > 0 else float("nan")
         row[f"c{c}_hol_ns_per_req"] = float(run.hol[c]) / cnt if cnt else float("nan")
+    # the simulator's own speed on this machine: a timing metric, compared only on one machine
+    row["sim_seconds"] = run.wall_s
+    row["sim_requests_per_s"] = n / run.wall_s if run.wall_s > 0 else float("nan")
     return row
 
 
@@ -195,4 +202,22 @@ def run_point(
     preset: Preset,
 ) -> list[dict[str, Any]]:
     """Every model over the same workload: one row each."""
-    return [summarize(run_model(lbl, md, op, wl, eng, preset), wl) for lbl, md, op in models]
+    rows = []
+    for lbl, md, op in models:
+        run = run_model(lbl, md, op, wl, eng, preset)
+        row = summarize(run, wl)
+        row[HIST_KEY] = sparse_hist(run.hist)
+        rows.append(row)
+    return rows
+
+
+HIST_KEY = "_hist"  # a row's latency histogram rides along under this key, not as a column
+
+
+def sparse_hist(hist: np.ndarray) -> list[tuple[int, np.ndarray, np.ndarray]]:
+    """The non-empty buckets of each class: (class, bucket indexes, counts)."""
+    out = []
+    for c in range(hist.shape[0]):
+        nz = np.flatnonzero(hist[c])
+        out.append((c, nz.astype(np.int32), hist[c, nz].astype(np.int64)))
+    return out

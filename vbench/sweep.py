@@ -46,19 +46,31 @@ def _run_point_safe(point: Point) -> tuple[int, list[dict[str, Any]] | None, str
         return point.index, None, str(e)
 
 
-def warm_up(plan: Plan) -> None:
-    """Compile (or load from cache) every model's engine once, before starting workers."""
+def _warm_one(label: str, mdef: Any, opts: Any, point: Point) -> None:
     from vbench.simulation import run_model
     from vbench.workload import generate
 
-    seen = set()
+    small = point.workload.model_copy(update={"requests": 8})
+    run_model(label, mdef, opts, generate(small, point.seed), point.engine, point.preset)
+
+
+def warm_up(plan: Plan, jobs: int = 1) -> None:
+    """Compile (or load from cache) every model's engine once, before starting workers.
+
+    With ``jobs > 1`` the models compile in parallel processes (each writes its own entries of
+    the on-disk cache), which is what makes a cold start on a small machine tolerable."""
+    todo = {}
     for point in plan.points:
         for label, mdef, opts in point.models:
-            if mdef.name in seen:
-                continue
-            seen.add(mdef.name)
-            small = point.workload.model_copy(update={"requests": 8})
-            run_model(label, mdef, opts, generate(small, point.seed), point.engine, point.preset)
+            todo.setdefault(mdef.name, (label, mdef, opts, point))
+    jobs = max(1, min(jobs, len(todo), os.cpu_count() or 1))
+    if jobs == 1:
+        for args in todo.values():
+            _warm_one(*args)
+        return
+    with ProcessPoolExecutor(max_workers=jobs) as pool:
+        for f in [pool.submit(_warm_one, *args) for args in todo.values()]:
+            f.result()
 
 
 def run_plan(
@@ -98,3 +110,39 @@ def _collect(out: SweepOutcome, idx: int, rows: Any, err: str | None, cb: Any) -
         out.failures.append((idx, err))
     if cb is not None:
         cb(idx, err)
+
+
+def meta_of(
+    plan: Plan,
+    config: Any,
+    overrides: list[str],
+    outcome: SweepOutcome,
+    started: str,
+    finished: str,
+) -> dict[str, Any]:
+    """What a result folder's meta.json says about how it was made."""
+    from vbench import results
+
+    status = (
+        "interrupted" if outcome.interrupted else ("failed" if outcome.failures else "complete")
+    )
+    return {
+        "name": plan.name,
+        "config_file": str(config),
+        "config": plan.raw,
+        "config_hash": plan.config_hash,
+        "overrides": overrides,
+        "seed": plan.raw.get("seed", 1),
+        "swept": plan.swept,
+        "points": len(plan.points),
+        "status": status,
+        "failures": [{"point": i, "error": e} for i, e in outcome.failures],
+        "started": started,
+        "finished": finished,
+        "versions": results.versions(),
+        "git": results.git_commit(),
+        "machine": results.machine(),
+        "machine_fingerprint": results.fingerprint(),
+        "presets": {p.preset.name: p.preset.provenance() for p in plan.points[:1]},
+        "columns_doc": "see README: Result columns",
+    }

@@ -1,0 +1,490 @@
+"""Comparisons of result sets: models side by side, and a baseline against a current run.
+
+Every verdict follows the column's kind (:mod:`vbench.metrics`):
+
+- **exact** columns are compared by equality: any difference is a change, judged better or
+  worse by the column's direction (or just "changed" where no direction is better);
+- **modeled** columns are compared with a relative tolerance (``rtol``, default 0: for one seed
+  the simulation is deterministic, so equal inputs give bit-identical figures); with several
+  seeds per row (replicates), by a bootstrap confidence interval of the relative change of the
+  mean, which must lie wholly outside ``±rtol`` to count;
+- **timing** columns are compared only between results of the same machine fingerprint (else
+  "incomparable"), criterion-style: with at least 3 samples on each side a change counts only if
+  a Mann-Whitney U test finds it significant *and* the bootstrap interval of the relative change
+  of the median lies wholly outside the noise floor; with fewer samples, outside the noise
+  floor reads "changed", never "better" or "worse".
+
+Rows are matched on their label and sweep parameters (the point's identity), never on row
+order or point index alone, so a reordered or extended sweep still pairs the right rows.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from vbench.errors import VbenchError, did_you_mean
+from vbench.results import ResultSet
+
+VERDICTS = ("same", "better", "worse", "changed", "incomparable")
+REPORT_SCHEMA = "vbench.compare/1"
+
+DEFAULT_METRICS: tuple[str, ...] = (
+    "kicks_per_req",
+    "interrupts_per_req",
+    "vm_exits_per_req",
+    "lines_per_req",
+    "desc_per_req",
+    "lat_p50_ns",
+    "lat_p99_ns",
+    "requests_per_s",
+    "time_total_ns_per_req",
+)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """How much a modeled or timing figure may move before it counts as a change."""
+
+    rtol: float = 0.0  # modeled: relative tolerance
+    noise_floor: float = 0.05  # timing: relative change below which nothing counts
+    alpha: float = 0.05  # timing: significance level of the Mann-Whitney U test
+    resamples: int = 2000  # bootstrap resamples
+    confidence: float = 0.95
+
+
+# --- selection --------------------------------------------------------------------------------
+_WHERE = re.compile(r"^\s*([A-Za-z_][\w.]*)\s*(==|!=|<=|>=|=|<|>)\s*(.+?)\s*$")
+
+
+def _coerce(raw: str, series: pd.Series) -> Any:
+    if pd.api.types.is_bool_dtype(series):
+        return raw.lower() in ("1", "true", "yes")
+    if pd.api.types.is_numeric_dtype(series):
+        try:
+            return float(raw)
+        except ValueError:
+            raise VbenchError(
+                f"--where: {raw!r} is not a number, but column {series.name!r} is numeric"
+            ) from None
+    return raw
+
+
+def select(table: pd.DataFrame, where: list[str] | None) -> pd.DataFrame:
+    """Rows matching every ``--where`` condition (``key=value``, ``!=``, ``<``, ``<=``, ``>``,
+    ``>=``; a key is any column, e.g. ``model=vbus-ioq`` or ``batch>=16``)."""
+    for cond in where or []:
+        m = _WHERE.match(cond)
+        if not m:
+            raise VbenchError(
+                f"--where {cond!r}: expected KEY=VALUE (or !=, <, <=, >, >=), e.g. batch=16"
+            )
+        key, op, raw = m.groups()
+        if key not in table.columns:
+            raise VbenchError(
+                f"--where {cond!r}: no column {key!r}{did_you_mean(key, list(table.columns))}"
+            )
+        s = table[key]
+        v = _coerce(raw, s)
+        if op in ("=", "=="):
+            mask = s.astype(str) == raw if isinstance(v, str) else s == v
+        elif op == "!=":
+            mask = s.astype(str) != raw if isinstance(v, str) else s != v
+        else:
+            if isinstance(v, str):
+                raise VbenchError(f"--where {cond!r}: {op} needs a numeric column")
+            mask = {"<": s < v, "<=": s <= v, ">": s > v, ">=": s >= v}[op]
+        table = table[mask]
+    if table.empty:
+        raise VbenchError("--where: no rows match: loosen the conditions")
+    return table
+
+
+def metrics_of(rs: ResultSet, asked: list[str] | None) -> list[str]:
+    """The metric columns to compare: as asked (checked), else the defaults present."""
+    cols = list(rs.table.columns)
+    if not asked:
+        return [m for m in DEFAULT_METRICS if m in cols]
+    out = []
+    for spec in asked:
+        for name in (s.strip() for s in spec.split(",")):
+            if not name:
+                continue
+            if name not in cols:
+                raise VbenchError(
+                    f"unknown metric {name!r}{did_you_mean(name, cols)}: "
+                    "see the columns of results.csv"
+                )
+            kind = rs.column_meta(name)["kind"]
+            if kind not in ("exact", "modeled", "timing"):
+                raise VbenchError(f"{name!r} is a {kind} column, not a metric: pick a metric")
+            out.append(name)
+    return out
+
+
+def keys_of(rs: ResultSet) -> list[str]:
+    """The columns that identify a row across result sets: its label and sweep parameters."""
+    return ["label", *rs.swept]
+
+
+# --- one result set: models side by side -------------------------------------------------------
+def default_ref(rs: ResultSet) -> str:
+    """The first virtio model's label (the incumbent every other design is measured against)."""
+    labels = rs.labels
+    models = dict(zip(rs.table["label"].astype(str), rs.table["model"], strict=False))
+    for lbl in labels:
+        if str(models[lbl]).startswith("virtio"):
+            return lbl
+    return labels[0]
+
+
+def side_by_side(
+    rs: ResultSet,
+    metrics: list[str] | None = None,
+    ref: str | None = None,
+    where: list[str] | None = None,
+) -> pd.DataFrame:
+    """Per sweep point and metric, each model's value and its ratio to the reference model,
+    then one geometric-mean row per metric (over the points where the ratio is defined)."""
+    table = select(rs.table, where)
+    mets = metrics_of(rs, metrics)
+    present = set(table["label"].astype(str))
+    labels = [lbl for lbl in rs.labels if lbl in present]
+    ref = ref or default_ref(rs)
+    if ref not in labels:
+        raise VbenchError(
+            f"--ref {ref!r}: no such model label in the selected rows (labels: {', '.join(labels)})"
+        )
+    point_keys = [k for k in rs.swept if k in table.columns]
+    if "seed" in table.columns and table["seed"].nunique() > 1 and "seed" not in point_keys:
+        point_keys.append("seed")
+    group_keys = point_keys or ["point"]
+    rows = []
+    for key, grp in table.groupby(group_keys, sort=False, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        by_label = grp.set_index("label")
+        for met in mets:
+            row: dict[str, Any] = dict(zip(group_keys, key, strict=True))
+            row["metric"] = met
+            base = _value(by_label, ref, met)
+            for lbl in labels:
+                row[lbl] = _value(by_label, lbl, met)
+            for lbl in labels:
+                if lbl != ref:
+                    row[f"{lbl}/{ref}"] = _ratio(row[lbl], base)
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    summary = []
+    for met in mets:
+        row = {k: ("geomean" if i == 0 else "") for i, k in enumerate(group_keys)}
+        row["metric"] = met
+        sub = out[out["metric"] == met]
+        for lbl in labels:
+            row[lbl] = float("nan")
+        for lbl in labels:
+            if lbl != ref:
+                row[f"{lbl}/{ref}"] = geomean(sub[f"{lbl}/{ref}"].to_numpy(dtype=float))
+        summary.append(row)
+    out = pd.concat([out, pd.DataFrame(summary)], ignore_index=True)
+    out.attrs["ref"] = ref
+    out.attrs["labels"] = labels
+    return out
+
+
+def _value(by_label: pd.DataFrame, label: str, metric: str) -> float:
+    if label not in by_label.index:
+        return float("nan")
+    v = by_label.loc[label, metric]
+    if isinstance(v, pd.Series):
+        v = v.iloc[0]
+    return float(v)
+
+
+def _ratio(a: float, b: float) -> float:
+    if not (math.isfinite(a) and math.isfinite(b)) or b == 0:
+        return float("nan") if not (a == 0 and b == 0) else 1.0
+    return a / b
+
+
+def geomean(ratios: np.ndarray) -> float:
+    """Geometric mean of the positive finite ratios (a ratio of 0 or undefined is left out)."""
+    r = ratios[np.isfinite(ratios) & (ratios > 0)]
+    return float(np.exp(np.mean(np.log(r)))) if r.size else float("nan")
+
+
+# --- two result sets: baseline against current -------------------------------------------------
+@dataclass
+class Comparison:
+    """The verdict table of a baseline/current comparison and what it was made from."""
+
+    table: pd.DataFrame  # keys..., metric, kind, better, old, new, change, change_pct, verdict
+    keys: list[str]
+    notes: list[str] = field(default_factory=list)
+    config_match: bool = True
+    machine_match: bool = True
+
+    def counts(self) -> dict[str, int]:
+        vc = self.table["verdict"].value_counts() if len(self.table) else {}
+        return {v: int(vc.get(v, 0)) for v in VERDICTS}
+
+    @property
+    def regressions(self) -> pd.DataFrame:
+        return self.table[self.table["verdict"] == "worse"]
+
+
+def compare_sets(
+    base: ResultSet,
+    cur: ResultSet,
+    metrics: list[str] | None = None,
+    where: list[str] | None = None,
+    policy: Policy | None = None,
+    all_metrics: bool = False,
+) -> Comparison:
+    """Match rows by label and sweep parameters; judge every metric by its kind."""
+    policy = policy or Policy()
+    keys = [k for k in keys_of(cur) if k in base.table.columns]
+    notes = []
+    if set(keys_of(base)) != set(keys_of(cur)):
+        notes.append(
+            f"the sweeps differ: baseline swept {base.swept}, current swept {cur.swept}; "
+            f"rows matched on {keys}"
+        )
+    config_match = base.meta.get("config_hash") == cur.meta.get("config_hash")
+    if not config_match:
+        notes.append(
+            f"config hash differs (baseline {base.meta.get('config_hash')}, current "
+            f"{cur.meta.get('config_hash')}): rows were matched by label and parameters"
+        )
+    machine_match = base.meta.get("machine_fingerprint") == cur.meta.get("machine_fingerprint")
+    if all_metrics:
+        mets = [
+            c
+            for c in cur.table.columns
+            if c in base.table.columns
+            and cur.column_meta(c)["kind"] in ("exact", "modeled", "timing")
+        ]
+    else:
+        mets = metrics_of(cur, metrics)
+        missing = [m for m in mets if m not in base.table.columns]
+        if missing:
+            raise VbenchError(
+                f"the baseline has no column(s) {', '.join(missing)}: pick metrics both sets have"
+            )
+    bt = select(base.table, where) if where else base.table
+    ct = select(cur.table, where) if where else cur.table
+    bgroups = {k: g for k, g in bt.groupby(keys, sort=False, dropna=False)}
+    cgroups = {k: g for k, g in ct.groupby(keys, sort=False, dropna=False)}
+    order = list(bgroups) + [k for k in cgroups if k not in bgroups]
+    rows = []
+    for k in order:
+        kt = k if isinstance(k, tuple) else (k,)
+        b, c = bgroups.get(k), cgroups.get(k)
+        for met in mets:
+            meta = cur.column_meta(met)
+            row: dict[str, Any] = dict(zip(keys, kt, strict=True))
+            row.update(metric=met, kind=meta["kind"], better=meta["better"])
+            if b is None or c is None:
+                old = _center(b[met]) if b is not None else float("nan")
+                new = _center(c[met]) if c is not None else float("nan")
+                row.update(old=old, new=new, change=float("nan"), change_pct=float("nan"))
+                row["verdict"] = "incomparable"
+                row["why"] = "only in the baseline" if c is None else "only in the current set"
+                rows.append(row)
+                continue
+            verdict, why, old, new = judge(
+                meta["kind"],
+                meta["better"],
+                b[met].to_numpy(dtype=float),
+                c[met].to_numpy(dtype=float),
+                policy,
+                machine_match,
+            )
+            change = new - old if math.isfinite(old) and math.isfinite(new) else float("nan")
+            pct = change / abs(old) * 100 if math.isfinite(change) and old != 0 else float("nan")
+            row.update(old=old, new=new, change=change, change_pct=pct, verdict=verdict, why=why)
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    return Comparison(table, keys, notes, config_match, machine_match)
+
+
+def _center(s: pd.Series) -> float:
+    a = s.to_numpy(dtype=float)
+    return float(np.mean(a)) if a.size else float("nan")
+
+
+def _direction(better: str, old: float, new: float) -> str:
+    if better == "lower":
+        return "better" if new < old else "worse"
+    if better == "higher":
+        return "better" if new > old else "worse"
+    return "changed"
+
+
+def _same_nan(a: np.ndarray, b: np.ndarray) -> bool:
+    return a.shape == b.shape and bool(np.all((a == b) | (np.isnan(a) & np.isnan(b))))
+
+
+def judge(
+    kind: str,
+    better: str,
+    old: np.ndarray,
+    new: np.ndarray,
+    policy: Policy,
+    machine_match: bool = True,
+) -> tuple[str, str, float, float]:
+    """Verdict, reason, and the two representative values for one metric of one row."""
+    if kind == "timing":
+        o, n = float(np.median(old)), float(np.median(new))
+        if not machine_match:
+            return "incomparable", "timings from different machines", o, n
+        return _judge_timing(better, old, new, policy) + (o, n)
+    o, n = float(np.mean(old)), float(np.mean(new))
+    if kind == "exact":
+        if _same_nan(np.sort(old), np.sort(new)):
+            return "same", "equal", o, n
+        if not (math.isfinite(o) and math.isfinite(n)):
+            return "changed", "defined on one side only", o, n
+        return _direction(better, o, n), "not equal", o, n
+    # modeled
+    if old.size == 1 and new.size == 1:
+        if _same_nan(old, new):
+            return "same", "equal", o, n
+        if not (math.isfinite(o) and math.isfinite(n)):
+            return "changed", "defined on one side only", o, n
+        rel = abs(n - o) / abs(o) if o != 0 else math.inf
+        if rel <= policy.rtol:
+            return "same", f"within ±{policy.rtol:.1%}", o, n
+        return _direction(better, o, n), f"{(n - o) / abs(o) if o else math.inf:+.2%}", o, n
+    lo, hi = bootstrap_rel_change(old, new, np.mean, policy)
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return "changed", "interval undefined", o, n
+    if lo > policy.rtol or hi < -policy.rtol:
+        return _direction(better, o, n), f"{policy.confidence:.0%} CI [{lo:+.2%}, {hi:+.2%}]", o, n
+    return (
+        "same",
+        f"{policy.confidence:.0%} CI [{lo:+.2%}, {hi:+.2%}] within ±{policy.rtol:.1%}",
+        o,
+        n,
+    )
+
+
+def _judge_timing(better: str, old: np.ndarray, new: np.ndarray, p: Policy) -> tuple[str, str]:
+    o, n = float(np.median(old)), float(np.median(new))
+    if not (math.isfinite(o) and math.isfinite(n)) or o == 0:
+        return "incomparable", "no valid timing"
+    rel = (n - o) / abs(o)
+    if old.size < 3 or new.size < 3:
+        if abs(rel) <= p.noise_floor:
+            return "same", f"{rel:+.1%}, within the ±{p.noise_floor:.0%} noise floor"
+        return "changed", f"{rel:+.1%} from < 3 samples: no significance test possible"
+    from scipy.stats import mannwhitneyu
+
+    pval = float(mannwhitneyu(old, new, alternative="two-sided").pvalue)
+    lo, hi = bootstrap_rel_change(old, new, np.median, p)
+    outside = lo > p.noise_floor or hi < -p.noise_floor
+    why = f"p={pval:.3g}, {p.confidence:.0%} CI [{lo:+.1%}, {hi:+.1%}], floor ±{p.noise_floor:.0%}"
+    if pval < p.alpha and outside:
+        return _direction(better, o, n), why
+    return "same", why
+
+
+def bootstrap_rel_change(
+    old: np.ndarray, new: np.ndarray, stat: Any, policy: Policy
+) -> tuple[float, float]:
+    """Percentile-bootstrap interval of stat(new)/stat(old) - 1 (deterministic: fixed seed)."""
+    rng = np.random.default_rng(0)
+    o = old[np.isfinite(old)]
+    n = new[np.isfinite(new)]
+    if o.size == 0 or n.size == 0:
+        return float("nan"), float("nan")
+    bo = stat(rng.choice(o, size=(policy.resamples, o.size)), axis=1)
+    bn = stat(rng.choice(n, size=(policy.resamples, n.size)), axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rel = bn / bo - 1.0
+    rel = rel[np.isfinite(rel)]
+    if rel.size == 0:
+        return float("nan"), float("nan")
+    a = (1 - policy.confidence) / 2
+    return float(np.quantile(rel, a)), float(np.quantile(rel, 1 - a))
+
+
+# --- machine-readable forms ----------------------------------------------------------------------
+def to_json(cmp: Comparison, base: ResultSet, cur: ResultSet, policy: Policy) -> dict[str, Any]:
+    """The versioned JSON report (schema ``vbench.compare/1``, documented in the README)."""
+    return {
+        "schema": REPORT_SCHEMA,
+        "baseline": _set_info(base),
+        "current": _set_info(cur),
+        "config_match": cmp.config_match,
+        "machine_match": cmp.machine_match,
+        "policy": {
+            "modeled_rtol": policy.rtol,
+            "timing_noise_floor": policy.noise_floor,
+            "timing_alpha": policy.alpha,
+            "confidence": policy.confidence,
+        },
+        "keys": cmp.keys,
+        "summary": cmp.counts(),
+        "notes": cmp.notes,
+        "rows": _records(cmp.table),
+    }
+
+
+def _set_info(rs: ResultSet) -> dict[str, Any]:
+    m = rs.meta
+    return {
+        "path": str(rs.path),
+        "name": m.get("name"),
+        "config_hash": m.get("config_hash"),
+        "git": m.get("git"),
+        "machine_fingerprint": m.get("machine_fingerprint"),
+        "finished": m.get("finished"),
+    }
+
+
+def _records(df: pd.DataFrame) -> list[dict[str, Any]]:
+    out = []
+    for rec in df.to_dict(orient="records"):
+        out.append({k: _jsonable(v) for k, v in rec.items()})
+    return out
+
+
+def _jsonable(v: Any) -> Any:
+    if isinstance(v, float | np.floating):
+        return float(v) if math.isfinite(v) else None
+    if isinstance(v, np.integer):
+        return int(v)
+    if isinstance(v, np.bool_):
+        return bool(v)
+    return v
+
+
+def gab_json(rs: ResultSet, metrics: list[str] | None = None) -> dict[str, list[dict[str, Any]]]:
+    """github-action-benchmark's custom formats: ``customSmallerIsBetter`` and
+    ``customBiggerIsBetter`` entries (``name``, ``unit``, ``value``, ``extra``), one per row and
+    metric with a better direction, ``name`` saying the model and the sweep point. Each list is
+    the content of one file given to the action with that ``tool``."""
+    mets = metrics_of(rs, metrics)
+    out: dict[str, list[dict[str, Any]]] = {"customSmallerIsBetter": [], "customBiggerIsBetter": []}
+    for rec in rs.table.to_dict(orient="records"):
+        point = ",".join(f"{k}={rec[k]}" for k in rs.swept)
+        for met in mets:
+            meta = rs.column_meta(met)
+            v = _jsonable(rec[met])
+            if v is None or meta["better"] == "none":
+                continue
+            tool = "customSmallerIsBetter" if meta["better"] == "lower" else "customBiggerIsBetter"
+            out[tool].append(
+                {
+                    "name": f"{rec['label']} {met}" + (f" [{point}]" if point else ""),
+                    "unit": meta["unit"],
+                    "value": v,
+                    "extra": f"{meta['kind']} metric; {meta['what']}",
+                }
+            )
+    return out

@@ -1,0 +1,137 @@
+"""What every result column is: its kind, which direction is better, its unit. Defined once.
+
+Comparisons (``vbench compare``, ``vbench check``) and plots read these facts from here (and a
+result folder records them in its ``meta.json``), so a column is never compared by the wrong
+rule:
+
+- **exact**: counts from the simulation (kicks, interrupts, lines, descriptors...) and ratios of
+  counts. They do not depend on the machine, so they are compared by equality.
+- **modeled**: times derived from counts through a cost preset (latency percentiles,
+  throughput, time by cause). Deterministic for a seed; across seeds they vary like samples.
+- **timing**: wall-clock measurements on this machine (the simulator's own speed). Compared only
+  between results from the same machine fingerprint, with a significance test and a noise floor.
+- **param** / **id**: what a row *is* (sweep parameters, point, label, model, seed): the keys
+  rows are matched on, never compared as metrics.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Literal
+
+from vbench.counters import CAUSES, COUNTERS
+
+Kind = Literal["exact", "modeled", "timing", "param", "id"]
+Better = Literal["lower", "higher", "none"]
+
+ID_COLUMNS: tuple[str, ...] = ("point", "label", "model", "seed", "workload_fingerprint")
+METRIC_KINDS: tuple[str, ...] = ("exact", "modeled", "timing")
+
+
+@dataclass(frozen=True)
+class Metric:
+    """One column's meaning: how to compare it and how to label an axis with it."""
+
+    kind: Kind
+    better: Better
+    unit: str
+    what: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+# counters whose growth is neither good nor bad: they describe the workload or a decision count
+_NEUTRAL_COUNTERS = {
+    "requests": "completed requests",
+    "bytes": "payload bytes moved by the device",
+    "segments": "scatter/gather elements the device walked",
+    "kicks_suppressed": "kick decisions that sent nothing",
+    "interrupts_suppressed": "interrupt decisions that sent nothing",
+    "signal_injects": "vbus shm_signal_inject calls",
+    "wmb": "write barriers (compiler barriers on x86)",
+    "rmb": "read barriers (compiler barriers on x86)",
+}
+
+_PER_REQ = {
+    "kicks_per_req": "kicks per request",
+    "interrupts_per_req": "interrupts per request",
+    "vm_exits_per_req": "VM exits per request",
+    "lines_per_req": "shared cache-line transfers per request",
+    "desc_per_req": "descriptors written and read per request",
+}
+
+_PCT = {"p50": "median", "p90": "90th percentile", "p99": "99th percentile"}
+_PCT["p99_9"] = "99.9th percentile"
+_PCT["max"] = "maximum"
+
+
+def _latency(tag: str, who: str) -> Metric:
+    return Metric("modeled", "lower", "ns", f"{_PCT[tag]} latency{who}")
+
+
+def describe(column: str) -> Metric | None:
+    """The meaning of a result column, or None for a column vbench does not know (a sweep
+    parameter: the caller treats it as ``param``)."""
+    if column in ID_COLUMNS:
+        return Metric("id", "none", "", "row identity")
+    if column in COUNTERS:
+        if column in _NEUTRAL_COUNTERS:
+            return Metric("exact", "none", "count", _NEUTRAL_COUNTERS[column])
+        return Metric("exact", "lower", "count", column.replace("_", " "))
+    if column in _PER_REQ:
+        return Metric("exact", "lower", "per request", _PER_REQ[column])
+    if column == "makespan_ns":
+        return Metric("modeled", "lower", "ns", "first arrival to last completion")
+    if column == "requests_per_s":
+        return Metric("modeled", "higher", "req/s", "modeled throughput")
+    if column == "gbit_per_s":
+        return Metric("modeled", "higher", "Gbit/s", "modeled payload throughput")
+    if column == "time_total_ns_per_req":
+        return Metric("modeled", "lower", "ns/request", "modeled time per request, all causes")
+    m = re.fullmatch(r"time_(\w+)_ns_per_req", column)
+    if m and m.group(1) in CAUSES:
+        return Metric("modeled", "lower", "ns/request", f"modeled time per request: {m.group(1)}")
+    m = re.fullmatch(r"lat_(p50|p90|p99|p99_9|max)_ns", column)
+    if m:
+        return _latency(m.group(1), "")
+    m = re.fullmatch(r"c(\d+)_lat_(p50|p90|p99|p99_9|max)_ns", column)
+    if m:
+        return _latency(m.group(2), f" of class {m.group(1)}")
+    m = re.fullmatch(r"c(\d+)_requests", column)
+    if m:
+        return Metric("exact", "none", "count", f"requests of class {m.group(1)}")
+    m = re.fullmatch(r"c(\d+)_requests_per_s", column)
+    if m:
+        return Metric("modeled", "higher", "req/s", f"modeled throughput of class {m.group(1)}")
+    m = re.fullmatch(r"c(\d+)_hol_ns_per_req", column)
+    if m:
+        return Metric(
+            "modeled", "lower", "ns/request", f"head-of-line blocking of class {m.group(1)}"
+        )
+    if column == "sim_seconds":
+        return Metric("timing", "lower", "s", "wall time of the simulation on this machine")
+    if column == "sim_requests_per_s":
+        return Metric("timing", "higher", "req/s", "simulated requests per wall second")
+    return None
+
+
+def kind_of(column: str) -> Kind:
+    d = describe(column)
+    return d.kind if d is not None else "param"
+
+
+def columns_meta(columns: list[str]) -> dict[str, dict[str, str]]:
+    """The per-column facts a result folder records in ``meta.json``."""
+    out = {}
+    for c in columns:
+        d = describe(c) or Metric("param", "none", "", "sweep parameter")
+        out[c] = d.as_dict()
+    return out
+
+
+def label(column: str) -> str:
+    """An axis label with its unit, e.g. ``lat_p99_ns [ns]``."""
+    d = describe(column)
+    return f"{column} [{d.unit}]" if d is not None and d.unit else column
