@@ -2,19 +2,31 @@
 pure-Python reference, every interface operation run on both, every answer compared.
 
 Subclasses (per ring) say how to read and compare the shared state (``check``) and may refine
-single operations (e.g. to check an event window rule).
+single operations (e.g. to check an event window rule). :class:`SplitView` reads one split
+ring's shared areas back from the arena, for the lone split ring and for each virtio-mq queue.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from numba import njit
-from reference_rings import Popped
+from reference_rings import F_INDIRECT, F_NEXT, BlkHeader, Popped, SplitRef
 
-from vbench.counters import IO_DIR, IO_HANDLE, IO_LAST, IO_LEN, IO_REQ, IO_SEGS, IO_SIZE, N_IO
-from vbench.memory import new_tracker
+from vbench.counters import (
+    IO_DIR,
+    IO_HANDLE,
+    IO_LAST,
+    IO_LEN,
+    IO_PRIO,
+    IO_REQ,
+    IO_SEGS,
+    IO_SIZE,
+    N_IO,
+)
+from vbench.memory import ARENA_GPA, DATA_GPA, DATA_SHIFT, new_tracker, view
 from vbench.models import get_model
 from vbench.models import interface as m
 from vbench.models.interface import Needs
@@ -64,6 +76,7 @@ class Pair:
         self.next_req = 0
         self.trace: list[str] = []
         self.decisions: list[tuple[str, int]] = []
+        self.last_len = 0  # the used length the model's last successful reap answered
 
     def _run(self, op: int, slots: dict[int, int] | None = None) -> tuple[int, np.ndarray]:
         io = np.zeros(N_IO, dtype=np.int64)
@@ -76,11 +89,21 @@ class Pair:
         assert got == want, f"{what}: model {got}, reference {want}; ops: {' '.join(self.trace)}"
 
     # driver
-    def add(self, size: int, segs: int, write: bool, last: bool) -> int:
+    def add(self, size: int, segs: int, write: bool, last: bool, prio: int | None = None) -> int:
+        """Add the next request, then the kick decision; ``prio`` (its class) goes to the model
+        in IO_PRIO and to the reference's ``add`` only when given, so the references of rings
+        that ignore classes keep their four-argument ``add``."""
         req = self.next_req
-        self.trace.append(f"add(r{req},{size}B,{segs}s,{'w' if write else 'r'})")
-        got, _ = self._run(ADD, {IO_REQ: req, IO_SIZE: size, IO_SEGS: segs, IO_DIR: int(write)})
-        self._eq("add", got, self.ref.add(req, size, segs, write))
+        cls = "" if prio is None else f",c{prio}"
+        self.trace.append(f"add(r{req},{size}B,{segs}s,{'w' if write else 'r'}{cls})")
+        slots = {IO_REQ: req, IO_SIZE: size, IO_SEGS: segs, IO_DIR: int(write)}
+        if prio is None:
+            want = self.ref.add(req, size, segs, write)
+        else:
+            slots[IO_PRIO] = prio
+            want = self.ref.add(req, size, segs, write, prio)
+        got, _ = self._run(ADD, slots)
+        self._eq("add", got, want)
         if got:
             self.next_req += 1
         self.check()
@@ -106,6 +129,7 @@ class Pair:
         self._eq("reap", got, want[0])
         if self.reap_len:
             self._eq("reap used len", int(io[IO_LEN]), want[1])
+        self.last_len = int(io[IO_LEN])
         self.check()
         return got
 
@@ -164,6 +188,55 @@ class Pair:
         self.check()
         return got
 
+    # random play: the step loop every lock-step test shares; rings refine the hooks
+    max_size = 1 << 16
+
+    def add_size(self, r: int, segs: int) -> int:
+        return 1 + (r >> 8) % self.max_size
+
+    def add_prio(self, r: int) -> int | None:
+        return None
+
+    def push_index(self, r: int) -> int:
+        """Which held request the device completes next (default: the oldest)."""
+        return 0
+
+    def kick_off_step(self, r: int) -> None:
+        self.kick_off()
+
+    def may_kick_on(self) -> bool:
+        return True
+
+    def play(self, steps: list[tuple[str, int]], max_segments: int, max_held: int) -> None:
+        """Run random ``(action, r)`` steps (r: random bits for the action's arguments), then
+        drain: every answer and the shared state compared along the way."""
+        for action, r in steps:
+            if action == "add":
+                segs = 1 + r % max_segments
+                size = self.add_size(r, segs)
+                self.add(size, segs, bool(r >> 4 & 1), bool(r & 1), prio=self.add_prio(r))
+            elif action == "kick":
+                self.kick(True)
+            elif action == "reap":
+                self.reap()
+            elif action == "irq_off":
+                self.irq_off()
+            elif action == "irq_on":
+                self.irq_on()
+            elif action == "pop":
+                if len(self.held) < max_held:
+                    self.pop()
+            elif action == "push":
+                if self.held:
+                    self.push(self.push_index(r))
+            elif action == "irq":
+                self.irq(bool(r & 1))
+            elif action == "kick_off":
+                self.kick_off_step(r)
+            elif action == "kick_on" and self.may_kick_on():
+                self.kick_on()
+        self.drain()
+
     # shared state
     def check(self, full: bool = False) -> None:
         raise NotImplementedError
@@ -185,3 +258,81 @@ class Pair:
                 break
         self.check(full=True)
         assert self.model.audit(self.inst) == [], " ".join(self.trace)
+
+
+# --- reading a split ring back from the arena ----------------------------------------------------
+def rd(mem: np.ndarray, off: int, nbytes: int) -> int:
+    """A little-endian unsigned field of the arena."""
+    return int.from_bytes(view(mem, np.uint8)[off : off + nbytes].tobytes(), "little")
+
+
+def payload_addr(req: int, off: int) -> int:
+    """The guest-physical address of byte ``off`` of request ``req``'s buffer."""
+    return DATA_GPA + (req << DATA_SHIFT) + off
+
+
+Eq = Callable[[str, Any, Any], None]
+
+
+class SplitView:
+    """One split ring's shared areas as a peer reads them, found through its config record (a
+    lone virtio-split ring, or one queue of virtio-mq), compared with a :class:`SplitRef`."""
+
+    def __init__(self, mem: np.ndarray, c: Any) -> None:
+        self.mem = mem
+        self.n = int(c["split_n"])
+        self.desc = int(c["desc"])
+        self.avail = int(c["avail"])
+        self.used = int(c["used"])
+        self.hdr = int(c["hdr"])
+
+    def scalars(self) -> dict[str, int]:
+        mem, n, a, u = self.mem, self.n, self.avail, self.used
+        return {
+            "avail.flags": rd(mem, a, 2),
+            "avail.idx": rd(mem, a + 2, 2),
+            "used_event": rd(mem, a + 4 + 2 * n, 2),
+            "used.flags": rd(mem, u, 2),
+            "used.idx": rd(mem, u + 2, 2),
+            "avail_event": rd(mem, u + 4 + 8 * n, 2),
+        }
+
+    def header(self, head: int) -> BlkHeader:
+        h = self.hdr + 16 * head
+        return BlkHeader(rd(self.mem, h, 4), rd(self.mem, h + 4, 4), rd(self.mem, h + 8, 8))
+
+    def compare(self, eq: Eq, ref: SplitRef, what: str = "", descriptors: bool = True) -> None:
+        """The indexes, flags, event fields and both rings; with ``descriptors`` also every
+        outstanding request's descriptors and every request header written."""
+        mem, n, a, u = self.mem, self.n, self.avail, self.used
+        eq(f"{what}shared indexes/flags", self.scalars(), ref.shared_scalars())
+        ring = mem[a + 4 : a + 4 + 2 * n].view("<u2").tolist()
+        eq(f"{what}avail.ring", ring, ref.avail["ring"])
+        elems = mem[u + 4 : u + 4 + 8 * n].view("<u4").reshape(n, 2).tolist()
+        eq(f"{what}used.ring", [(i, ln) for i, ln in elems], ref.used["ring"])
+        if descriptors:
+            self.compare_descriptors(eq, ref, what)
+
+    def compare_descriptors(self, eq: Eq, ref: SplitRef, what: str = "") -> None:
+        """Every outstanding request's descriptors read as the reference wrote them, and (with a
+        look-ahead device) every request header slot ever written holds what it last got."""
+        mem, base = self.mem, self.desc
+        for head, (req, ids) in ref.chains.items():
+            d = base + 16 * head
+            if head in ref.tables:
+                table = ref.tables[head]
+                eq(f"{what}desc {head} flags", rd(mem, d + 12, 2), F_INDIRECT)
+                eq(f"{what}desc {head} len", rd(mem, d + 8, 4), 16 * len(table))
+                tbl = rd(mem, d, 8) - ARENA_GPA
+                entries = [(tbl + 16 * j, x) for j, x in enumerate(table)]
+            else:
+                entries = [(base + 16 * i, ref.desc[i]) for i in ids]
+            for off, x in entries:
+                eq(f"{what}r{req} addr", rd(mem, off, 8), payload_addr(x.req, x.off))
+                eq(f"{what}r{req} len", rd(mem, off + 8, 4), x.len)
+                eq(f"{what}r{req} flags", rd(mem, off + 12, 2), x.flags)
+                if x.flags & F_NEXT:
+                    eq(f"{what}r{req} next", rd(mem, off + 14, 2), x.next)
+        if ref.headers:
+            got = {h: self.header(h) for h in ref.headers}
+            eq(f"{what}request headers", got, ref.headers)

@@ -207,6 +207,14 @@ def _in_window(ref: PackedRef, ev: Event, window: tuple[int, int]) -> int:
 class PackedPair(Pair):
     """A model instance and the reference; every operation runs on both and must agree."""
 
+    # play hooks: at least one byte per segment; completions in any order, except that
+    # IN_ORDER uses buffers in ring order
+    def add_size(self, r: int, segs: int) -> int:
+        return segs + (r >> 8) % MAX_SIZE
+
+    def push_index(self, r: int) -> int:
+        return 0 if self.ref.in_order else r % len(self.held)
+
     def __init__(self, opts: dict[str, Any], max_segments: int) -> None:
         super().__init__(MODEL, opts, Needs(max_segments, MAX_SIZE), None)
         o = self.model.options(**opts)
@@ -314,36 +322,6 @@ steps_st = st.lists(
 )
 
 
-def play(p: PackedPair, steps: list[tuple[str, int]], max_segments: int, max_held: int) -> None:
-    for action, r in steps:
-        if action == "add":
-            segs = 1 + r % max_segments
-            size = segs + (r >> 8) % MAX_SIZE
-            p.add(size, segs, write=bool(r >> 4 & 1), last=bool(r & 1))
-        elif action == "kick":
-            p.kick(True)
-        elif action == "reap":
-            p.reap()
-        elif action == "irq_off":
-            p.irq_off()
-        elif action == "irq_on":
-            p.irq_on()
-        elif action == "pop":
-            if len(p.held) < max_held:
-                p.pop()
-        elif action == "push":
-            if p.held:
-                # completions in any order, except that IN_ORDER uses buffers in ring order
-                p.push(0 if p.ref.in_order else r % len(p.held))
-        elif action == "irq":
-            p.irq(bool(r & 1))
-        elif action == "kick_off":
-            p.kick_off()
-        elif action == "kick_on":
-            p.kick_on()
-    p.drain()
-
-
 packed_opts = st.fixed_dictionaries(
     {
         "queue_size": st.sampled_from([1, 2, 3, 4, 5, 7, 8, 100]),
@@ -368,7 +346,7 @@ def test_packed_matches_reference(opts, max_segments, base, max_held, steps):
         max_segments = min(max_segments, opts["queue_size"])
     p = PackedPair(opts, max_segments)
     p.fast_forward(base % (2 * opts["queue_size"] + 1))  # anywhere in the first two laps
-    play(p, steps, max_segments, max_held)
+    p.play(steps, max_segments, max_held)
 
 
 # --- fixed scenarios ---------------------------------------------------------------------------

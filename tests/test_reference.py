@@ -4,8 +4,10 @@ Random interleavings of driver and device operations (not the engine's schedule)
 model and its reference side by side: every answer must agree (add, kick decisions, pop's
 request and io slots, reap's request, interrupt decisions, the re-arm re-checks), and so must
 the shared state a peer can read from the arena, checked after every step. A drain at the end
-must leave the model's own audit clean. A few fixed scenarios pin the capacity rules and the
-EVENT_IDX window rule.
+must leave the model's own audit clean. The split ring's options are all drawn, IN_ORDER, the
+device look-ahead window (with requests of several classes) and the TX mitigation timer (with a
+clock that moves between device wakeups) included. A few fixed scenarios pin the capacity rules,
+the EVENT_IDX window rule and what each of those three options does.
 """
 
 from __future__ import annotations
@@ -15,25 +17,21 @@ from typing import Any
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from lockstep import Pair
+from lockstep import KICK_OFF, Pair, SplitView, payload_addr, rd
 from numba import njit
-from reference_rings import (
-    F_INDIRECT,
-    F_NEXT,
-    IoqRef,
-    SplitRef,
-)
+from reference_rings import IoqRef, SplitRef
 
 from vbench.counters import (
     IO_LAST,
+    IO_NOW,
     IO_SEGS,
     IO_SIZE,
+    IO_WAKE_AT,
     N_IO,
 )
 from vbench.layout import IOQ_RING_DESC, IOQ_RING_IDX, SHM_SIGNAL_IRQ, VENET_IOV, VENET_SG
-from vbench.memory import ARENA_GPA, DATA_GPA, DATA_SHIFT, view
 from vbench.models import interface as m
 from vbench.models.interface import Needs
 
@@ -63,35 +61,33 @@ def warm(cfg, mem, drv, dev, ctr, k):
         m.enable_interrupts(cfg, mem, drv, ctr, io)
 
 
-def rd(mem: np.ndarray, off: int, nbytes: int) -> int:
-    """A little-endian unsigned field of the arena."""
-    return int.from_bytes(view(mem, np.uint8)[off : off + nbytes].tobytes(), "little")
-
-
-def payload_addr(req: int, off: int) -> int:
-    return DATA_GPA + (req << DATA_SHIFT) + off
+def split_ref(opts: dict[str, Any]) -> SplitRef:
+    """The reference for a dict of the split model's options (absent ones at their defaults)."""
+    return SplitRef(
+        opts["queue_size"],
+        event_idx=opts["event_idx"],
+        indirect=opts["indirect"],
+        publish_on_add=opts["publish"] == "add",
+        qemu_avail_event=opts["avail_event"] == "qemu",
+        used_batch=opts["used_batch"],
+        reap_policy=opts.get("reap", "napi"),
+        napi_budget=opts.get("napi_budget", 64),
+        in_order=opts.get("in_order", False),
+        lookahead=opts.get("lookahead", 0),
+        tx_timer_ns=int(opts.get("tx_timer_ns", 0)),
+    )
 
 
 class SplitPair(Pair):
     reap_len = True
 
     def __init__(self, opts: dict[str, Any], max_segments: int) -> None:
-        ref = SplitRef(
-            opts["queue_size"],
-            event_idx=opts["event_idx"],
-            indirect=opts["indirect"],
-            publish_on_add=opts["publish"] == "add",
-            qemu_avail_event=opts["avail_event"] == "qemu",
-            used_batch=opts["used_batch"],
-            reap_policy=opts.get("reap", "napi"),
-            napi_budget=opts.get("napi_budget", 64),
-        )
-        super().__init__("virtio-split", opts, Needs(max_segments, MAX_SIZE), ref)
+        super().__init__("virtio-split", opts, Needs(max_segments, MAX_SIZE), split_ref(opts))
         self.n = opts["queue_size"]
-        self.avail = int(self.cfg["avail"])
-        self.used = int(self.cfg["used"])
+        self.view = SplitView(self.inst.mem, self.cfg)
         self.kick_old = 0  # avail.idx at the last kick decision (for the window rule)
         self.irq_old = 0  # used.idx at the last interrupt decision
+        self.now = 0  # the device's clock, for the TX timer
 
     def fast_forward(self, k: int) -> None:
         i = self.inst
@@ -101,15 +97,34 @@ class SplitPair(Pair):
         self.check(full=True)
 
     def scalars(self) -> dict[str, int]:
-        mem, n, a, u = self.inst.mem, self.n, self.avail, self.used
-        return {
-            "avail.flags": rd(mem, a, 2),
-            "avail.idx": rd(mem, a + 2, 2),
-            "used_event": rd(mem, a + 4 + 2 * n, 2),
-            "used.flags": rd(mem, u, 2),
-            "used.idx": rd(mem, u + 2, 2),
-            "avail_event": rd(mem, u + 4 + 8 * n, 2),
-        }
+        return self.view.scalars()
+
+    # play hooks: requests of several classes (only a look-ahead device reads them); any
+    # completion order except IN_ORDER's; a device clock for the TX timer; vhost re-arms once
+    # it has served all it saw (its cached avail.idx)
+    def add_prio(self, r: int) -> int:
+        return (r >> 5) % CLASSES
+
+    def push_index(self, r: int) -> int:
+        return 0 if self.ref.in_order else r % len(self.held)
+
+    def kick_off_step(self, r: int) -> None:
+        self.kick_off((r >> 3) % 6 * TICK_NS)  # 0-5 ticks: a 2-tick timer also fires on time
+
+    def may_kick_on(self) -> bool:
+        return self.ref.device_drained()
+
+    def kick_off(self, advance: int = 0) -> int:
+        """A device wakeup ``advance`` ns after the previous one: the model sees the clock in
+        IO_NOW and, when a TX timer defers the work, must name its deadline in IO_WAKE_AT."""
+        self.now += advance
+        self.trace.append(f"kick_off(t={self.now})")
+        got, io = self._run(KICK_OFF, {IO_NOW: self.now})
+        want = self.ref.disable_kicks(self.now)
+        self._eq("disable_kicks", got, want)
+        self._eq("wake-up time", int(io[IO_WAKE_AT]), self.ref.wake_at if want == 1 else 0)
+        self.check()
+        return got
 
     # the window rule, checked on the model alone: a decision after publishing old .. new-1 is
     # 1 iff the peer's event index is one of them
@@ -136,38 +151,10 @@ class SplitPair(Pair):
         return got
 
     def check(self, full: bool = False) -> None:
-        self._eq("shared indexes/flags", self.scalars(), self.ref.shared_scalars())
-        mem, n, a, u = self.inst.mem, self.n, self.avail, self.used
-        ring = [rd(mem, a + 4 + 2 * i, 2) for i in range(n)]
-        self._eq("avail.ring", ring, self.ref.avail["ring"])
-        used = [(rd(mem, u + 4 + 8 * i, 4), rd(mem, u + 8 + 8 * i, 4)) for i in range(n)]
-        self._eq("used.ring", used, self.ref.used["ring"])
-        if full or len(self.trace) % 4 == 0:
-            self.check_descriptors()
-
-    def check_descriptors(self) -> None:
-        """Every outstanding request's descriptors read as the reference wrote them."""
-        mem, base = self.inst.mem, int(self.cfg["desc"])
-        ref = self.ref
-        for head, (req, ids) in ref.chains.items():
-            d = base + 16 * head
-            if head in ref.tables:
-                table = ref.tables[head]
-                self._eq(f"desc {head} flags", rd(mem, d + 12, 2), F_INDIRECT)
-                self._eq(f"desc {head} len", rd(mem, d + 8, 4), 16 * len(table))
-                tbl = rd(mem, d, 8) - ARENA_GPA
-                entries = [(tbl + 16 * j, x) for j, x in enumerate(table)]
-            else:
-                entries = [(base + 16 * i, ref.desc[i]) for i in ids]
-            for off, x in entries:
-                self._eq(f"r{req} addr", rd(mem, off, 8), payload_addr(x.req, x.off))
-                self._eq(f"r{req} len", rd(mem, off + 8, 4), x.len)
-                self._eq(f"r{req} flags", rd(mem, off + 12, 2), x.flags)
-                if x.flags & F_NEXT:
-                    self._eq(f"r{req} next", rd(mem, off + 14, 2), x.next)
+        self.view.compare(self._eq, self.ref, descriptors=full or len(self.trace) % 4 == 0)
 
 
-class IoqPair(Pair):
+class IoqPair(Pair):  # the default play hooks: slots handed back in order
     def __init__(self, opts: dict[str, Any], max_segments: int) -> None:
         ref = IoqRef(
             opts["queue_size"],
@@ -247,35 +234,8 @@ ACTIONS = (
 steps_st = st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 1 << 30)), max_size=90)
 
 
-def play(p: Pair, steps: list[tuple[str, int]], max_segments: int, max_held: int) -> None:
-    for action, r in steps:
-        if action == "add":
-            segs = 1 + r % max_segments
-            size = 1 + (r >> 8) % MAX_SIZE
-            p.add(size, segs, write=bool(r >> 4 & 1), last=bool(r & 1))
-        elif action == "kick":
-            p.kick(True)
-        elif action == "reap":
-            p.reap()
-        elif action == "irq_off":
-            p.irq_off()
-        elif action == "irq_on":
-            p.irq_on()
-        elif action == "pop":
-            if len(p.held) < max_held:
-                p.pop()
-        elif action == "push":
-            if p.held:
-                # split completes in any order; an IOQ hands slots back in order
-                p.push(r % len(p.held) if isinstance(p, SplitPair) else 0)
-        elif action == "irq":
-            p.irq(bool(r & 1))
-        elif action == "kick_off":
-            p.kick_off()
-        elif action == "kick_on" and (not isinstance(p, SplitPair) or p.ref.device_drained()):
-            # a vhost device re-arms once it has taken all it saw (its cached avail.idx)
-            p.kick_on()
-    p.drain()
+CLASSES = 4  # request classes drawn for the split ring (only a look-ahead device reads them)
+TICK_NS = 250  # the device clock moves by a multiple of this between wakeups
 
 
 split_opts = st.fixed_dictionaries(
@@ -288,11 +248,14 @@ split_opts = st.fixed_dictionaries(
         "used_batch": st.integers(1, 4),
         "reap": st.sampled_from(["napi", "get_buf", "delayed"]),
         "napi_budget": st.sampled_from([1, 2, 3, 64]),
+        "in_order": st.booleans(),
+        "lookahead": st.sampled_from([0, 0, 1, 2, 3, 8]),
+        "tx_timer_ns": st.sampled_from([0.0, 0.0, 2.0 * TICK_NS, 3.5 * TICK_NS]),
     }
 )
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(
     opts=split_opts,
     max_segments=st.integers(1, 8),
@@ -300,12 +263,50 @@ split_opts = st.fixed_dictionaries(
     steps=steps_st,
 )
 def test_split_matches_reference(opts, max_segments, base, steps):
+    if opts["in_order"]:
+        opts["lookahead"] = 0  # look-ahead completes out of order: a configuration error
+    opts["lookahead"] = min(opts["lookahead"], opts["queue_size"])
     if not opts["indirect"]:
         max_segments = min(max_segments, opts["queue_size"])
     p = SplitPair(opts, max_segments)
     if base:
         p.fast_forward(base)  # start next to the u16 wrap of every index
-    play(p, steps, max_segments, max_held=4)
+    p.play(steps, max_segments, max_held=4)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    opts=split_opts,
+    n=st.sampled_from([4, 8, 16]),  # small rings: full rings and wraps within a sequence
+    order=st.sampled_from(["in_order", "lookahead", "fifo"]),
+    window=st.sampled_from([2, 3, 4, 8]),
+    timer=st.sampled_from([0.0, 2.0 * TICK_NS, 3.5 * TICK_NS]),
+    max_segments=st.integers(1, 4),
+    base=st.sampled_from([0, 0, 65536 - 3]),
+    max_held=st.integers(2, 6),
+    steps=st.lists(
+        st.tuples(st.sampled_from(ACTIONS), st.integers(0, 1 << 30)), min_size=30, max_size=120
+    ),
+)
+def test_split_order_and_timer_match_reference(
+    opts, n, order, window, timer, max_segments, base, max_held, steps
+):
+    """The options that change which buffer is used when, drawn every time: IN_ORDER (one used
+    element per flush), a look-ahead window over requests of four classes, and the TX timer
+    (alone or with either), with longer sequences and more requests held by the device."""
+    assume(order != "fifo" or timer > 0)
+    opts.update(
+        queue_size=n,
+        in_order=order == "in_order",
+        lookahead=min(window, n) if order == "lookahead" else 0,
+        tx_timer_ns=timer,
+    )
+    if not opts["indirect"]:
+        max_segments = min(max_segments, opts["queue_size"])
+    p = SplitPair(opts, max_segments)
+    if base:
+        p.fast_forward(base)
+    p.play(steps, max_segments, max_held=max_held)
 
 
 ioq_opts = st.fixed_dictionaries(
@@ -322,7 +323,7 @@ ioq_opts = st.fixed_dictionaries(
 @given(opts=ioq_opts, max_segments=st.integers(1, 8), steps=steps_st)
 def test_vbus_matches_reference(opts, max_segments, steps):
     # the device completes each request before it takes the next (see the xfail below)
-    play(IoqPair(opts, max_segments), steps, max_segments, max_held=1)
+    IoqPair(opts, max_segments).play(steps, max_segments, max_held=1)
 
 
 # --- fixed scenarios ------------------------------------------------------------------------------
@@ -443,10 +444,71 @@ def test_split_delayed_interrupt():
     p.drain()
 
 
+def test_split_in_order_one_used_element_per_flush():
+    """IN_ORDER: descriptors go out in ring order across the wrap, a flush of three completions
+    writes one used element (the last buffer's id and length) and moves used.idx by three, and
+    the driver completes all three with only the last one learning a length."""
+    p = SplitPair(
+        {**SPLIT_DEFAULT, "in_order": True, "used_batch": 4, "event_idx": False}, max_segments=2
+    )
+    p.fast_forward(7)  # the next descriptor is 7: chains wrap to 0
+    for segs, size in ((2, 100), (1, 200), (2, 300)):
+        p.add(size, segs, write=True, last=False)
+    p.kick(True)
+    assert list(p.ref.chains) == [7, 1, 2] and p.ref.chains[7][1] == [7, 0]
+    for _ in range(3):
+        p.pop()
+        p.push(0)
+        assert p.irq(False) == -1  # fewer than used_batch: nothing published yet
+    assert p.irq(True) == 1
+    assert p.scalars()["used.idx"] == 10
+    assert p.ref.used["ring"][7] == (2, 300)
+    p.irq_off()
+    lengths = []
+    for _ in range(3):
+        p.reap()  # SplitPair compares the model's IO_LEN with the reference's
+        lengths.append(p.last_len)
+    assert lengths == [0, 0, 300]
+    p.drain()
+
+
+def test_split_lookahead_serves_the_highest_class_in_its_window():
+    """A window of 4: the device serves the most urgent of the entries it has read, the oldest
+    first among equals, and refills from the ring as it goes (a class-3 request beyond the first
+    window overtakes the class-2 and older ones once it is in)."""
+    p = SplitPair({**SPLIT_DEFAULT, "lookahead": 4}, max_segments=1)
+    for prio in (0, 2, 1, 2, 3):
+        p.add(64, 1, write=False, last=False, prio=prio)
+    p.kick(True)
+    served = [p.pop().req for _ in range(5)]
+    assert served == [1, 4, 3, 2, 0]
+    assert p.pop() is None
+    for _ in range(5):
+        p.push(len(p.held) - 1)
+    p.drain()
+
+
+def test_split_tx_timer_defers_until_it_fires():
+    """The first wakeup arms the timer and defers to its deadline; a wakeup before the deadline
+    defers to the same deadline; one at the deadline flushes, and the next one arms it again."""
+    p = SplitPair({**SPLIT_DEFAULT, "event_idx": False, "tx_timer_ns": 1000.0}, max_segments=1)
+    assert p.kick_off(100) == 1 and p.ref.wake_at == 1100
+    assert p.scalars()["used.flags"] == 1  # notifications stay off meanwhile
+    assert p.kick_off(400) == 1 and p.ref.wake_at == 1100
+    assert p.kick_off(600) == 0  # t = 1100: the timer fires, the queue is flushed now
+    assert p.kick_off(1) == 1 and p.ref.wake_at == 2101
+    p.drain()
+
+
 def test_reference_fast_forward_is_round_trips():
     """The reference's closed-form fast-forward equals doing the round trips one by one."""
-    for qemu, event_idx, policy, budget in itertools.product(
-        (False, True), (False, True), ("napi", "get_buf", "delayed"), (1, 64)
+    for qemu, event_idx, policy, budget, order, k in itertools.product(
+        (False, True),
+        (False, True),
+        ("napi", "get_buf", "delayed"),
+        (1, 64),
+        ("fifo", "in_order", "lookahead"),
+        (5, 21),
     ):
         kw = {
             "event_idx": event_idx,
@@ -456,10 +518,12 @@ def test_reference_fast_forward_is_round_trips():
             "qemu_avail_event": qemu,
             "reap_policy": policy,
             "napi_budget": budget,
+            "in_order": order == "in_order",
+            "lookahead": 2 if order == "lookahead" else 0,
         }
         a = SplitRef(8, **kw)
         b = SplitRef(8, **kw)
-        for _ in range(21):
+        for _ in range(k):
             a.add(0, 1, 1, False)
             a.kick_needed(True)
             q = a.pop()
@@ -468,7 +532,7 @@ def test_reference_fast_forward_is_round_trips():
             a.disable_interrupts()
             a.reap()
             a.enable_interrupts()
-        b.fast_forward(21)
+        b.fast_forward(k)
         assert vars(a) == vars(b), kw
 
 
