@@ -300,7 +300,9 @@ def simulate(
     kick_while_awake = False
     dev_found = True  # did the device find work since its last wakeup?
     irq_at = INF
-    nxt = 0
+    # np.int64, not a literal 0: numba would first type (and compile) the out-of-line helpers
+    # that take it for the literal, then again for int64; the same goes for the flags below
+    nxt = np.int64(0)
     inflight = 0
     completed = 0
     blocked = False
@@ -455,7 +457,7 @@ def simulate(
                 lat_max,
                 done,
                 out,
-                True,
+                not drv_poll,  # True here (a runtime value: one compiled helper, not two)
             )
             if status != ST_OK:
                 break
@@ -487,7 +489,7 @@ def simulate(
                 lat_max,
                 done,
                 out,
-                False,
+                not drv_poll,  # False here
             )
             if status != ST_OK:
                 break

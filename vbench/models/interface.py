@@ -93,7 +93,9 @@ def _register(stub: Callable[..., Any], fn: Callable[..., Any], nb_type: Any) ->
     @overload(stub, jit_options={"cache": True}, inline="always")
     def _ov(cfg, mem, st, ctr, io):
         if getattr(cfg, "dtype", None) == nb_type:
-            return lambda cfg, mem, st, ctr, io: fn(cfg, mem, st, ctr, io)
+            # the model's own Python function is the implementation (not a lambda calling its
+            # dispatcher): one level of inlining less for numba to type, per op and per model
+            return fn.py_func
         return None
 
 
