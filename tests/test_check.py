@@ -156,6 +156,20 @@ def test_cli_exit_codes(
     monkeypatch.chdir(tmp_path)  # the run's own folder lands under tmp
     shutil.copytree(ROOT / "configs", tmp_path / "configs")
     bad = runner.invoke(
-        app, ["check", "--jobs", "1", "--no-rerun", "--baseline", str(gate["baseline"])]
+        app,
+        [
+            "check",
+            "--jobs",
+            "1",
+            "--no-rerun",
+            "--baseline",
+            str(gate["baseline"]),
+            "--report",
+            str(tmp_path / "bad"),
+        ],
     )
     assert bad.exit_code == 3, bad.output
+    # the reports are written on this failure too
+    doc = json.loads((tmp_path / "bad" / "check.json").read_text())
+    assert doc["exit_code"] == 3 and "invariant" in doc["headline"]
+    assert "invariant" in (tmp_path / "bad" / "check.md").read_text()

@@ -243,6 +243,11 @@ def test_cli_exit_codes_and_formats(tmp_path: Path) -> None:
     assert bad.returncode == 1
     assert "worse" in bad.stdout
     assert vbench("compare", str(b), str(worse), "-m", "kicks", "--no-fail").returncode == 0
+    one = vbench("compare", str(b), "-f", "json")
+    assert one.returncode == 0, one.stderr
+    doc1 = json.loads(one.stdout)
+    assert doc1["schema"] == C.MODELS_SCHEMA and doc1["ref"] == "split"
+    assert doc1["rows"][-1]["engine.batch"] == "geomean"
     md = vbench("compare", str(b), "-f", "markdown")
     assert md.returncode == 0 and md.stdout.startswith("| engine.batch |")
     for args, text in [

@@ -297,6 +297,9 @@ def compare(
             sys.stdout.write(json.dumps(C.gab_json(rs, metric), indent=2) + "\n")
             return
         df = C.side_by_side(rs, metric, ref, where)
+        if fmt == "json":
+            sys.stdout.write(json.dumps(C.side_by_side_json(df, rs), indent=2) + "\n")
+            return
         _emit(df, fmt, f"{rs.name}: models side by side (ratios to {df.attrs['ref']})")
         return
     if fmt == "gab-json":
@@ -459,7 +462,9 @@ def check(
                 if rerun:
                     second = results.load(K.run_config(config, jobs, folder / "rerun"))
         except InvariantError as e:
-            _fail(f"invariant violation: {e}", K.EXIT_INVARIANT)
+            res = K.CheckResult(K.EXIT_INVARIANT, f"invariant violation: {e}")
+            K.write_reports(res, report or results.default_dir("check"), None, None, policy)
+            _fail(res.headline, K.EXIT_INVARIANT)
         except KeyboardInterrupt:
             _fail("interrupted: nothing was judged; run vbench check again", 130)
     out_dir = report or cur.path

@@ -33,6 +33,7 @@ from vbench.results import ResultSet
 
 VERDICTS = ("same", "better", "worse", "changed", "incomparable")
 REPORT_SCHEMA = "vbench.compare/1"
+MODELS_SCHEMA = "vbench.compare-models/1"
 
 DEFAULT_METRICS: tuple[str, ...] = (
     "kicks_per_req",
@@ -432,6 +433,17 @@ def to_json(cmp: Comparison, base: ResultSet, cur: ResultSet, policy: Policy) ->
         "summary": cmp.counts(),
         "notes": cmp.notes,
         "rows": _records(cmp.table),
+    }
+
+
+def side_by_side_json(df: pd.DataFrame, rs: ResultSet) -> dict[str, Any]:
+    """The versioned JSON of one result set's models side by side (``vbench.compare-models/1``)."""
+    return {
+        "schema": MODELS_SCHEMA,
+        "results": _set_info(rs),
+        "ref": df.attrs.get("ref"),
+        "labels": df.attrs.get("labels"),
+        "rows": _records(df),
     }
 
 
