@@ -153,11 +153,10 @@ def _kick_needed(cfg, mem, st, ctr, io):
 def _reap(cfg, mem, st, ctr, io):
     g = cfg[0]
     s = g.mq_drv_stride
-    for q in range(g.mq_queues - 1, -1, -1):
-        r = split.reap_q(cfg[1 + q], mem, st, q * s, ctr, io)
-        if r != -1:
-            return r  # a request, or -2 (a protocol violation) to report
-    return -1
+    q = g.mq_queues - 1  # the highest queue with a completion, the ring operation once (_pop)
+    while q > 0 and split.used_ready_q(cfg[1 + q], mem, st, q * s, ctr) == 0:
+        q -= 1
+    return split.reap_q(cfg[1 + q], mem, st, q * s, ctr, io)  # a request, -1, or -2
 
 
 @njit(inline="always")
@@ -185,16 +184,17 @@ def _enable_interrupts(cfg, mem, st, ctr, io):
 @njit(inline="always")
 def _pop(cfg, mem, st, ctr, io):
     g = cfg[0]
-    nq = g.mq_queues
     s = g.mq_dev_stride
-    for q in range(nq - 1, -1, -1):
-        r = split.pop_q(cfg[1 + q], mem, st, q * s, ctr, io)
-        if r >= 0:
-            io[IO_HANDLE] += q * cfg[1].split_n  # the handle names the queue as well
-            return r
-        if r < -1:
-            return r
-    return -1
+    # find the highest queue with work by the reads pop would make to find each one empty, then
+    # pop once: the ring operation sits outside the loop (inlined into a loop over queues, numba
+    # adds reference-count updates of its array arguments to every call: slow)
+    q = g.mq_queues - 1
+    while q > 0 and split.avail_ready_q(cfg[1 + q], mem, st, q * s, ctr) == 0:
+        q -= 1
+    r = split.pop_q(cfg[1 + q], mem, st, q * s, ctr, io)
+    if r >= 0:
+        io[IO_HANDLE] += q * cfg[1].split_n  # the handle names the queue as well
+    return r
 
 
 @njit(inline="always")
@@ -211,6 +211,25 @@ def _push_used(cfg, mem, st, ctr, io):
 
 @njit(inline="always")
 def _interrupt_needed(cfg, mem, st, ctr, io):
+    g = cfg[0]
+    s = g.mq_dev_stride
+    due = -1
+    n_due = 0
+    for q in range(g.mq_queues):
+        if split.irq_decision_due_q(st, q * s):
+            due = q
+            n_due += 1
+    if n_due == 0:
+        return -1  # every queue would answer -1 without touching anything
+    if n_due == 1:
+        # the common case, outside any loop (see _pop): that queue's own answer is the answer
+        return split.interrupt_needed_q(cfg[1 + due], mem, st, due * s, ctr, io)
+    return _interrupt_needed_all(cfg, mem, st, ctr, io)
+
+
+@njit  # out of line: several queues due at once is the rare case
+def _interrupt_needed_all(cfg, mem, st, ctr, io):
+    """Every queue decides; k queues notifying are k interrupts (one vector each)."""
     g = cfg[0]
     s = g.mq_dev_stride
     sent = 0

@@ -347,6 +347,41 @@ def _lookahead_take(c, mem, st, b, ctr):
 
 
 @njit(inline="always")
+def avail_ready_q(c, mem, st, b, ctr):
+    """1 if the queue has an available entry to pop, else 0, making exactly the reads (and the
+    read barrier) with which pop_q would find that out; a pop_q that follows reads no more.
+    For a device choosing among queues (virtio-mq). Not for a look-ahead device."""
+    la = st[b + V_LAST_AVAIL]
+    if la != st[b + V_AVAIL_CACHE]:
+        return 1
+    ai = ld16(mem, ctr, SIDE_DEVICE, c.avail + 2)
+    st[b + V_AVAIL_CACHE] = ai
+    if ai == la:
+        return 0
+    rmb(ctr)
+    return 1
+
+
+@njit(inline="always")
+def used_ready_q(c, mem, st, b, ctr):
+    """1 if reap_q would take a buffer now, else 0, with the read reap_q makes to find the
+    ring empty (a reap_q that follows re-reads that line from its own cache: no cost). For a
+    driver choosing among queues (virtio-mq)."""
+    if c.reap_policy == REAP_NAPI and st[b + D_REAPED] >= c.napi_budget:
+        return 0
+    if c.in_order != 0 and st[b + D_IO_ACTIVE] != 0:
+        return 1
+    return 0 if ld16(mem, ctr, SIDE_DRIVER, c.used + 2) == st[b + D_LAST_USED] else 1
+
+
+@njit(inline="always")
+def irq_decision_due_q(st, b):
+    """False when interrupt_needed_q would answer -1 without touching anything: no used entry
+    pending and nothing published since the last decision."""
+    return st[b + V_PENDING] > 0 or st[b + V_USED_SHADOW] != st[b + V_SIGNALLED]
+
+
+@njit(inline="always")
 def pop_q(c, mem, st, b, ctr, io):
     n = c.split_n
     la = st[b + V_LAST_AVAIL]
