@@ -58,6 +58,47 @@ def call(op, cfg, mem, st, ctr, io):
     return m.enable_kicks(cfg, mem, st, ctr, io)
 
 
+@njit
+def warm(cfg, mem, drv, dev, ctr, k, classes=1):
+    """``k`` one-segment round trips per class in turn (class 0's first): add, kick decision,
+    pop, push, end-of-batch decision, then the interrupt handler (disable, reap, enable)."""
+    io = np.zeros(N_IO, dtype=np.int64)
+    for c in range(classes):
+        for _ in range(k):
+            io[:] = 0
+            io[IO_SIZE] = 1
+            io[IO_SEGS] = 1
+            io[IO_PRIO] = c
+            m.add(cfg, mem, drv, ctr, io)
+            io[IO_LAST] = 1
+            m.kick_needed(cfg, mem, drv, ctr, io)
+            io[:] = 0
+            m.pop(cfg, mem, dev, ctr, io)
+            m.push_used(cfg, mem, dev, ctr, io)
+            io[IO_LAST] = 1
+            m.interrupt_needed(cfg, mem, dev, ctr, io)
+            m.disable_interrupts(cfg, mem, drv, ctr, io)
+            m.reap(cfg, mem, drv, ctr, io)
+            m.enable_interrupts(cfg, mem, drv, ctr, io)
+
+
+def split_ref_options(opts: dict[str, Any]) -> dict[str, Any]:
+    """SplitRef's keyword options for a dict of the split model's options (absent ones at
+    their defaults)."""
+    return {
+        "event_idx": opts["event_idx"],
+        "indirect": opts["indirect"],
+        "publish_on_add": opts["publish"] == "add",
+        "qemu_avail_event": opts["avail_event"] == "qemu",
+        "used_batch": opts["used_batch"],
+        "reap_policy": opts.get("reap", "napi"),
+        "napi_budget": opts.get("napi_budget", 64),
+        "in_order": opts.get("in_order", False),
+        "lookahead": opts.get("lookahead", 0),
+        "tx_timer_ns": int(opts.get("tx_timer_ns", 0)),
+    }
+
+
 # --- the harness: one model instance and its reference, driven in lock step ----------------------
 class Pair:
     """A model instance and its reference; every operation runs on both and must agree."""
@@ -250,7 +291,12 @@ class Pair:
             self.push(len(self.held) - 1)
             self.irq(False)
         self.irq(True)
-        while True:  # the interrupt handler, as the engine runs it
+        self.finish()
+
+    def finish(self) -> None:
+        """The interrupt handler as the engine runs it (disable, reap all, re-enable with a
+        re-check, again while it finds more); then the shared state and the audit are clean."""
+        while True:
             self.irq_off()
             while self.reap() is not None:
                 pass

@@ -15,67 +15,26 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
-import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from lockstep import KICK_OFF, Pair, SplitView, payload_addr, rd
-from numba import njit
+from lockstep import KICK_OFF, Pair, SplitView, payload_addr, rd, split_ref_options, warm
 from reference_rings import IoqRef, SplitRef
 
 from vbench.counters import (
-    IO_LAST,
     IO_NOW,
-    IO_SEGS,
-    IO_SIZE,
     IO_WAKE_AT,
-    N_IO,
 )
 from vbench.layout import IOQ_RING_DESC, IOQ_RING_IDX, SHM_SIGNAL_IRQ, VENET_IOV, VENET_SG
-from vbench.models import interface as m
 from vbench.models.interface import Needs
 
 U16 = 0xFFFF
 MAX_SIZE = 1 << 16
 
 
-@njit
-def warm(cfg, mem, drv, dev, ctr, k):
-    """``k`` one-segment round trips: add, kick decision, pop, push, end-of-batch decision, then
-    the interrupt handler (disable, reap, enable)."""
-    io = np.zeros(N_IO, dtype=np.int64)
-    for _ in range(k):
-        io[:] = 0
-        io[IO_SIZE] = 1
-        io[IO_SEGS] = 1
-        m.add(cfg, mem, drv, ctr, io)
-        io[IO_LAST] = 1
-        m.kick_needed(cfg, mem, drv, ctr, io)
-        io[:] = 0
-        m.pop(cfg, mem, dev, ctr, io)
-        m.push_used(cfg, mem, dev, ctr, io)
-        io[IO_LAST] = 1
-        m.interrupt_needed(cfg, mem, dev, ctr, io)
-        m.disable_interrupts(cfg, mem, drv, ctr, io)
-        m.reap(cfg, mem, drv, ctr, io)
-        m.enable_interrupts(cfg, mem, drv, ctr, io)
-
-
 def split_ref(opts: dict[str, Any]) -> SplitRef:
-    """The reference for a dict of the split model's options (absent ones at their defaults)."""
-    return SplitRef(
-        opts["queue_size"],
-        event_idx=opts["event_idx"],
-        indirect=opts["indirect"],
-        publish_on_add=opts["publish"] == "add",
-        qemu_avail_event=opts["avail_event"] == "qemu",
-        used_batch=opts["used_batch"],
-        reap_policy=opts.get("reap", "napi"),
-        napi_budget=opts.get("napi_budget", 64),
-        in_order=opts.get("in_order", False),
-        lookahead=opts.get("lookahead", 0),
-        tx_timer_ns=int(opts.get("tx_timer_ns", 0)),
-    )
+    """The reference for a dict of the split model's options."""
+    return SplitRef(opts["queue_size"], **split_ref_options(opts))
 
 
 class SplitPair(Pair):

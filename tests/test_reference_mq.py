@@ -16,11 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lockstep import Pair, SplitView
-from numba import njit
+from lockstep import Pair, SplitView, split_ref_options, warm
 from reference_mq import MqRef
 
 from vbench.counters import (
@@ -28,13 +26,7 @@ from vbench.counters import (
     C_KICKS,
     C_KICKS_SUPPRESSED,
     C_VM_EXITS,
-    IO_LAST,
-    IO_PRIO,
-    IO_SEGS,
-    IO_SIZE,
-    N_IO,
 )
-from vbench.models import interface as m
 from vbench.models.interface import Needs
 
 MAX_SIZE = 1 << 16
@@ -48,48 +40,13 @@ COUNTED = {
 }
 
 
-@njit
-def warm(cfg, mem, drv, dev, ctr, k, queues):
-    """``k`` one-segment round trips on each queue in turn (class 0's first): add, kick
-    decision, pop, push, end-of-batch decision, then the interrupt handler."""
-    io = np.zeros(N_IO, dtype=np.int64)
-    for q in range(queues):
-        for _ in range(k):
-            io[:] = 0
-            io[IO_SIZE] = 1
-            io[IO_SEGS] = 1
-            io[IO_PRIO] = q
-            m.add(cfg, mem, drv, ctr, io)
-            io[IO_LAST] = 1
-            m.kick_needed(cfg, mem, drv, ctr, io)
-            io[:] = 0
-            m.pop(cfg, mem, dev, ctr, io)
-            m.push_used(cfg, mem, dev, ctr, io)
-            io[IO_LAST] = 1
-            m.interrupt_needed(cfg, mem, dev, ctr, io)
-            m.disable_interrupts(cfg, mem, drv, ctr, io)
-            m.reap(cfg, mem, drv, ctr, io)
-            m.enable_interrupts(cfg, mem, drv, ctr, io)
-
-
 class MqPair(Pair):
     """virtio-mq and :class:`MqRef`, compared queue by queue after every step."""
 
     reap_len = True
 
     def __init__(self, opts: dict[str, Any], queues: int, max_segments: int) -> None:
-        ref = MqRef(
-            queues,
-            opts["queue_size"],
-            event_idx=opts["event_idx"],
-            indirect=opts["indirect"],
-            publish_on_add=opts["publish"] == "add",
-            qemu_avail_event=opts["avail_event"] == "qemu",
-            used_batch=opts["used_batch"],
-            reap_policy=opts["reap"],
-            napi_budget=opts["napi_budget"],
-            in_order=opts["in_order"],
-        )
+        ref = MqRef(queues, opts["queue_size"], **split_ref_options(opts))
         needs = Needs(max_segments, MAX_SIZE, classes=queues)
         super().__init__("virtio-mq", {**opts, "queues": queues}, needs, ref)
         self.n = opts["queue_size"]

@@ -296,14 +296,7 @@ class CallPair(VbusPair):
         """No ring to drain: finish the open call, let the handler run once, audit."""
         self.finish_call()
         self.irq(True)
-        while True:
-            self.irq_off()
-            while self.reap() is not None:
-                pass
-            if self.irq_on() == 1:
-                break
-        self.check(full=True)
-        assert self.model.audit(self.inst) == [], " ".join(self.trace)
+        self.finish()
 
 
 CALL_ACTIONS = (
@@ -493,14 +486,7 @@ class PrioPair(VbusPair):
             self.irq(True)
             if self.kick_on() == 1:
                 break
-        while True:
-            self.irq_off()
-            while self.reap() is not None:
-                pass
-            if self.irq_on() == 1:
-                break
-        self.check(full=True)
-        assert self.model.audit(self.inst) == [], " ".join(self.trace)
+        self.finish()
 
 
 PRIO_ACTIONS = (

@@ -85,6 +85,14 @@ def _uppers() -> np.ndarray:
 _UPPERS: np.ndarray | None = None
 
 
+def upper_bounds() -> np.ndarray:
+    """Every bucket's upper bound in ns (computed once, then shared; do not modify)."""
+    global _UPPERS
+    if _UPPERS is None:
+        _UPPERS = _uppers()
+    return _UPPERS
+
+
 def percentiles(
     counts_1d: np.ndarray, qs: Sequence[float], max_ns: float | None = None
 ) -> list[float]:
@@ -96,15 +104,13 @@ def percentiles(
     and stands in for the bound of the top bucket, which also holds the values clamped into it.
     An empty histogram gives NaN.
     """
-    global _UPPERS
     counts = np.asarray(counts_1d)
     if counts.shape != (N_BUCKETS,):
         raise ValueError(f"expected one histogram row of {N_BUCKETS} counts, got {counts.shape}")
     total = int(counts.sum())
     if total == 0:
         return [math.nan for _ in qs]
-    if _UPPERS is None:
-        _UPPERS = _uppers()
+    uppers = upper_bounds()
     cum = np.cumsum(counts)
     out: list[float] = []
     for q in qs:
@@ -114,7 +120,7 @@ def percentiles(
         # agrees with it even where q/100*n is not exact in floating point.
         rank = min(max(math.ceil(total * (q / 100.0)), 1), total)
         b = int(np.searchsorted(cum, rank, side="left"))
-        v = float(_UPPERS[b])
+        v = float(uppers[b])
         if max_ns is not None:
             # The top bucket also holds clamped values above its bound: only the max bounds them.
             v = float(max_ns) if b == N_BUCKETS - 1 else min(v, float(max_ns))

@@ -170,7 +170,9 @@ def write(out_dir: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> Pa
 def _histogram_table(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
     """Every row's latency histogram in long form (non-empty buckets only), with each bucket's
     upper bound in ns, so a reader can draw CDFs without vbench's histogram code."""
-    from vbench.histogram import bucket_upper
+    from vbench.histogram import upper_bounds
+
+    uppers = upper_bounds()
 
     parts = []
     for r in rows:
@@ -184,7 +186,7 @@ def _histogram_table(rows: list[dict[str, Any]]) -> pd.DataFrame | None:
                         "label": r["label"],
                         "class": cls,
                         "bucket": buckets,
-                        "upper_ns": [bucket_upper(int(b)) for b in buckets],
+                        "upper_ns": uppers[buckets],
                         "count": counts,
                     }
                 )
