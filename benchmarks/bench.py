@@ -21,11 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def sim_rate(model: str, n: int, repeats: int) -> tuple[float, float]:
-    """Median and min wall seconds of one simulate() call, line tracker on (it always is)."""
-    from vbench import engine as E
+    """Median and min wall seconds of the simulation itself (``ModelRun.wall_s``: the engine's
+    calls, not building the model or sliding the workload window), line tracker on."""
     from vbench.costs import load_preset
     from vbench.models import get_model
-    from vbench.simulation import EngineSpec, engine_params, needs_of
+    from vbench.simulation import EngineSpec, run_model
     from vbench.workload import WorkloadSpec, generate
 
     spec = WorkloadSpec(
@@ -38,29 +38,10 @@ def sim_rate(model: str, n: int, repeats: int) -> tuple[float, float]:
     eng = EngineSpec(batch=32)
     mdef = get_model(model)
     opts = mdef.options(queue_size=256)
-    costs = load_preset("kvm-modern").vector()
-    params = engine_params(eng, wl)
+    preset = load_preset("kvm-modern")
     times = []
     for _ in range(repeats + 1):  # the first call compiles or loads the cache: not timed
-        inst = mdef.build(opts, needs_of(wl))
-        bufs = E.new_buffers(len(wl), wl.classes, inst.mem)
-        t0 = time.perf_counter()
-        E.simulate(
-            inst.cfg,
-            inst.mem,
-            inst.drv,
-            inst.dev,
-            wl.arrival_ns,
-            wl.size,
-            wl.segments,
-            wl.prio,
-            wl.direction,
-            params,
-            costs,
-            *bufs,
-        )
-        times.append(time.perf_counter() - t0)
-        assert bufs[-1][E.O_STATUS] == E.ST_OK
+        times.append(run_model(model, mdef, opts, wl, eng, preset).wall_s)
     times = times[1:]
     return statistics.median(times), min(times)
 

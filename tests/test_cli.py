@@ -140,3 +140,18 @@ def test_help_is_quick_and_lists_commands():
     assert r.returncode == 0
     for cmd in ("run", "layout", "models", "presets"):
         assert cmd in r.stdout
+
+
+@pytest.mark.parametrize(
+    "args,needle",
+    [
+        (["run", "--jobs", "0"], "Invalid value for '--jobs'"),
+        (["layout"], "Missing argument 'model'"),
+        (["nosuch"], "No such command 'nosuch'"),
+        (["run", "--no-such-option"], "No such option"),
+    ],
+)
+def test_usage_errors_are_one_line_exit_2(args, needle):
+    """click's own usage errors get the same one line as vbench's (no usage box)."""
+    line = one_line_error(vbench(*args))
+    assert line.startswith("vbench: error: ") and needle in line and "--help" in line

@@ -134,7 +134,7 @@ LOADED_ENGINE = {"batch": 16, "service_ns": 300}
 def test_priority_effect_designed_serves_class_1_first() -> None:
     """prio orders notifications, not requests: as designed the guest reaps the high class's
     completions first within a handler run. The device and the kicks are unchanged, so the gain
-    is bounded by one handler run's reap time: a few per cent at p99, more at the median."""
+    is bounded by one handler run's reap time: a few per cent at the median."""
     wl = _workload(LOADED)
     rows = {
         ev: summarize(simulate(MODEL, {"eventq": ev}, LOADED, LOADED_ENGINE), wl)
@@ -145,7 +145,9 @@ def test_priority_effect_designed_serves_class_1_first() -> None:
         f"class-1 p99: shipped {ship['c1_lat_p99_ns']:.0f} ns, designed {des['c1_lat_p99_ns']:.0f}"
         f" ns; p50: shipped {ship['c1_lat_p50_ns']:.0f}, designed {des['c1_lat_p50_ns']:.0f}"
     )
-    assert des["c1_lat_p99_ns"] <= ship["c1_lat_p99_ns"]
+    # measured over seeds 1-6: the median gains 2.4-6.3 % in every one, the p99 moves either
+    # way (-4.8 % to +4.9 %): the tail is set by the interrupt path, not by the reap order
+    assert des["c1_lat_p99_ns"] <= 1.10 * ship["c1_lat_p99_ns"]
     assert des["c1_lat_p50_ns"] < ship["c1_lat_p50_ns"]
     assert des["requests"] == ship["requests"] == LOADED["requests"]
     # what it costs: a second vector means a second MSI whenever both classes signal at once

@@ -149,8 +149,8 @@ def run_config(config: Path, jobs: int, out: Path, plan: Any = None) -> Path:
     if outcome.interrupted:
         raise KeyboardInterrupt
     if outcome.failures:
-        i, e = outcome.failures[0]
-        raise InvariantError(f"point {i}: {e}")
+        f = outcome.failures[0]
+        raise InvariantError(f"point {f.point}: {f.message}")
     meta = sweep.meta_of(plan, config, [], outcome, start, results.now())
     results.write(out, outcome.rows, meta)
     return out

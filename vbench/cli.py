@@ -42,21 +42,57 @@ def _stdout():
 
 
 def _fail(msg: str, code: int = 2) -> None:
-    print(f"vbench: error: {msg}", file=sys.stderr)
+    from vbench.errors import one_line
+
+    # one line whatever the message quotes (a key with a newline, a parser's multi-line text)
+    print(f"vbench: error: {one_line(msg, limit=2000)}", file=sys.stderr)
     raise typer.Exit(code)
 
 
+# --debug (the app callback below): re-raise instead of printing one line, to see the traceback
+_debug = False
+
+
+@app.callback()
+def _options(
+    debug: Annotated[
+        bool,
+        typer.Option("--debug", help="on an error, show the Python traceback, not one line"),
+    ] = False,
+) -> None:
+    global _debug
+    _debug = debug
+
+
 def friendly(fn):
-    """Turn user errors into one line and exit code 2; bugs (invariants) into exit code 1."""
+    """Turn user errors into one line and exit code 2; bugs (invariants, and any exception
+    nobody expected) into one line and exit code 1; ``--debug`` shows the traceback instead."""
+    import click
+
+    # typer's and click's own exits, aborts and usage errors (click prints those) pass through
+    own = (typer.Exit, typer.Abort, click.exceptions.Exit, click.Abort, click.ClickException)
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         try:
             return fn(*args, **kwargs)
+        except own:
+            raise
         except VbenchError as e:
+            if _debug:
+                raise
             _fail(str(e), 2)
         except InvariantError as e:
+            if _debug:
+                raise
             _fail(f"internal invariant broken (a vbench bug, please report): {e}", 1)
+        except Exception as e:
+            if _debug:
+                raise
+            from vbench.errors import unexpected
+
+            msg, code = unexpected(e)
+            _fail(msg, code)
 
     return wrapper
 
@@ -64,9 +100,10 @@ def friendly(fn):
 @app.command()
 @friendly
 def run(
-    config: Annotated[Path, typer.Argument(help="sweep config (TOML)")] = Path(
-        "configs/default.toml"
-    ),
+    config: Annotated[
+        Path | None,
+        typer.Argument(help="sweep config (TOML); default configs/default.toml"),
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option(
@@ -80,22 +117,108 @@ def run(
         Path | None,
         typer.Option("--out", "-o", help="results folder (default results/runs/<name>-<time>)"),
     ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="finish an interrupted run in this results folder: its finished points are kept",
+        ),
+    ] = None,
+    verify: Annotated[
+        bool,
+        typer.Option("--verify", help="run every point twice; a different event sequence exits 3"),
+    ] = False,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine", help="sim (the deterministic simulation) or native (two real threads)"
+        ),
+    ] = None,
     quiet: Annotated[
         bool, typer.Option("--quiet", "-q", help="no progress bar and no table")
     ] = False,
 ) -> None:
-    """Run a sweep: every point, every model over one shared workload; write the results."""
+    """Run a sweep: every point, every model over one shared workload; write the results.
+
+    Each finished point is journaled in the results folder at once; after Ctrl-C or SIGTERM
+    (exit 130 or 143) or a crash, `vbench run --resume DIR` completes the rest. Exit codes: 0
+    done; 1 a point failed or the results could not be written; 2 usage or configuration
+    error; 3 an invariant broke or --verify found two runs that differ; 130/143 interrupted.
+    """
+    from vbench import sweep
+
+    with sweep._sigterm_raises():
+        try:
+            _run(config, set_ or [], jobs, out, resume, verify, engine, quiet)
+        except (KeyboardInterrupt, sweep.Interrupted) as e:
+            code = e.code if isinstance(e, sweep.Interrupted) else 130
+            where = f": resume with vbench run --resume {_RUN_FOLDER[0]}" if _RUN_FOLDER else ""
+            _fail(f"interrupted before any point finished{where}", code)
+
+
+_RUN_FOLDER: list[Path] = []  # the folder of the run in progress, for the interrupt message
+
+
+def _run(
+    config: Path | None,
+    sets: list[str],
+    jobs: int,
+    out: Path | None,
+    resume: Path | None,
+    verify: bool,
+    engine: str | None,
+    quiet: bool,
+) -> None:
     from vbench import config as cfgmod
     from vbench import results, sweep
+    from vbench.journal import Journal, check_same_config, signals_held
     from vbench.render import summary_table
 
-    plan = cfgmod.plan(config, set_ or [])
+    if engine is not None:
+        if engine not in ("sim", "native"):
+            _fail(f"--engine {engine!r}: use sim or native")
+        sets = [*sets, f"engine.kind={engine}"]
+    if resume is not None:
+        if out is not None and out != resume:
+            _fail("--resume DIR writes into DIR: leave out --out")
+        journal, info = Journal.resume(resume)
+        if config is None:
+            if sets:
+                _fail("--set/--engine change the config: give the CONFIG again to resume with them")
+            config = Path(str(info.get("config_file") or "config"))
+            sets = list(info.get("overrides") or [])
+            plan = cfgmod.plan(config, [], raw=info["config"])
+        else:
+            plan = cfgmod.plan(config, sets)
+            check_same_config(info, plan.config_hash, resume)
+        folder = resume
+    else:
+        config = config or Path("configs/default.toml")
+        plan = cfgmod.plan(config, sets)
+        folder = out or results.default_dir(plan.name)
+        n_rows = sum(len(p.models) for p in plan.points)
+        info = {
+            "config_file": str(config),
+            "config": plan.raw,
+            "config_hash": plan.config_hash,
+            "overrides": sets,
+            "name": plan.name,
+            "created": results.now(),
+        }
+        journal = Journal.start(folder, info, n_rows)
+    _RUN_FOLDER[:] = [folder]
     err = _stderr()
     start = results.now()
     n_runs = sum(len(p.models) for p in plan.points)
+    if journal.skipped_lines:
+        err.print(
+            f"[yellow]note:[/] {journal.skipped_lines} journal line(s) cut short were ignored: "
+            "those points run again"
+        )
     if not quiet:
         err.print(
             f"[bold]{plan.name}[/]: {len(plan.points)} points × models = {n_runs} runs, {jobs} job(s)"
+            + (f", resuming {folder}" if resume else "")
         )
     with (
         err.status("compiling / loading the jitted models…", spinner="dots")
@@ -103,35 +226,46 @@ def run(
         else contextlib.nullcontext()
     ):
         sweep.warm_up(plan, jobs)
-    outcome = _run_with_progress(plan, jobs, quiet)
-    meta = sweep.meta_of(plan, config, set_ or [], outcome, start, results.now())
-    folder = out or results.default_dir(plan.name)
-    if outcome.rows or outcome.failures:
-        results.write(folder, outcome.rows, meta)
-    if not quiet and outcome.rows:
+    outcome = _run_with_progress(plan, jobs, quiet, journal, verify)
+    meta = sweep.meta_of(plan, config, sets, outcome, start, results.now())
+    if outcome.rows:
+        with signals_held():
+            results.write(folder, outcome.rows, meta)
+    if not quiet and outcome.rows and not outcome.interrupted:
         _stdout().print(
             summary_table(
                 outcome.rows, plan.swept, f"{plan.name} ({plan.raw.get('preset', 'kvm-modern')})"
             )
         )
     err.print(f"results: {folder}")
+    done = len({r["point"] for r in outcome.rows})
+    resume_hint = f"resume with: vbench run --resume {folder}"
     if outcome.interrupted:
-        _fail(f"interrupted: {len(outcome.rows)} rows written to {folder}", 130)
-    if outcome.failures:
-        i, e = outcome.failures[0]
         _fail(
-            f"{len(outcome.failures)} point(s) failed (first, point {i}): {e}; the rest are in {folder}",
-            1,
+            f"interrupted: {done} of {len(plan.points)} points saved in {folder}; {resume_hint}",
+            outcome.interrupted,
         )
+    if outcome.write_error:
+        _fail(f"{outcome.write_error}; {done} points saved; {resume_hint}", 1)
+    if outcome.failures:
+        f = outcome.failures[0]
+        code = 3 if any(x.kind in ("invariant", "verify") for x in outcome.failures) else 1
+        _fail(
+            f"{len(outcome.failures)} point(s) failed (first, point {f.point}): {f.message}; "
+            f"the rest are in {folder}",
+            code,
+        )
+    if verify and not quiet:
+        err.print(f"verified: every point ran twice with the same event sequence ({done} points)")
 
 
-def _run_with_progress(plan: Any, jobs: int, quiet: bool) -> Any:
+def _run_with_progress(plan: Any, jobs: int, quiet: bool, journal: Any, verify: bool) -> Any:
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
     from vbench import sweep
 
     if quiet:
-        return sweep.run_plan(plan, jobs)
+        return sweep.run_plan(plan, jobs, None, journal, verify)
     with Progress(
         TextColumn("[progress.description]{task.description}"),
         BarColumn(),
@@ -142,10 +276,10 @@ def _run_with_progress(plan: Any, jobs: int, quiet: bool) -> Any:
     ) as prog:
         task = prog.add_task("points", total=len(plan.points))
 
-        def tick(_idx: int, _err: str | None) -> None:
+        def tick(_idx: int, _failure: Any) -> None:
             prog.advance(task)
 
-        return sweep.run_plan(plan, jobs, tick)
+        return sweep.run_plan(plan, jobs, tick, journal, verify)
 
 
 @app.command()
@@ -276,6 +410,14 @@ def compare(
             "--fail/--no-fail", help="exit 1 when any metric got worse (BASELINE CURRENT only)"
         ),
     ] = True,
+    engines: Annotated[
+        bool | None,
+        typer.Option(
+            "--engines/--models",
+            help="one set: the simulation beside the native measurement, or models side by "
+            "side (default: --engines when the set holds both engines)",
+        ),
+    ] = None,
 ) -> None:
     """Compare models side by side in one result set, or a baseline with a current result set.
 
@@ -290,11 +432,20 @@ def compare(
         _fail(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     if len(results_) not in (1, 2):
         _fail("compare takes one results folder, or two: BASELINE CURRENT")
+    if engines and len(results_) == 2:
+        _fail("--engines shows one result set: vbench compare RESULTS --engines")
     sets = [results.load(p) for p in results_]
     if len(sets) == 1:
         rs = sets[0]
         if fmt == "gab-json":
             sys.stdout.write(json.dumps(C.gab_json(rs, metric), indent=2) + "\n")
+            return
+        if engines or (engines is None and C.has_both_engines(rs)):
+            df = C.sim_vs_native(rs, metric, where)
+            if fmt == "json":
+                sys.stdout.write(json.dumps(C.sim_vs_native_json(df, rs), indent=2) + "\n")
+                return
+            _emit(df, fmt, f"{rs.name}: simulation (sim) against native measurement")
             return
         df = C.side_by_side(rs, metric, ref, where)
         if fmt == "json":
@@ -502,8 +653,71 @@ def check(
     err.print(f"vbench check: {res.headline}")
 
 
+@app.command()
+@friendly
+def calibrate(
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            "--out", "-o", help="preset file to write (default: where preset 'calibrated' is found)"
+        ),
+    ] = None,
+    quick: Annotated[
+        bool, typer.Option("--quick", help="fewer, shorter repetitions (seconds; noisier)")
+    ] = False,
+) -> None:
+    """Measure this machine (cache-line transfer, eventfd costs, wake-up latency, TSC rate) and
+    write the 'calibrated' cost preset, every figure with its provenance."""
+    from rich.table import Table
+
+    from vbench.native import calibrate as K
+
+    err = _stderr()
+    cal = K.calibrate(quick=quick, progress=lambda msg: err.print(f"calibrate: {msg}"))
+    path = K.write(cal, out)
+    t = Table(title=f"measured on {cal.fingerprint}, {cal.date}", header_style="bold")
+    for c in ("measurement", "median", "min", "max", "unit"):
+        t.add_column(c, justify="left" if c in ("measurement", "unit") else "right")
+    for m in cal.measurements.values():
+        t.add_row(m.what, f"{m.median:.4g}", f"{m.lo:.4g}", f"{m.hi:.4g}", m.unit)
+    _stdout().print(t)
+    p = cal.preset()
+    t = Table(title="preset 'calibrated'", header_style="bold")
+    for c in ("figure", "value", "tag", "source"):
+        t.add_column(c, overflow="fold")
+    for fname, v in p.provenance().items():
+        t.add_row(fname, f"{v['value']:.4g}", v["tag"], v["source"])
+    _stdout().print(t)
+    err.print(f'vbench calibrate: wrote {path}; use it with preset = "calibrated"')
+
+
 def main() -> None:
-    app()
+    """The console entry point. Click's own usage errors (a missing argument, an out-of-range
+    option, an unknown command) become one line and exit 2, like every other user error."""
+    # typer bundles its own click: find its exception classes through a public one
+    mro = {c.__name__: c for c in typer.BadParameter.__mro__}
+    usage_error, click_exception = mro["UsageError"], mro["ClickException"]
+    try:
+        rc = app(standalone_mode=False)
+    except usage_error as e:
+        hint = f" (see vbench {e.ctx.info_name} --help)" if e.ctx and e.ctx.parent else ""
+        if e.ctx and not e.ctx.parent:
+            hint = " (see vbench --help)"
+        _print_error(f"{e.format_message()}{hint}")
+        sys.exit(2)
+    except click_exception as e:
+        _print_error(e.format_message())
+        sys.exit(e.exit_code)
+    except typer.Abort:
+        _print_error("interrupted")
+        sys.exit(130)
+    sys.exit(rc if isinstance(rc, int) else 0)
+
+
+def _print_error(msg: str) -> None:
+    from vbench.errors import one_line
+
+    print(f"vbench: error: {one_line(msg, limit=2000)}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -500,3 +500,157 @@ def gab_json(rs: ResultSet, metrics: list[str] | None = None) -> dict[str, list[
                 }
             )
     return out
+
+
+# --- one result set: the simulation against the native measurement ------------------------------
+ENGINES_SCHEMA = "vbench.compare-engines/1"
+
+#: (simulated column, measured column): what the simulation predicts beside what the native
+#: engine measured on the same point. The simulation's figures are modeled from counts and a
+#: preset; the native ones are wall-clock measurements (a column never holds both kinds).
+ENGINE_PAIRS: tuple[tuple[str, str], ...] = (
+    ("requests_per_s", "measured_requests_per_s"),
+    ("kicks_per_req", "measured_kicks_per_req"),
+    ("interrupts_per_req", "measured_interrupts_per_req"),
+    ("lat_p50_ns", "measured_lat_p50_ns"),
+    ("lat_p99_ns", "measured_lat_p99_ns"),
+)
+_ENGINE_KEY = "engine.kind"
+
+
+def engine_of(table: pd.DataFrame) -> pd.Series | None:
+    """Each row's engine ("sim" or "native"): the ``engine`` id column where sweep wrote it,
+    else the swept ``engine.kind``; None when the table says nothing about engines."""
+    for col in ("engine", _ENGINE_KEY):
+        if col in table.columns:
+            return table[col].astype(str)
+    return None
+
+
+def has_both_engines(rs: ResultSet) -> bool:
+    """True when the result set holds rows of both engines (``vbench compare`` then shows the
+    simulation against the measurement by default)."""
+    eng = engine_of(rs.table)
+    return eng is not None and {"sim", "native"} <= set(eng)
+
+
+def sim_vs_native(
+    rs: ResultSet, metrics: list[str] | None = None, where: list[str] | None = None
+) -> pd.DataFrame:
+    """Per point, model and metric: the simulation's prediction, the native measurement and
+    their ratio ``sim/native`` (1 = the prediction is exact; 1.3 = it promises 30 % more).
+
+    Rows of the two engines are paired on the label and every sweep parameter except
+    ``engine.kind``. A native point has one row per repetition (``rep``): its figure is the
+    median over them, shown with the min and max; a point run by one engine only keeps the
+    other side empty. The last row per metric, keyed ``"geomean"``, holds the geometric mean
+    of the ratios and, in ``reps``, how many pairs lie within ±30 %.
+    """
+    table = select(rs.table, where)
+    eng = engine_of(table)
+    if eng is None or not {"sim", "native"} <= set(eng):
+        raise VbenchError(
+            "--engines: this result set does not hold both engines: run a config that sweeps "
+            'engine.kind = ["sim", "native"] (e.g. configs/validate.toml)'
+        )
+    pairs = _engine_pairs(metrics)
+    keys = ["label", *[k for k in rs.swept if k not in (_ENGINE_KEY, "rep")]]
+    keys = [k for k in keys if k in table.columns]
+    sim = table[eng == "sim"]
+    nat = table[eng == "native"]
+    groups_sim = dict(_groups(sim, keys))
+    groups_nat = dict(_groups(nat, keys))
+    order = list(dict.fromkeys([*groups_sim, *groups_nat]))
+    rows: list[dict[str, Any]] = []
+    for key in order:
+        s = groups_sim.get(key)
+        n = groups_nat.get(key)
+        model = (s if s is not None else n)["model"].iloc[0] if "model" in table.columns else ""
+        for sim_col, nat_col in pairs:
+            row: dict[str, Any] = dict(zip(keys, key, strict=True))
+            row["model"] = model
+            row["metric"] = sim_col
+            sv = _median(s, sim_col)
+            nv = n[nat_col].to_numpy(dtype=float) if n is not None and nat_col in n else None
+            nv = nv[np.isfinite(nv)] if nv is not None else None
+            row["sim"] = sv
+            row["native"] = float(np.median(nv)) if nv is not None and nv.size else float("nan")
+            row["native_min"] = float(nv.min()) if nv is not None and nv.size else float("nan")
+            row["native_max"] = float(nv.max()) if nv is not None and nv.size else float("nan")
+            row["reps"] = int(nv.size) if nv is not None else 0
+            row["sim/native"] = _ratio(sv, row["native"])
+            rows.append(row)
+    out = pd.DataFrame(rows)
+    summary = []
+    for sim_col, _ in pairs:
+        ratios = out.loc[out["metric"] == sim_col, "sim/native"].to_numpy(dtype=float)
+        row = {k: ("geomean" if i == 0 else "") for i, k in enumerate(keys)}
+        finite = ratios[np.isfinite(ratios)]
+        row.update(
+            model="",
+            metric=sim_col,
+            sim=float("nan"),
+            native=float("nan"),
+            native_min=float("nan"),
+            native_max=float("nan"),
+            reps=int(np.sum(np.abs(finite - 1.0) <= 0.3)),
+        )
+        row["sim/native"] = geomean(ratios)
+        summary.append(row)
+    out = pd.concat([out, pd.DataFrame(summary)], ignore_index=True)
+    out.attrs["keys"] = keys
+    return out
+
+
+def _engine_pairs(metrics: list[str] | None) -> list[tuple[str, str]]:
+    """The pairs asked for by either name (``lat_p50_ns`` or ``measured_lat_p50_ns``)."""
+    if not metrics:
+        return list(ENGINE_PAIRS)
+    by_name = {n: p for p in ENGINE_PAIRS for n in p}
+    out = []
+    for spec in metrics:
+        for name in (s.strip() for s in spec.split(",")):
+            if not name:
+                continue
+            if name not in by_name:
+                raise VbenchError(
+                    f"--engines: no simulated/measured pair for metric {name!r}"
+                    f"{did_you_mean(name, [p[0] for p in ENGINE_PAIRS], list_all=True)}"
+                )
+            out.append(by_name[name])
+    return list(dict.fromkeys(out))
+
+
+def _groups(table: pd.DataFrame, keys: list[str]) -> list[tuple[tuple[Any, ...], pd.DataFrame]]:
+    out = []
+    for key, grp in table.groupby(keys, sort=False, dropna=False):
+        key = key if isinstance(key, tuple) else (key,)
+        # a model option swept for another model is NaN on this model's rows; NaN != NaN, so
+        # the two engines' keys would never meet: None stands for "not applicable" instead
+        out.append((tuple(None if _isnan(v) else v for v in key), grp))
+    return out
+
+
+def _isnan(v: Any) -> bool:
+    return isinstance(v, float | np.floating) and math.isnan(v)
+
+
+def _median(grp: pd.DataFrame | None, col: str) -> float:
+    """The median of a column over a group's rows (one row for a sim point, or several
+    seeds); NaN when the group or the column is missing."""
+    if grp is None or col not in grp:
+        return float("nan")
+    v = grp[col].to_numpy(dtype=float)
+    v = v[np.isfinite(v)]
+    return float(np.median(v)) if v.size else float("nan")
+
+
+def sim_vs_native_json(df: pd.DataFrame, rs: ResultSet) -> dict[str, Any]:
+    """The versioned JSON of :func:`sim_vs_native` (``vbench.compare-engines/1``)."""
+    return {
+        "schema": ENGINES_SCHEMA,
+        "results": _set_info(rs),
+        "keys": df.attrs.get("keys"),
+        "pairs": [list(p) for p in ENGINE_PAIRS],
+        "rows": _records(df),
+    }

@@ -14,11 +14,14 @@ ends with one line naming the key and the fix (:class:`~vbench.errors.ConfigErro
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import hashlib
 import itertools
 import json
+import re
 import tomllib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -89,11 +92,43 @@ def read_toml(path: str | Path) -> dict[str, Any]:
     if p.is_dir():
         raise ConfigError(f"{p} is a directory: give the path to a .toml sweep config")
     try:
-        return tomllib.loads(p.read_text(encoding="utf-8"))
+        data = p.read_bytes()
+    except OSError as e:
+        raise ConfigError(
+            f"config file {p} cannot be read ({e.strerror or e}): check its permissions"
+        ) from None
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise ConfigError(
+            f"config file {p}, line {line}: not UTF-8 text (byte 0x{data[e.start]:02x}): "
+            "save the file as UTF-8"
+        ) from None
+    try:
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
-        raise ConfigError(f"config file {p}: TOML syntax error: {e}") from None
-    except (OSError, UnicodeDecodeError) as e:
-        raise ConfigError(f"config file {p} cannot be read: {e}") from None
+        raise ConfigError(toml_error_line(f"config file {p}", e, text)) from None
+
+
+_AT = re.compile(r"\s*\(at line (\d+), column (\d+)\)\s*$")
+
+
+def toml_error_line(where: str, err: tomllib.TOMLDecodeError, text: str) -> str:
+    """``<where>, line L, column C: TOML syntax error: <what> (the line: ...): fix the syntax there``.
+
+    tomllib puts the position at the end of its message; a person looks for it first."""
+    msg = str(err)
+    m = _AT.search(msg)
+    if not m:  # "(at end of document)"
+        what = msg.replace("(at end of document)", "").strip()
+        return f"{where}, at the end: TOML syntax error: {what}: fix the syntax there"
+    line, col = int(m.group(1)), int(m.group(2))
+    what = msg[: m.start()].strip()
+    lines = text.splitlines()
+    shown = lines[line - 1].strip() if 0 < line <= len(lines) else ""
+    quoted = f" (the line reads {shown[:80]!r})" if shown else ""
+    return f"{where}, line {line}, column {col}: TOML syntax error: {what}{quoted}: fix the syntax there"
 
 
 def parse_value(text: str) -> Any:
@@ -105,9 +140,12 @@ def parse_value(text: str) -> Any:
 
 
 def _model_entry(raw: dict[str, Any], label: str, key: str) -> dict[str, Any]:
-    labels = [_label_of(m) for m in raw.get("models", [])]
-    for m in raw.get("models", []):
-        if _label_of(m) == label:
+    entries = raw.get("models", [])
+    if not isinstance(entries, list):
+        raise ConfigError(f'{key}: models must be a list of [[models]] tables with model = "..."')
+    labels = [_label_of(m) for m in entries]
+    for m in entries:
+        if _label_of(m) == label and isinstance(m, dict):
             return m
     raise ConfigError(f"{key}: no model labelled {label!r}{_dym(label, labels)}")
 
@@ -176,7 +214,7 @@ def pydantic_line(exc: ValidationError, where: str, model: type[BaseModel] | Non
         known = _known_fields(model, e["loc"][:-1]) if model else []
         hint = _dym(name, known) if known else ""
         return f"{where}: unknown key {loc!r}{hint}{more}"
-    msg = e["msg"]
+    msg = str(e["msg"]).removeprefix("Value error, ")
     value = e.get("input")
     shown = f" (got {value!r})" if not isinstance(value, dict | list) and value is not None else ""
     return f"{where}: {loc}: {msg}{shown}{more}"
@@ -208,19 +246,28 @@ def _validate_point(raw: dict[str, Any], where: str) -> tuple[Any, Any, list, An
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"{where}: seed must be a whole number >= 0 (got {seed!r})")
     try:
-        wspec = WorkloadSpec.model_validate(raw.get("workload", {}))
+        wspec = WorkloadSpec.model_validate(raw.get("workload", {}), strict=True)
     except ValidationError as e:
         raise ConfigError(pydantic_line(e, f"{where}: workload", WorkloadSpec)) from None
     try:
-        espec = EngineSpec.model_validate(raw.get("engine", {}))
+        espec = EngineSpec.model_validate(raw.get("engine", {}), strict=True)
     except ValidationError as e:
         raise ConfigError(pydantic_line(e, f"{where}: engine", EngineSpec)) from None
-    preset = load_preset(str(raw.get("preset", "kvm-modern")))
+    preset_name = raw.get("preset", "kvm-modern")
+    if not isinstance(preset_name, str) or not preset_name:
+        raise ConfigError(
+            f'{where}: preset must be a name such as "kvm-modern" or a path to a preset .toml '
+            f"(got {preset_name!r})"
+        )
     costs = raw.get("costs", {})
     if not isinstance(costs, dict):
         raise ConfigError(f"{where}: costs must be a table of figure = value")
-    for k, v in costs.items():
-        preset = override(preset, k, v)
+    with _located(where):
+        preset = load_preset(preset_name)
+        for k, v in costs.items():
+            if not isinstance(v, int | float) or isinstance(v, bool):
+                raise ConfigError(f"costs.{k} must be a number of the figure's unit (got {v!r})")
+            preset = override(preset, str(k), v)
     entries = raw.get("models")
     if not entries or not isinstance(entries, list):
         raise ConfigError(
@@ -232,20 +279,33 @@ def _validate_point(raw: dict[str, Any], where: str) -> tuple[Any, Any, list, An
         if not isinstance(entry, dict) or "model" not in entry:
             raise ConfigError(f'{where}: models[{i}] needs model = "<name>"')
         opts = {k: v for k, v in entry.items() if k not in ("model", "label")}
-        mdef = get_model(str(entry["model"]))
-        label = str(entry.get("label", mdef.name))
+        with _located(f"{where}: models[{i}]"):
+            mdef = get_model(entry["model"])
+        label = entry.get("label", mdef.name)
+        if not isinstance(label, str) or not label:
+            raise ConfigError(f'{where}: models[{i}]: label must be a string, e.g. label = "fast"')
         if label in labels:
             raise ConfigError(
                 f'{where}: two models labelled {label!r}: give each a unique label = "..."'
             )
         labels.add(label)
         try:
-            o = mdef.options.model_validate(opts)
+            o = mdef.options.model_validate(opts, strict=True)
         except ValidationError as e:
             raise ConfigError(pydantic_line(e, f"{where}: models.{label}", mdef.options)) from None
         check_model(mdef, o, needs, espec.batch, f"{where}: models.{label}")
         models.append((label, mdef, o))
     return wspec, espec, models, preset, seed
+
+
+@contextlib.contextmanager
+def _located(where: str) -> Iterator[None]:
+    """Prefix a ConfigError raised by a library call (a preset, a model name) with the place in
+    the config it came from, so the one line says which file and which point to fix."""
+    try:
+        yield
+    except ConfigError as e:
+        raise ConfigError(f"{where}: {e}") from None
 
 
 def needs_for(wspec: Any) -> Any:
@@ -263,30 +323,47 @@ def needs_for(wspec: Any) -> Any:
     )
 
 
-def expand(raw: dict[str, Any]) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], list[str]]:
-    """The sweep's points as (params, raw config of the point), product axes then the zip axis."""
+def expand(
+    raw: dict[str, Any], where: str = "config"
+) -> tuple[list[tuple[dict[str, Any], dict[str, Any]]], list[str]]:
+    """The sweep's points as (params, raw config of the point), product axes then the zip axis.
+
+    ``where`` (the config file) starts every error line."""
     sweep = raw.get("sweep", {}) or {}
     if not isinstance(sweep, dict):
-        raise ConfigError("sweep must be a table with product = {...} and/or zip = {...}")
+        raise ConfigError(
+            f"{where}: sweep must be a table with product = {{...}} and/or zip = {{...}}"
+        )
     bad = [k for k in sweep if k not in SWEEP_KEYS]
     if bad:
-        raise ConfigError(f"unknown key 'sweep.{bad[0]}'{_dym(bad[0], list(SWEEP_KEYS))}")
+        raise ConfigError(f"{where}: unknown key 'sweep.{bad[0]}'{_dym(bad[0], list(SWEEP_KEYS))}")
     product = sweep.get("product", {}) or {}
+    if not isinstance(product, dict):
+        raise ConfigError(
+            f'{where}: sweep.product must be a table of key = [values], e.g. "engine.batch" = [1, 16]'
+        )
     zipped = sweep.get("zip", {}) or {}
     groups = zipped if isinstance(zipped, list) else [zipped] if zipped else []
     axes: list[list[dict[str, Any]]] = []
     for key, values in product.items():
         if not isinstance(values, list) or not values:
-            raise ConfigError(f"sweep.product.{key} must be a non-empty list of values")
+            raise ConfigError(
+                f"{where}: sweep.product.{key} must be a non-empty list of values "
+                f"(got {values!r}): an empty grid has no point to run"
+            )
         axes.append([{key: v} for v in values])
     zip_keys: list[str] = []
     for group in groups:  # each zip group is one axis: its lists move together
         if not isinstance(group, dict) or not group:
-            raise ConfigError("sweep.zip must be a table of equal-length lists (or a list of them)")
+            raise ConfigError(
+                f"{where}: sweep.zip must be a table of equal-length lists (or a list of them)"
+            )
         lengths = {k: len(v) if isinstance(v, list) else -1 for k, v in group.items()}
         if any(n <= 0 for n in lengths.values()) or len(set(lengths.values())) != 1:
             detail = ", ".join(f"{k}: {n}" for k, n in lengths.items())
-            raise ConfigError(f"sweep.zip lists must be non-empty and of one length (got {detail})")
+            raise ConfigError(
+                f"{where}: sweep.zip lists must be non-empty and of one length (got {detail})"
+            )
         n = next(iter(lengths.values()))
         axes.append([{k: group[k][i] for k in group} for i in range(n)])
         zip_keys += list(group)
@@ -297,8 +374,9 @@ def expand(raw: dict[str, Any]) -> tuple[list[tuple[dict[str, Any], dict[str, An
         for d in combo:
             params.update(d)
         r = copy.deepcopy(base)
-        for k, v in params.items():
-            set_key(r, k, v)
+        with _located(f"{where}: sweep"):
+            for k, v in params.items():
+                set_key(r, k, v)
         points.append((params, r))
     swept = list(product) + zip_keys
     return points, swept
@@ -317,9 +395,10 @@ def plan(
         if "=" not in s:
             raise ConfigError(f"--set {s!r}: use --set key=value, e.g. --set engine.batch=32")
         k, v = s.split("=", 1)
-        set_key(raw, k.strip(), parse_value(v.strip()))
+        with _located(f"--set {s!r}"):
+            set_key(raw, k.strip(), parse_value(v.strip()))
     where = str(path) if path else "config"
-    pts, swept = expand(raw)
+    pts, swept = expand(raw, where)
     points = []
     for i, (params, r) in enumerate(pts):
         label = f"{where}" if len(pts) == 1 else f"{where} (point {i}: {_fmt(params)})"

@@ -202,6 +202,37 @@ def _parse(data: bytes, label: str) -> Preset:
         raise ConfigError(f"{label}: {_validation_message(exc)}") from None
 
 
+#: The preset ``vbench calibrate`` writes for this machine, found by name in the user's config
+#: directory (it describes one machine, so it never ships with the package).
+CALIBRATED = "calibrated"
+
+
+def calibrated_path() -> Path:
+    """Where the ``calibrated`` preset lives: ``$XDG_CONFIG_HOME/vbench/presets/calibrated.toml``
+    (``~/.config`` when the variable is unset)."""
+    import os
+
+    base = Path(os.environ.get("XDG_CONFIG_HOME") or Path.home() / ".config")
+    return base / "vbench" / "presets" / f"{CALIBRATED}.toml"
+
+
+def _load_calibrated() -> Preset:
+    path = calibrated_path()
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ConfigError(
+            f"preset 'calibrated' not found ({path} does not exist yet): "
+            "run vbench calibrate on this machine first"
+        ) from None
+    except OSError as exc:
+        raise ConfigError(
+            f"preset 'calibrated' ({path}): cannot read it ({exc.strerror}); "
+            "check its permissions or run vbench calibrate again"
+        ) from None
+    return _parse(data, f"preset 'calibrated' ({path})")
+
+
 def load_preset(name_or_path: str) -> Preset:
     """Load a builtin preset by name, or a user preset from a TOML file path.
 
@@ -213,6 +244,8 @@ def load_preset(name_or_path: str) -> Preset:
     if name_or_path in builtins:
         data = _presets_dir().joinpath(f"{name_or_path}.toml").read_bytes()
         return _parse(data, f"preset '{name_or_path}'")
+    if name_or_path == CALIBRATED:
+        return _load_calibrated()
 
     path = Path(name_or_path)
     looks_like_path = name_or_path.endswith(".toml") or "/" in name_or_path or "\\" in name_or_path

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
@@ -85,12 +86,31 @@ K_IRQ_SEND, K_WAKE, K_VCPU_WAKE, K_MB, K_COPY = range(5, 10)
 # outputs (float64 vector)
 O_STATUS, O_DETAIL, O_FIRST_ARRIVAL, O_LAST_DONE, O_STEPS, O_DRIVER_T, O_DEVICE_T = range(7)
 N_OUT = 8
+# the run's state between calls (a run of more requests than the window is fed in pieces):
+# integers, then floats
+S_NXT, S_INFLIGHT, S_COMPLETED, S_STEPS, S_FLAGS, S_FILLED, S_N = range(7)
+N_STATE_I = 7
+F_TD, F_TV, F_DEV_WAKE_AT, F_IRQ_AT, F_LAST_DONE = range(5)
+N_STATE_F = 5
+# S_FLAGS bits
+FL_STARTED, FL_DEV_ASLEEP, FL_KICK_AWAKE, FL_DEV_FOUND, FL_BLOCKED, FL_POLL_IDLE = (
+    1,
+    2,
+    4,
+    8,
+    16,
+    32,
+)
+# the digest of the completion sequence: FNV-1a over 64-bit words
+DIGEST_SEED = 0xCBF29CE484222325
+_DIGEST_PRIME = 0x100000001B3
 
 ST_OK = 0
 ST_DEADLOCK = 1  # nobody can act and requests are outstanding: a lost notification
 ST_DUPLICATE = 2  # a request completed twice
 ST_BAD_REQUEST = 3  # the device popped or the driver reaped something that is no request
 ST_NO_PROGRESS = 4  # the step budget ran out
+ST_MORE = 5  # paused: the window needs the next requests (not an error)
 STATUS_TEXT = {
     ST_DEADLOCK: "lost wakeup: requests outstanding but neither side will ever act again",
     ST_DUPLICATE: "a request completed twice",
@@ -124,15 +144,25 @@ def _charge(ctr, seen, tcause, costs, side):
 
 
 @njit(inline="always")
-def _complete(r, t, nxt, start, prio, hist, lat_max, done):
-    """Complete request ``r`` at time ``t``: record its latency. Returns a status code."""
-    if r >= nxt or done[r] != 0:
-        return ST_DUPLICATE if (r < nxt and done[r] != 0) else ST_BAD_REQUEST
-    done[r] = 1
-    lat = t - start[r]
-    record(hist, prio[r], lat)
-    if lat > lat_max[prio[r]]:
-        lat_max[prio[r]] = lat
+def _complete(r, t, nxt, lo, start, prio, hist, lat_max, done, dig):
+    """Complete request ``r`` at time ``t``: record its latency and fold (r, t) into the
+    digest of the completion sequence. Returns a status code.
+
+    The per-request arrays are a window of requests ``lo .. nxt-1`` and beyond, indexed by
+    ``r`` modulo their (power of two) length."""
+    if r >= nxt or r < lo:
+        return ST_BAD_REQUEST
+    j = np.uint64(r) & np.uint64(done.shape[0] - 1)
+    if done[j] != 0:
+        return ST_DUPLICATE
+    done[j] = 1
+    lat = t - start[j]
+    k = prio[j]
+    record(hist, k, lat)
+    if lat > lat_max[k]:
+        lat_max[k] = lat
+    word = (np.uint64(r) << np.uint64(40)) ^ np.uint64(np.int64(t))
+    dig[0] = (dig[0] ^ word) * np.uint64(_DIGEST_PRIME)
     return ST_OK
 
 
@@ -159,11 +189,13 @@ def _reap_round(
     costs,
     td,
     nxt,
+    lo,
     start,
     prio,
     hist,
     lat_max,
     done,
+    dig,
     out,
     handler,
 ):
@@ -184,7 +216,7 @@ def _reap_round(
                     status = ST_BAD_REQUEST
                     out[O_DETAIL] = r
                 break
-            status = _complete(r, td, nxt, start, prio, hist, lat_max, done)
+            status = _complete(r, td, nxt, lo, start, prio, hist, lat_max, done, dig)
             if status != ST_OK:
                 out[O_DETAIL] = r
                 break
@@ -214,11 +246,13 @@ def _sync_call(
     td,
     i,
     nxt,
+    lo,
     start,
     prio,
     hist,
     lat_max,
     done,
+    dig,
     out,
     exit_cost,
 ):
@@ -245,7 +279,7 @@ def _sync_call(
     if r < 0:
         out[O_DETAIL] = r
         return td, ST_BAD_REQUEST
-    status = _complete(r, td, nxt, start, prio, hist, lat_max, done)
+    status = _complete(r, td, nxt, lo, start, prio, hist, lat_max, done, dig)
     if status != ST_OK:
         out[O_DETAIL] = r
     return td, status
@@ -270,18 +304,32 @@ def simulate(
     lat_max,
     hol,
     done,
+    start,
+    io,
+    seen,
+    waiting,
+    si,
+    sf,
+    dig,
     out,
 ):
-    """Run every request of the workload through one model instance. Returns nothing: the
-    counters, causes, histograms, head-of-line times and ``out`` are filled in place.
+    """Run the workload's requests through one model instance. Returns nothing: the counters,
+    causes, histograms, head-of-line times, digest and ``out`` are filled in place.
+
+    The per-request arrays (the workload's five, ``start``, ``done``) are a window whose length
+    is a power of two: request r lives at ``r & (length - 1)``. ``si[S_FILLED]`` says which
+    requests are in it; when the driver would look past them, the run saves its state in
+    ``si``/``sf`` (and ``io``, ``seen``, ``waiting``) and returns with ``out[O_STATUS] ==
+    ST_MORE``; the caller slides the window and calls again, and the run goes on exactly as
+    if the window had held everything (see :func:`vbench.simulation.run_model`).
 
     ``hol[c]``: device time spent serving requests of a lower class than c while requests of
     class c were waiting to be taken (summed over those waiting requests): head-of-line
     blocking, the cost a ring without priority imposes on an urgent request."""
-    n = arrival.shape[0]
-    io = np.zeros(N_IO, dtype=np.int64)
-    seen = np.zeros(5, dtype=np.int64)
-    start = np.empty(n, dtype=np.float64)
+    n = si[S_N]
+    filled = si[S_FILLED]
+    mask = np.uint64(arrival.shape[0] - 1)
+    lo = filled - arrival.shape[0]  # requests below this have left the window
     batch = int(params[P_BATCH])
     cap = int(params[P_CAP])
     dev_poll = params[P_DEV_POLL] != 0.0
@@ -291,35 +339,42 @@ def simulate(
     irq_exits = int(costs[K_IRQ_EXITS])
     irq_cost_exits = irq_exits * costs[K_EXIT]
     classes = hist.shape[0]
-    waiting = np.zeros(classes, dtype=np.int64)  # made available, not yet taken, per class
+    # waiting[c]: requests of class c made available, not yet taken
 
-    td = 0.0  # driver clock
-    tv = 0.0  # device clock
-    dev_asleep = not dev_poll
-    dev_wake_at = INF
-    kick_while_awake = False
-    dev_found = True  # did the device find work since its last wakeup?
-    irq_at = INF
-    # np.int64, not a literal 0: numba would first type (and compile) the out-of-line helpers
-    # that take it for the literal, then again for int64; the same goes for the flags below
-    nxt = np.int64(0)
-    inflight = 0
-    completed = 0
-    blocked = False
-    poll_idle = False  # the polling driver's last look found nothing
-    last_done = 0.0
-    steps = 0
+    flags = si[S_FLAGS]
+    td = sf[F_TD]  # driver clock
+    tv = sf[F_TV]  # device clock
+    dev_asleep = (flags & FL_DEV_ASLEEP) != 0
+    dev_wake_at = sf[F_DEV_WAKE_AT]
+    kick_while_awake = (flags & FL_KICK_AWAKE) != 0
+    dev_found = (flags & FL_DEV_FOUND) != 0  # did the device find work since its last wakeup?
+    irq_at = sf[F_IRQ_AT]
+    # an np.int64, not a literal 0: numba would first type (and compile) the out-of-line
+    # helpers that take it for the literal, then again for int64
+    nxt = si[S_NXT]
+    inflight = si[S_INFLIGHT]
+    completed = si[S_COMPLETED]
+    blocked = (flags & FL_BLOCKED) != 0
+    poll_idle = (flags & FL_POLL_IDLE) != 0  # the polling driver's last look found nothing
+    last_done = sf[F_LAST_DONE]
+    steps = si[S_STEPS]
     max_steps = 64 * n + 100000
     status = ST_OK
 
-    if dev_poll:
-        _notify_ctl(cfg, mem, dev, ctr, io, 0)
-        tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
-    if drv_poll:
-        _notify_ctl(cfg, mem, drv, ctr, io, 2)
-        td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
+    if (flags & FL_STARTED) == 0:
+        dev_asleep = not dev_poll
+        dev_found = True
+        if dev_poll:
+            _notify_ctl(cfg, mem, dev, ctr, io, 0)
+            tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
+        if drv_poll:
+            _notify_ctl(cfg, mem, drv, ctr, io, 2)
+            td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
 
     while completed < n:
+        if filled < n and nxt + batch > filled:
+            status = ST_MORE  # a batch may look at up to `batch` requests from nxt on
+            break
         steps += 1
         if steps > max_steps:
             status = ST_NO_PROGRESS
@@ -329,8 +384,8 @@ def simulate(
         t_drv = INF
         if not drv_poll and irq_at < INF:
             t_drv = irq_at
-        if can_submit and arrival[nxt] < t_drv:
-            t_drv = arrival[nxt]
+        if can_submit and arrival[np.uint64(nxt) & mask] < t_drv:
+            t_drv = arrival[np.uint64(nxt) & mask]
         t_dev = dev_wake_at if dev_asleep else tv
         if drv_poll and inflight > 0:
             # a polling driver looks again once the device has had a chance to act; with the
@@ -371,7 +426,7 @@ def simulate(
             r = m.pop(cfg, mem, dev, ctr, io)
             tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
             if r >= 0:
-                if r >= n or done[r] != 0 or r >= nxt:
+                if r >= nxt or r < lo or done[np.uint64(r) & mask] != 0:
                     status = ST_BAD_REQUEST
                     out[O_DETAIL] = r
                     break
@@ -380,7 +435,7 @@ def simulate(
                 svc = params[P_SERVICE_NS] + params[P_SERVICE_PER_BYTE] * nbytes
                 tv += svc
                 tcause[T_SERVICE] += svc
-                k = prio[r]
+                k = prio[np.uint64(r) & mask]
                 waiting[k] -= 1
                 for c in range(k + 1, classes):
                     if waiting[c] > 0:
@@ -451,11 +506,13 @@ def simulate(
                 costs,
                 td,
                 nxt,
+                lo,
                 start,
                 prio,
                 hist,
                 lat_max,
                 done,
+                dig,
                 out,
                 not drv_poll,  # True here (a runtime value: one compiled helper, not two)
             )
@@ -483,11 +540,13 @@ def simulate(
                 costs,
                 td,
                 nxt,
+                lo,
                 start,
                 prio,
                 hist,
                 lat_max,
                 done,
+                dig,
                 out,
                 not drv_poll,  # False here
             )
@@ -500,23 +559,24 @@ def simulate(
                 last_done = t_last
             poll_idle = got == 0
             can_submit = nxt < n and not blocked and (cap == 0 or inflight < cap)
-            if got == 0 and not (can_submit and arrival[nxt] <= td):
+            if got == 0 and not (can_submit and arrival[np.uint64(nxt) & mask] <= td):
                 td += poll_ns
                 continue
 
         can_submit = nxt < n and not blocked and (cap == 0 or inflight < cap)
-        if not (can_submit and arrival[nxt] <= td):
+        if not (can_submit and arrival[np.uint64(nxt) & mask] <= td):
             continue
         # submit a batch: up to `batch` requests that have arrived, then one kick decision
         added = 0
         decided = False
         while True:
             i = nxt
+            j = np.uint64(i) & mask
             io[IO_REQ] = i
-            io[IO_SIZE] = size[i]
-            io[IO_SEGS] = segs[i]
-            io[IO_DIR] = direction[i]
-            io[IO_PRIO] = prio[i]
+            io[IO_SIZE] = size[j]
+            io[IO_SEGS] = segs[j]
+            io[IO_DIR] = direction[j]
+            io[IO_PRIO] = prio[j]
             io[IO_NOW] = np.int64(td)
             io[IO_SYNC] = 0
             ok = m.add(cfg, mem, drv, ctr, io)
@@ -526,17 +586,17 @@ def simulate(
                 ctr[C_RING_FULL] += 1
                 last = True
             else:
-                start[i] = td if cap > 0 else arrival[i]
+                start[j] = td if cap > 0 else arrival[j]
                 td += params[P_DRIVER_NS]
                 tcause[T_DRIVER] += params[P_DRIVER_NS]
                 nxt += 1
                 inflight += 1
-                waiting[prio[i]] += 1
+                waiting[prio[j]] += 1
                 added += 1
                 more = (
                     added < batch
                     and nxt < n
-                    and arrival[nxt] <= td
+                    and arrival[np.uint64(nxt) & mask] <= td
                     and (cap == 0 or inflight < cap)
                 )
                 last = not more
@@ -555,17 +615,19 @@ def simulate(
                         td,
                         i,
                         nxt,
+                        lo,
                         start,
                         prio,
                         hist,
                         lat_max,
                         done,
+                        dig,
                         out,
                         exit_cost,
                     )
                     if status != ST_OK:
                         break
-                    waiting[prio[i]] -= 1
+                    waiting[prio[j]] -= 1
                     completed += 1
                     inflight -= 1
                     last_done = td
@@ -600,26 +662,73 @@ def simulate(
         if status != ST_OK:
             break
 
-    # the wall the run took, and the steps, for the caller
+    # the state, for the next call (ST_MORE) and the caller
+    si[S_NXT] = nxt
+    si[S_INFLIGHT] = inflight
+    si[S_COMPLETED] = completed
+    si[S_STEPS] = steps
+    si[S_FLAGS] = (
+        FL_STARTED
+        | (FL_DEV_ASLEEP if dev_asleep else 0)
+        | (FL_KICK_AWAKE if kick_while_awake else 0)
+        | (FL_DEV_FOUND if dev_found else 0)
+        | (FL_BLOCKED if blocked else 0)
+        | (FL_POLL_IDLE if poll_idle else 0)
+    )
+    sf[F_TD] = td
+    sf[F_TV] = tv
+    sf[F_DEV_WAKE_AT] = dev_wake_at
+    sf[F_IRQ_AT] = irq_at
+    sf[F_LAST_DONE] = last_done
     ctr[C_REQUESTS] = completed
     out[O_STATUS] = status
-    out[O_FIRST_ARRIVAL] = arrival[0] if n > 0 else 0.0
     out[O_LAST_DONE] = last_done
     out[O_STEPS] = steps
     out[O_DRIVER_T] = td
     out[O_DEVICE_T] = tv
 
 
-def new_buffers(n: int, classes: int, mem: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Zeroed output buffers for :func:`simulate` (one set per model run): the tracker
-    (counters, then the line states of ``mem``), causes, histograms, max latency, head-of-line
-    time per class, done, out."""
-    return (
+@dataclass
+class Run:
+    """Everything :func:`simulate` fills or keeps between calls, for one model run."""
+
+    ctr: np.ndarray  # the tracker: counters, then the line states of the arena
+    causes: np.ndarray
+    hist: np.ndarray
+    lat_max: np.ndarray
+    hol: np.ndarray
+    done: np.ndarray  # window: 1 once request r & (window - 1) completed
+    start: np.ndarray  # window: when the request's latency starts
+    io: np.ndarray
+    seen: np.ndarray
+    waiting: np.ndarray
+    si: np.ndarray
+    sf: np.ndarray
+    dig: np.ndarray
+    out: np.ndarray
+
+
+def new_run(n: int, window: int, classes: int, mem: np.ndarray) -> Run:
+    """Zeroed buffers and the initial state of a run of ``n`` requests through a window of
+    ``window`` (a power of two) requests."""
+    si = np.zeros(N_STATE_I, dtype=np.int64)
+    si[S_N] = n
+    sf = np.zeros(N_STATE_F, dtype=np.float64)
+    sf[F_DEV_WAKE_AT] = INF
+    sf[F_IRQ_AT] = INF
+    return Run(
         new_tracker(mem),
         np.zeros(N_CAUSES, dtype=np.float64),
         np.zeros((classes, N_BUCKETS), dtype=np.int64),
         np.zeros(classes, dtype=np.float64),
         np.zeros(classes, dtype=np.float64),
-        np.zeros(n, dtype=np.uint8),
+        np.zeros(window, dtype=np.uint8),
+        np.zeros(window, dtype=np.float64),
+        np.zeros(N_IO, dtype=np.int64),
+        np.zeros(5, dtype=np.int64),
+        np.zeros(classes, dtype=np.int64),
+        si,
+        sf,
+        np.full(1, DIGEST_SEED, dtype=np.uint64),
         np.zeros(N_OUT, dtype=np.float64),
     )

@@ -19,7 +19,15 @@ import sys
 from pathlib import Path
 
 _PKG = Path(__file__).resolve().parent
-_JITTED = ("memory.py", "counters.py", "engine.py", "histogram.py", "layout.py", "models")
+_JITTED = (
+    "memory.py",
+    "counters.py",
+    "engine.py",
+    "histogram.py",
+    "layout.py",
+    "models",
+    "native",
+)
 
 
 def source_hash() -> str:

@@ -12,14 +12,20 @@ A read by side s of a line last written by the other side is a transfer unless s
 that version (a re-read of an unchanged line hits in s's cache, so a busy-polling side pays once
 per change, not per poll); a write by s to a line last written by the other side is always a
 transfer (the line must be fetched for ownership).
+
+The same accessors also run a model on real shared memory between two threads (the native
+engine): handed a uint64 view of the arena instead of the bytes, they compile to acquire
+loads, release stores and real fences, without line tracking (see "two arena flavours" below).
 """
 
 from __future__ import annotations
 
 import numpy as np
-from numba import njit
+from numba import njit, types
+from numba.extending import overload
 
 from vbench.counters import C_LINES_DRV, C_LINES_TOUCHED, C_MB_DRV, C_RMB, C_WMB, N_COUNTERS
+from vbench.native import atomics as A
 
 LINE_SHIFT = 6
 
@@ -53,9 +59,65 @@ def view(mem: np.ndarray, dtype: type) -> np.ndarray:
     return mem.view(np.dtype(dtype).newbyteorder("<"))
 
 
+# --- the accessors: one name, two arena flavours --------------------------------------------------
+# A model's operations call ld*/st*/touch/mb/wmb/rmb and never look at the arena's type: the
+# flavour is decided at compile time from the arena's element type (``_native(mem)`` is the
+# constant True or False of that type, so LLVM drops the other flavour's branch), so the same
+# model code is both the simulation and the real thing:
+#
+# - a **uint8** arena (``new_mem``) is the simulation: plain little-endian loads and stores, a
+#   line transfer charged on every access (``touch``), barriers only counted;
+# - a **uint64** arena (``native_arena(mem)``: the same bytes seen as words) is a native run on
+#   two threads (:mod:`vbench.native`): no line tracking (the hardware does the transfers),
+#   every load an acquire and every store a release (LLVM atomics: never hoisted out of a
+#   spin loop nor reordered across each other; plain ``mov`` on x86), ``mb`` a real full
+#   fence (the store-then-load of every notification re-check), ``wmb``/``rmb`` compiler
+#   barriers (TSO orders store-store and load-load). Each side counts in its own ``ctr``.
+#
+# (Plain @njit functions with a folded branch, not per-flavour overloads: the simulation's
+# code is then what it was, and so is its speed. The barriers take the arena only to know the
+# flavour; they are inlined in numba's IR so that passing it costs no reference counting.)
+
+
+def _native(mem):  # noqa: D103 (a stub: the overload below gives the constant)
+    raise TypeError("jitted code only")
+
+
+@overload(_native, inline="always")
+def _native_of(mem):
+    # not ``mem.itemsize == 8``: numba reads itemsize from the array at run time, and the test
+    # left in every accessor halved the simulation's speed
+    if getattr(mem, "dtype", None) == types.uint64:
+        return lambda mem: True
+    return lambda mem: False
+
+
+def aligned_zeros(nbytes: int, align: int = 4096) -> np.ndarray:
+    """``nbytes`` zeroed bytes starting on an ``align``-byte boundary (numpy itself promises
+    only 16): shared memory for real threads must sit on real cache lines."""
+    raw = np.zeros(nbytes + align, dtype=np.uint8)
+    start = -raw.ctypes.data % align
+    return raw[start : start + nbytes]  # keeps ``raw`` alive as its base
+
+
+def native_arena(mem: np.ndarray) -> np.ndarray:
+    """The native flavour of byte arena ``mem``: a page-aligned copy seen as uint64 words.
+
+    Page alignment makes the layout's 64-byte lines the hardware's lines (so the line quirks the
+    simulation charges are the ones the native run pays) and keeps every naturally aligned
+    field naturally aligned, which the atomic accessors need. ``new_mem`` sizes arenas in whole
+    lines, so the word view always exists; its ``.view(np.uint8)`` is the same memory as bytes
+    (for a model's audit after the run)."""
+    out = aligned_zeros(mem.shape[0])
+    out[:] = mem
+    return out.view(np.uint64)
+
+
 @njit
 def touch(mem, ctr, side, off, write):
     """Account one access by ``side`` (0 driver, 1 device) to the line holding byte ``off``."""
+    if _native(mem):
+        return  # native: the cache hierarchy does the real transfers; nothing to account
     # unsigned indexes: numba then skips its negative-index wraparound test, which otherwise
     # costs a compare and a select per access and stops LLVM from merging byte loads
     li = np.uint64(N_COUNTERS + (off >> LINE_SHIFT))
@@ -96,69 +158,99 @@ def _put(mem, off, nbytes, v):
         mem[np.uint64(off + k)] = np.uint8((v >> (8 * k)) & 0xFF)
 
 
+# In each accessor the native branch comes first: an acquire load (later accesses stay after
+# it) or a release store (earlier accesses are visible before it) of the field's width.
 @njit
 def ld8(mem, ctr, side, off):
+    if _native(mem):
+        return A.ld_acquire_8(mem, off)
     touch(mem, ctr, side, off, False)
     return np.int64(mem[np.uint64(off)])
 
 
 @njit
 def st8(mem, ctr, side, off, v):
+    if _native(mem):
+        A.st_release_8(mem, off, v)
+        return
     touch(mem, ctr, side, off, True)
     mem[np.uint64(off)] = np.uint8(v & 0xFF)
 
 
 @njit
 def ld16(mem, ctr, side, off):
+    if _native(mem):
+        return A.ld_acquire_16(mem, off)
     touch(mem, ctr, side, off, False)
     return _get(mem, off, 2)
 
 
 @njit
 def st16(mem, ctr, side, off, v):
+    if _native(mem):
+        A.st_release_16(mem, off, v)
+        return
     touch(mem, ctr, side, off, True)
     _put(mem, off, 2, v)
 
 
 @njit
 def ld32(mem, ctr, side, off):
+    if _native(mem):
+        return A.ld_acquire_32(mem, off)
     touch(mem, ctr, side, off, False)
     return _get(mem, off, 4)
 
 
 @njit
 def st32(mem, ctr, side, off, v):
+    if _native(mem):
+        A.st_release_32(mem, off, v)
+        return
     touch(mem, ctr, side, off, True)
     _put(mem, off, 4, v)
 
 
 @njit
 def ld64(mem, ctr, side, off):
+    if _native(mem):
+        return A.ld_acquire_64(mem, off)
     touch(mem, ctr, side, off, False)
     return _get(mem, off, 8)
 
 
 @njit
 def st64(mem, ctr, side, off, v):
+    if _native(mem):
+        A.st_release_64(mem, off, v)
+        return
     touch(mem, ctr, side, off, True)
     _put(mem, off, 8, v)
 
 
-@njit
-def mb(ctr, side):
-    """Full barrier (a locked op on x86): counted per side, charged by the preset."""
+@njit(inline="always")
+def mb(mem, ctr, side):
+    """Full barrier (a locked op on x86): counted per side, charged by the preset. Native: a
+    real fence, pairing with the peer's: my store (an index, a flag) is globally visible before
+    my next load (the peer's event index or flag): the store-buffering order x86 does not keep."""
+    if _native(mem):
+        A.fence()
     ctr[np.uint64(C_MB_DRV + side)] += 1
 
 
-@njit
-def wmb(ctr):
+@njit(inline="always")
+def wmb(mem, ctr):
     """Write barrier: a compiler barrier on x86 (TSO); counted, not charged."""
+    if _native(mem):
+        A.compiler_barrier()  # release stores already keep store-store order
     ctr[C_WMB] += 1
 
 
-@njit
-def rmb(ctr):
+@njit(inline="always")
+def rmb(mem, ctr):
     """Read barrier: a compiler barrier on x86 (TSO); counted, not charged."""
+    if _native(mem):
+        A.compiler_barrier()  # acquire loads already keep load-load order
     ctr[C_RMB] += 1
 
 

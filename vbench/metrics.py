@@ -25,7 +25,18 @@ from vbench.counters import CAUSES, COUNTERS
 Kind = Literal["exact", "modeled", "timing", "param", "id"]
 Better = Literal["lower", "higher", "none"]
 
-ID_COLUMNS: tuple[str, ...] = ("point", "label", "model", "seed", "workload_fingerprint")
+# what a row *is*: never compared as metrics (``event_digest`` is checked by ``run --verify``;
+# ``rep`` numbers the repetitions of a native run)
+ID_COLUMNS: tuple[str, ...] = (
+    "point",
+    "label",
+    "model",
+    "seed",
+    "workload_fingerprint",
+    "event_digest",
+    "engine",
+    "rep",
+)
 METRIC_KINDS: tuple[str, ...] = ("exact", "modeled", "timing")
 
 
@@ -114,6 +125,39 @@ def describe(column: str) -> Metric | None:
         return Metric("timing", "lower", "s", "wall time of the simulation on this machine")
     if column == "sim_requests_per_s":
         return Metric("timing", "higher", "req/s", "simulated requests per wall second")
+    if column.startswith("measured_"):
+        return _measured(column.removeprefix("measured_"))
+    return None
+
+
+# native runs (engine.kind = "native") measure on this machine: every figure is a timing
+# column of its own, never sharing a column with the simulation's modeled or exact figures
+_MEASURED: dict[str, tuple[Better, str, str]] = {
+    "requests_per_s": ("higher", "req/s", "measured throughput"),
+    "seconds": ("lower", "s", "wall time of the run, first add to last completion"),
+    "requests": ("none", "count", "requests completed"),
+    "kicks": ("lower", "count", "kicks sent (eventfd writes)"),
+    "kicks_received": ("none", "count", "kicks the device read (sum of eventfd counts)"),
+    "kicks_suppressed": ("none", "count", "kick decisions that sent nothing"),
+    "interrupts": ("lower", "count", "interrupts (calls) sent"),
+    "interrupts_received": ("none", "count", "calls the driver read (sum of eventfd counts)"),
+    "interrupts_delivered": ("lower", "count", "driver wake-ups on a call (handler runs)"),
+    "spurious_device": ("lower", "count", "device wake-ups that found no work"),
+    "spurious_driver": ("lower", "count", "driver handler runs that reaped nothing"),
+    "device_wakeups": ("lower", "count", "device wake-ups (kick or re-check)"),
+    "ring_full": ("lower", "count", "adds refused for lack of room"),
+    "kicks_per_req": ("lower", "per request", "measured kicks per request"),
+    "interrupts_per_req": ("lower", "per request", "measured interrupts per request"),
+}
+
+
+def _measured(name: str) -> Metric | None:
+    if name in _MEASURED:
+        better, unit, what = _MEASURED[name]
+        return Metric("timing", better, unit, f"{what} (native run)")
+    m = re.fullmatch(r"lat_(p50|p90|p99|p99_9|max)_ns", name)
+    if m:
+        return Metric("timing", "lower", "ns", f"measured {_PCT[m.group(1)]} latency (native run)")
     return None
 
 

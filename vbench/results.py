@@ -23,7 +23,7 @@ from typing import Any
 import pandas as pd
 
 from vbench import __version__
-from vbench.errors import VbenchError
+from vbench.errors import VbenchError, reading
 
 TABLE = "results"
 HISTOGRAMS = "histograms"  # latency histograms, long form: point, label, class, bucket, count
@@ -135,6 +135,11 @@ def _atomic(path: Path, write: Any) -> None:
         raise
 
 
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a small text file atomically (temporary file, then rename)."""
+    _atomic(path, lambda p: p.write_text(text, encoding="utf-8"))
+
+
 def write(out_dir: Path, rows: list[dict[str, Any]], meta: dict[str, Any]) -> Path:
     """Write the table and meta.json into ``out_dir`` (created if needed); return the folder.
 
@@ -209,7 +214,7 @@ class ResultSet:
     @property
     def swept(self) -> list[str]:
         """The sweep parameters: the columns that say which point a row belongs to."""
-        return [c for c in self.meta.get("swept", []) if c in self.table.columns]
+        return [c for c in self.meta.get("swept") or [] if c in self.table.columns]
 
     @property
     def labels(self) -> list[str]:
@@ -234,66 +239,176 @@ class ResultSet:
     def column_meta(self, column: str) -> dict[str, str]:
         from vbench.metrics import Metric, describe
 
-        known = self.meta.get("columns", {}).get(column)
+        known = (self.meta.get("columns") or {}).get(column)
         if known:
             return known
         d = describe(column) or Metric("param", "none", "", "sweep parameter")
         return d.as_dict()
 
 
+_TABLE_FILES = (f"{TABLE}.parquet", f"{TABLE}.csv")
+_REFRESH = "rerun vbench run (or restore the folder as vbench wrote it)"
+
+
 def load(path: str | Path) -> ResultSet:
     """Read a result folder (or its results.csv/.parquet/meta.json), checking that it is one.
 
-    Every problem is one line naming the file and the fix (VbenchError), never a traceback."""
+    Every problem is one line naming the file and the fix (VbenchError), never a traceback:
+    a missing or truncated file, an unknown schema version, a meta.json or a table edited into
+    something vbench would misread (a key column renamed, text in a number column)."""
     p = Path(path)
-    folder = p.parent if p.is_file() else p
     if not p.exists():
         raise VbenchError(f"{p}: no such results folder: pass a folder written by vbench run")
+    if p.is_file() and p.name not in (*_TABLE_FILES, "meta.json"):
+        raise VbenchError(
+            f"{p} is a file, not a results folder: pass the folder written by vbench run "
+            f"(or its {TABLE}.csv, {TABLE}.parquet or meta.json)"
+        )
+    folder = p.parent if p.is_file() else p
+    meta = _read_meta(folder)
+    chosen = p if p.is_file() and p.name != "meta.json" else None
+    table = _read_table(folder, chosen)
+    _check_table(folder, table, meta)
+    return ResultSet(folder, table, meta)
+
+
+def _read_meta(folder: Path) -> dict[str, Any]:
+    """meta.json, checked for the shape every reader relies on."""
     meta_file = folder / "meta.json"
     if not meta_file.is_file():
         raise VbenchError(
             f"{folder}: no meta.json: not a vbench results folder (or an incomplete one): "
             "pass a folder written by vbench run"
         )
-    try:
-        meta = json.loads(meta_file.read_text())
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise VbenchError(f"{meta_file}: unreadable ({e}): rerun vbench run") from None
+    with reading(meta_file, _REFRESH):
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
     if not isinstance(meta, dict):
-        raise VbenchError(f"{meta_file}: not a JSON object: rerun vbench run")
+        raise VbenchError(f"{meta_file}: not a JSON object: {_REFRESH}")
     version = meta.get("schema_version", SCHEMA_VERSION)
-    if version != SCHEMA_VERSION:
+    if version != SCHEMA_VERSION or isinstance(version, bool):
         raise VbenchError(
             f"{folder}: results schema version {version!r}, this vbench reads {SCHEMA_VERSION}: "
             "rerun the sweep with this vbench (or use the vbench that wrote it)"
         )
-    table = _read_table(folder, p if p.is_file() and p.name != "meta.json" else None)
+    expected: dict[str, tuple[type, ...]] = {
+        "swept": (list,),
+        "config": (dict,),
+        "columns": (dict,),
+        "git": (dict,),
+        "name": (str,),
+    }
+    for key, types in expected.items():
+        value = meta.get(key)
+        if value is not None and not isinstance(value, types):
+            raise VbenchError(
+                f"{meta_file}: {key} is a {type(value).__name__}, not a "
+                f"{'JSON object' if types == (dict,) else types[0].__name__}: {_REFRESH}"
+            )
+    if not all(isinstance(c, str) for c in meta.get("swept") or []):
+        raise VbenchError(f"{meta_file}: swept must list column names: {_REFRESH}")
+    cfg = meta.get("config") or {}
+    for key, typ in (("workload", dict), ("models", list)):
+        if cfg.get(key) is not None and not isinstance(cfg[key], typ):
+            raise VbenchError(f"{meta_file}: config.{key} has the wrong shape: {_REFRESH}")
+    for column, info in (meta.get("columns") or {}).items():
+        if not _valid_column_meta(info):
+            raise VbenchError(
+                f"{meta_file}: columns.{column} is not a column description "
+                f"(kind, better, unit, what): {_REFRESH}"
+            )
+    return meta
+
+
+def _valid_column_meta(info: Any) -> bool:
+    from vbench.metrics import METRIC_KINDS
+
+    return (
+        isinstance(info, dict)
+        and info.get("kind") in (*METRIC_KINDS, "param", "id")
+        and info.get("better") in ("lower", "higher", "none")
+        and all(isinstance(info.get(k), str) for k in ("unit", "what"))
+    )
+
+
+def _read_table(folder: Path, chosen: Path | None) -> pd.DataFrame:
+    """The table: the file asked for, else the Parquet file, else the CSV.
+
+    A Parquet file that is there but unreadable is an error, not a reason to fall back on the
+    CSV quietly: a damaged folder should be noticed (the CSV can still be passed by name)."""
+    if chosen is not None:
+        f = chosen
+    else:
+        found = [folder / n for n in _TABLE_FILES if (folder / n).is_file()]
+        if not found:
+            raise VbenchError(f"{folder}: no {TABLE}.parquet or {TABLE}.csv: {_REFRESH}")
+        f = found[0]
+    fix = "the file is truncated or was edited; " + _REFRESH
+    if f.suffix == ".parquet" and (folder / f"{TABLE}.csv").is_file() and chosen is None:
+        fix += f", or pass {folder / TABLE}.csv to read the CSV"
+    with reading(f, fix):  # only the parsers run in here: what they raise is the file's fault
+        if f.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            # a damaged string (invalid UTF-8) would only fail later, when a reader touches it
+            pq.read_table(f).validate(full=True)
+            return pd.read_parquet(f)
+        widths = _csv_widths(f)
+        table = pd.read_csv(f, **_CSV_FLOATS)
+    # pandas pads a short row (a file cut off mid-row, a cell deleted by hand) with missing
+    # values without a word, which would then read as data
+    for i, n in enumerate(widths[1:]):
+        if n != widths[0]:
+            raise VbenchError(f"{f}: row {i} has {n} fields, the header {widths[0]}: {fix}")
+    return table
+
+
+def _csv_widths(f: Path) -> list[int]:
+    """The number of fields of the header and of every non-blank row of a CSV file."""
+    import csv
+
+    with f.open(newline="", encoding="utf-8") as fh:
+        return [len(row) for row in csv.reader(fh) if row]
+
+
+def _check_table(folder: Path, table: pd.DataFrame, meta: dict[str, Any]) -> None:
+    """The rows must be what vbench wrote: key columns present and filled, metrics numeric."""
     missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
     if missing:
         raise VbenchError(
             f"{folder}: the results table lacks column(s) {', '.join(missing)}: "
-            "it was edited or truncated; rerun vbench run"
+            f"it was edited or truncated; {_REFRESH}"
         )
     if table.empty:
-        raise VbenchError(f"{folder}: the results table has no rows: rerun vbench run")
-    return ResultSet(folder, table, meta)
+        raise VbenchError(f"{folder}: the results table has no rows: {_REFRESH}")
+    if not table.columns.is_unique:
+        dup = table.columns[table.columns.duplicated()][0]
+        raise VbenchError(f"{folder}: the results table has two columns {dup!r}: {_REFRESH}")
+    for col in REQUIRED_COLUMNS:
+        blank = table[col].isna()
+        if blank.any():
+            raise VbenchError(
+                f"{folder}: row {int(blank.to_numpy().argmax())} has no {col}: "
+                f"the table was edited; {_REFRESH}"
+            )
+    from vbench.metrics import METRIC_KINDS, describe
 
-
-def _read_table(folder: Path, chosen: Path | None) -> pd.DataFrame:
-    candidates = [chosen] if chosen else [folder / f"{TABLE}.parquet", folder / f"{TABLE}.csv"]
-    errors = []
-    for f in candidates:
-        if not f.is_file():
+    known = meta.get("columns") or {}
+    for col in table.columns:
+        info = known.get(col)
+        kind = info["kind"] if info else getattr(describe(str(col)), "kind", None)
+        if kind not in METRIC_KINDS:
             continue
-        try:
-            if f.suffix == ".parquet":
-                return pd.read_parquet(f)
-            return pd.read_csv(f, **_CSV_FLOATS)
-        except Exception as e:  # pyarrow and the CSV parser raise many kinds
-            errors.append(f"{f.name}: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
-    if errors:
-        raise VbenchError(
-            f"{folder}: cannot read the results table ({'; '.join(errors)}): "
-            "the file is truncated or was edited; rerun vbench run"
-        )
-    raise VbenchError(f"{folder}: no {TABLE}.parquet or {TABLE}.csv: rerun vbench run")
+        s = table[col]
+        if pd.api.types.is_bool_dtype(s):
+            bad = s.index[:1]
+        elif pd.api.types.is_numeric_dtype(s):
+            continue
+        else:
+            bad = s.index[pd.to_numeric(s, errors="coerce").isna() & s.notna()]
+        if len(bad):
+            row = table.index.get_loc(bad[0])
+            raise VbenchError(
+                f"{folder}: column {col!r} must hold numbers but row {row} holds "
+                f"{s.loc[bad[0]]!r}: the table was edited; {_REFRESH}"
+            )
+        table[col] = pd.to_numeric(s)

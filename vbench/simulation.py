@@ -7,6 +7,7 @@ comparison between models is paired.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -20,7 +21,7 @@ from vbench.errors import ConfigError, InvariantError
 from vbench.histogram import percentiles
 from vbench.memory import MAX_REQUEST_BYTES
 from vbench.models.interface import Instance, ModelDef, ModelOptions, Needs
-from vbench.workload import Workload
+from vbench.workload import CHUNK, Workload, WorkloadStream, fingerprint_of
 
 PERCENTILES: tuple[tuple[str, float], ...] = (
     ("p50", 50.0),
@@ -28,6 +29,21 @@ PERCENTILES: tuple[tuple[str, float], ...] = (
     ("p99", 99.0),
     ("p99_9", 99.9),
 )
+
+
+class NativeSpec(BaseModel):
+    """Options of the native engine only (``engine.kind = "native"``; the simulation ignores
+    them): repetitions, notification timing, ringtest's exit emulation, the run's time bound.
+    See :mod:`vbench.native.runner`."""
+
+    model_config = ConfigDict(extra="forbid")
+    repetitions: int = Field(5, ge=1, description="measured runs per model and point (rows)")
+    warmup: int = Field(1, ge=0, description="unrecorded runs before them")
+    spin_ns: int = Field(0, ge=0, description="sleeping mode: spin this long before blocking")
+    exit_cycles: int = Field(500, ge=0, description="busy-wait before each notification (VMEXIT)")
+    entry_cycles: int = Field(500, ge=0, description="busy-wait after it (VMENTRY)")
+    timeout_s: float = Field(30.0, gt=0, description="bound on one run: a wedged run fails")
+    pin: bool = Field(True, description="pin the two threads to two distinct CPUs")
 
 
 class EngineSpec(BaseModel):
@@ -46,6 +62,8 @@ class EngineSpec(BaseModel):
     driver_ns: float = Field(100.0, ge=0, description="guest work per request [E]")
     poll_ns: float = Field(50.0, gt=0, description="one empty poll of the ring [E]")
     device_in_user_space: bool = False
+    kind: Literal["sim", "native"] = "sim"
+    native: NativeSpec = Field(default_factory=NativeSpec)
 
 
 @dataclass
@@ -62,10 +80,96 @@ class ModelRun:
     out: np.ndarray
     instance: Instance
     wall_s: float = float("nan")  # wall time of the simulation itself (a timing metric)
+    requests: int = 0
+    digest: str = ""  # of the event sequence (see event_digest)
+    workload_fingerprint: str = ""
 
 
-def needs_of(wl: Workload) -> Needs:
+#: The most requests a run holds at once (a power of two): a longer run is fed through a window
+#: of this many, drawn chunk by chunk, so its memory does not grow with its length.
+WINDOW = 1 << 20
+
+
+def needs_of(wl: Workload | WorkloadStream) -> Needs:
+    """What the rings must hold: the largest request of a materialised workload, or the worst
+    case its spec allows for a stream (which is never held whole)."""
+    if isinstance(wl, WorkloadStream):
+        from vbench.config import needs_for
+
+        return needs_for(wl.spec)
     return Needs(max_segments=int(wl.max_segments), max_size=int(wl.max_size), classes=wl.classes)
+
+
+def _pieces(wl: Workload | WorkloadStream):
+    """(first request, its five arrays) piece by piece, in order, CHUNK requests at a time."""
+    if isinstance(wl, WorkloadStream):
+        yield from wl.chunks()
+        return
+    arrays = (wl.arrival_ns, wl.size, wl.segments, wl.prio, wl.direction)
+    for lo in range(0, len(wl), CHUNK):
+        yield lo, tuple(a[lo : lo + CHUNK] for a in arrays)
+
+
+class _Window:
+    """The run's window of requests: fills it piece by piece, and proves on the way that every
+    request that leaves it (and, at the end, every one still in it) completed exactly once."""
+
+    def __init__(self, wl: Workload | WorkloadStream, run: Any) -> None:
+        self.n = len(wl) if isinstance(wl, Workload) else wl.n
+        self.size = run.done.shape[0]
+        self.run = run
+        self.bufs = (
+            np.zeros(self.size, np.float64),
+            np.zeros(self.size, np.int64),
+            np.zeros(self.size, np.int64),
+            np.zeros(self.size, np.int64),
+            np.zeros(self.size, np.int8),
+        )
+        self.pieces = _pieces(wl)
+        self.pending: tuple[int, tuple[np.ndarray, ...]] | None = None
+        self.filled = 0
+        self.verified = 0
+        self.first_arrival = 0.0
+        self.hashers = [hashlib.sha256() for _ in range(5)]
+
+    def fill(self) -> bool:
+        """Add every piece that fits (its slots' earlier requests all completed); False if
+        none fitted."""
+        from vbench import engine as E
+
+        added = False
+        while self.filled < self.n:
+            if self.pending is None:
+                self.pending = next(self.pieces)
+            lo, arrays = self.pending
+            m = arrays[0].shape[0]
+            s = lo & (self.size - 1)
+            if lo >= self.size:
+                if not self.run.done[s : s + m].all():
+                    break  # a request of that slot range is still outstanding: not yet
+                self.verified += m
+            self.run.done[s : s + m] = 0
+            for buf, a, h in zip(self.bufs, arrays, self.hashers, strict=True):
+                buf[s : s + m] = a
+                h.update(np.ascontiguousarray(a).tobytes())
+            if lo == 0:
+                self.first_arrival = float(arrays[0][0])
+            self.filled = lo + m
+            self.run.si[E.S_FILLED] = self.filled
+            self.pending = None
+            added = True
+        return added
+
+    def verify_end(self) -> int:
+        """Requests completed exactly once, over the whole run."""
+        tail = min(self.n, self.size)
+        lo = self.n - tail
+        slots = (np.arange(lo, self.n) & (self.size - 1)) if tail else np.arange(0)
+        return self.verified + int((self.run.done[slots] == 1).sum())
+
+
+def _window_size(n: int) -> int:
+    return min(WINDOW, 1 << max(CHUNK.bit_length() - 1, (n - 1).bit_length()))
 
 
 def check_model(
@@ -102,62 +206,112 @@ def run_model(
     label: str,
     mdef: ModelDef,
     opts: ModelOptions,
-    wl: Workload,
+    wl: Workload | WorkloadStream,
     eng: EngineSpec,
     preset: Preset,
+    needs: Needs | None = None,
 ) -> ModelRun:
     """Simulate one model over the workload and check the end-of-run invariants."""
     from vbench import engine as E
 
-    needs = needs_of(wl)
+    needs = needs if needs is not None else needs_of(wl)
     check_model(mdef, opts, needs, eng.batch, label)
     inst = mdef.build(opts, needs)
-    ctr, causes, hist, lat_max, hol, done, out = E.new_buffers(len(wl), wl.classes, inst.mem)
-    t0 = time.perf_counter()
-    E.simulate(
-        inst.cfg,
-        inst.mem,
-        inst.drv,
-        inst.dev,
-        wl.arrival_ns,
-        wl.size,
-        wl.segments,
-        wl.prio,
-        wl.direction,
-        engine_params(eng, wl),
-        preset.vector(),
-        ctr,
-        causes,
-        hist,
-        lat_max,
-        hol,
-        done,
-        out,
-    )
-    wall_s = time.perf_counter() - t0
-    status = int(out[E.O_STATUS])
+    n = len(wl) if isinstance(wl, Workload) else wl.n
+    run = E.new_run(n, _window_size(n), wl.classes, inst.mem)
+    win = _Window(wl, run)
+    params = engine_params(eng, wl)
+    costs = preset.vector()
+    wall_s = 0.0  # the simulation's own time (sliding the window is not counted)
+    while True:
+        if not win.fill() and win.filled < n and int(run.out[E.O_STATUS]) == E.ST_MORE:
+            raise InvariantError(
+                f"{label}: more than {run.done.shape[0] - CHUNK} requests outstanding: the "
+                "run's window cannot slide"
+            )
+        t0 = time.perf_counter()
+        E.simulate(
+            inst.cfg,
+            inst.mem,
+            inst.drv,
+            inst.dev,
+            *win.bufs,
+            params,
+            costs,
+            run.ctr,
+            run.causes,
+            run.hist,
+            run.lat_max,
+            run.hol,
+            run.done,
+            run.start,
+            run.io,
+            run.seen,
+            run.waiting,
+            run.si,
+            run.sf,
+            run.dig,
+            run.out,
+        )
+        wall_s += time.perf_counter() - t0
+        if int(run.out[E.O_STATUS]) != E.ST_MORE:
+            break
+    run.out[E.O_FIRST_ARRIVAL] = win.first_arrival
+    ctr = run.ctr
+    status = int(run.out[E.O_STATUS])
     if status != E.ST_OK:
         raise InvariantError(
-            f"{label}: {E.STATUS_TEXT[status]} (detail {int(out[E.O_DETAIL])}, "
-            f"{int(ctr[COUNTERS.index('requests')])} of {len(wl)} completed)"
+            f"{label}: {E.STATUS_TEXT[status]} (detail {int(run.out[E.O_DETAIL])}, "
+            f"{int(ctr[COUNTERS.index('requests')])} of {n} completed)"
         )
     problems = []
-    if int(done.sum()) != len(wl) or not np.all(done == 1):
-        problems.append(f"{int((done == 1).sum())} of {len(wl)} requests completed exactly once")
+    once = win.verify_end()
+    if once != n:
+        problems.append(f"{once} of {n} requests completed exactly once")
     problems += mdef.audit(inst)
     if problems:
         raise InvariantError(f"{label}: end-of-run invariants broken: " + "; ".join(problems))
     return ModelRun(
-        label, mdef.name, ctr[:N_COUNTERS].copy(), causes, hist, lat_max, hol, out, inst, wall_s
+        label,
+        mdef.name,
+        ctr[:N_COUNTERS].copy(),
+        run.causes,
+        run.hist,
+        run.lat_max,
+        run.hol,
+        run.out,
+        inst,
+        wall_s,
+        n,
+        event_digest(run),
+        workload_fingerprint(win, wl),
     )
 
 
-def summarize(run: ModelRun, wl: Workload) -> dict[str, Any]:
+def event_digest(run: Any) -> str:
+    """A digest of the run's event sequence: every completion (request, instant) in order,
+    folded in by the engine, then every counter, time by cause and histogram bucket. Two runs
+    with equal digests did the same things at the same instants (``vbench run --verify``)."""
+    h = hashlib.sha256()
+    h.update(int(run.dig[0]).to_bytes(8, "little"))
+    for a in (run.ctr[:N_COUNTERS], run.causes, run.hist, run.lat_max, run.hol):
+        h.update(np.ascontiguousarray(a).tobytes())
+    return h.hexdigest()[:16]
+
+
+def workload_fingerprint(win: _Window, wl: Workload | WorkloadStream) -> str:
+    """The fingerprint of the requests the run was fed (hashed as they entered the window):
+    equal to :meth:`Workload.fingerprint` of the same requests held whole."""
+    cap = wl.in_flight_cap
+    return fingerprint_of([h.digest() for h in win.hashers], win.n, cap, wl.classes)
+
+
+def summarize(run: ModelRun, wl: Workload | WorkloadStream) -> dict[str, Any]:
     """One tidy row of figures for one model run: every counter, per-request ratios, latency
     percentiles overall and per priority class, modeled throughput and time by cause."""
     from vbench import engine as E
 
-    n = len(wl)
+    n = run.requests
     row: dict[str, Any] = {"label": run.label, "model": run.model}
     for name, v in zip(COUNTERS, run.counters, strict=True):
         row[name] = int(v)
@@ -192,20 +346,26 @@ def summarize(run: ModelRun, wl: Workload) -> dict[str, Any]:
     # the simulator's own speed on this machine: a timing metric, compared only on one machine
     row["sim_seconds"] = run.wall_s
     row["sim_requests_per_s"] = n / run.wall_s if run.wall_s > 0 else float("nan")
+    row["event_digest"] = run.digest
     return row
 
 
 def run_point(
     models: list[tuple[str, ModelDef, ModelOptions]],
-    wl: Workload,
+    wl: Workload | WorkloadStream,
     eng: EngineSpec,
     preset: Preset,
+    needs: Needs | None = None,
 ) -> list[dict[str, Any]]:
-    """Every model over the same workload: one row each."""
+    """Every model over the same workload: one row each. A stream is drawn afresh for each
+    model (the same requests: the rows carry the fingerprint that proves it)."""
     rows = []
     for lbl, md, op in models:
-        run = run_model(lbl, md, op, wl, eng, preset)
+        if isinstance(wl, WorkloadStream):
+            wl = WorkloadStream(wl.spec, wl.seed)
+        run = run_model(lbl, md, op, wl, eng, preset, needs)
         row = summarize(run, wl)
+        row["workload_fingerprint"] = run.workload_fingerprint
         row[HIST_KEY] = sparse_hist(run.hist)
         rows.append(row)
     return rows

@@ -7,43 +7,104 @@ the others still run, so nothing already computed is lost.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
 from vbench.config import Plan, Point
+from vbench.errors import VbenchError
+from vbench.journal import Journal, point_key
+
+
+@dataclass
+class Failure:
+    """A point that did not give rows: ``kind`` is "invariant" (a model or the engine broke a
+    protocol invariant: a vbench bug), "verify" (two runs of the point differed) or "error"."""
+
+    point: int
+    kind: str
+    message: str
 
 
 @dataclass
 class SweepOutcome:
     rows: list[dict[str, Any]] = field(default_factory=list)
-    failures: list[tuple[int, str]] = field(default_factory=list)  # (point index, message)
-    interrupted: bool = False
+    failures: list[Failure] = field(default_factory=list)
+    interrupted: int = 0  # the exit code of the signal that stopped the sweep (130, 143), or 0
+    resumed: int = 0  # points whose rows came from the journal
+    write_error: str | None = None  # the journal could not be written: the sweep stopped
+
+
+class Interrupted(BaseException):
+    """SIGTERM (or SIGINT) during a sweep; ``code`` is the exit code it asks for."""
+
+    def __init__(self, code: int) -> None:
+        super().__init__(code)
+        self.code = code
 
 
 def run_point(point: Point) -> list[dict[str, Any]]:
     """All models of one point over one shared workload; one tidy row per model."""
-    from vbench.simulation import run_point as run_models
-    from vbench.workload import generate
+    from vbench.config import needs_for
+    from vbench.simulation import WINDOW
+    from vbench.workload import WorkloadStream, generate
 
-    wl = generate(point.workload, point.seed)
-    rows = run_models(point.models, wl, point.engine, point.preset)
+    native = point.engine.kind == "native"
+    spec = point.workload
+    if native:
+        from vbench.native.runner import run_point as run_models
+
+        rows = run_models(point.models, generate(spec, point.seed), point.engine, point.preset)
+    else:
+        from vbench.simulation import run_point as run_models
+
+        # a run too long to hold is drawn chunk by chunk, each model afresh (same requests)
+        wl = (
+            generate(spec, point.seed)
+            if spec.requests <= WINDOW
+            else WorkloadStream(spec, point.seed)
+        )
+        rows = run_models(point.models, wl, point.engine, point.preset, needs_for(spec))
     head: dict[str, Any] = {"point": point.index}
     for k, v in point.params.items():
         head[k] = v if isinstance(v, int | float | str | bool) else str(v)
-    fp = wl.fingerprint()
-    return [{**head, **row, "seed": point.seed, "workload_fingerprint": fp} for row in rows]
+    tail = {"seed": point.seed, "engine": point.engine.kind}
+    return [{**head, **row, **tail} for row in rows]
 
 
-def _run_point_safe(point: Point) -> tuple[int, list[dict[str, Any]] | None, str | None]:
+def _run_point_safe(
+    point: Point, verify: bool = False
+) -> tuple[int, list[dict[str, Any]] | None, Failure | None]:
     from vbench.errors import InvariantError, VbenchError
 
     try:
-        return point.index, run_point(point), None
-    except (InvariantError, VbenchError) as e:
-        return point.index, None, str(e)
+        rows = run_point(point)
+        if verify:
+            problem = _verify(point, rows)
+            if problem:
+                return point.index, None, Failure(point.index, "verify", problem)
+        return point.index, rows, None
+    except InvariantError as e:
+        return point.index, None, Failure(point.index, "invariant", str(e))
+    except VbenchError as e:
+        return point.index, None, Failure(point.index, "error", str(e))
+
+
+def _verify(point: Point, rows: list[dict[str, Any]]) -> str | None:
+    """Run the point again; every simulated row's event digest must be the same."""
+    again = {r["label"]: r.get("event_digest") for r in run_point(point)}
+    for r in rows:
+        first, second = r.get("event_digest"), again.get(r["label"])
+        if first and first != second:
+            return (
+                f"point {point.index}, {r['label']}: the event sequence differs between two "
+                f"runs (digest {first} vs {second}): the simulation is not deterministic"
+            )
+    return None
 
 
 def _warm_one(label: str, mdef: Any, opts: Any, point: Point) -> None:
@@ -58,9 +119,12 @@ def warm_up(plan: Plan, jobs: int = 1) -> None:
     """Compile (or load from cache) every model's engine once, before starting workers.
 
     With ``jobs > 1`` the models compile in parallel processes (each writes its own entries of
-    the on-disk cache), which is what makes a cold start on a small machine tolerable."""
+    the on-disk cache), which is what makes a cold start on a small machine tolerable. Native
+    points compile their own loops before their threads start (vbench.native.runner)."""
     todo = {}
     for point in plan.points:
+        if point.engine.kind != "sim":
+            continue
         for label, mdef, opts in point.models:
             todo.setdefault(mdef.name, (label, mdef, opts, point))
     jobs = max(1, min(jobs, len(todo), os.cpu_count() or 1))
@@ -68,48 +132,115 @@ def warm_up(plan: Plan, jobs: int = 1) -> None:
         for args in todo.values():
             _warm_one(*args)
         return
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
+    pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
+    try:
         for f in [pool.submit(_warm_one, *args) for args in todo.values()]:
             f.result()
+    except BaseException:
+        _stop_workers(pool)
+        raise
+    pool.shutdown(wait=True)
+
+
+def _worker_init() -> None:
+    """Workers leave Ctrl-C to the parent (which stops them), so a terminal's SIGINT to the
+    whole process group prints no traceback per worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def _stop_workers(pool: ProcessPoolExecutor) -> None:
+    """Cancel what has not started and kill what runs: an interrupted sweep leaves no worker."""
+    pool.shutdown(wait=False, cancel_futures=True)
+    procs = list((getattr(pool, "_processes", None) or {}).values())
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.kill()
+    for p in procs:
+        with contextlib.suppress(Exception):
+            p.join(5)
+
+
+@contextlib.contextmanager
+def _sigterm_raises():
+    """SIGTERM becomes :class:`Interrupted` (143) in the main thread, like Ctrl-C (130)."""
+
+    def handler(signum: int, _frame: Any) -> None:
+        raise Interrupted(128 + signum)
+
+    try:
+        old = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: leave signals alone
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def run_plan(
     plan: Plan,
     jobs: int = 1,
-    on_point: Callable[[int, str | None], None] | None = None,
+    on_point: Callable[[int, Failure | None], None] | None = None,
+    journal: Journal | None = None,
+    verify: bool = False,
 ) -> SweepOutcome:
-    """Run every point; ``on_point(index, error)`` is called as each one finishes."""
+    """Run every point; ``on_point(index, failure)`` is called as each one finishes.
+
+    With a journal, points it already holds are taken from it, and every point that finishes
+    is appended to it at once. A signal (SIGINT, SIGTERM) stops the sweep cleanly: workers are
+    killed, nothing finished is lost, ``outcome.interrupted`` holds the exit code."""
     out = SweepOutcome()
-    jobs = max(1, min(jobs, len(plan.points), os.cpu_count() or 1))
-    try:
-        if jobs == 1:
-            for p in plan.points:
-                idx, rows, err = _run_point_safe(p)
-                _collect(out, idx, rows, err, on_point)
-        else:
-            with ProcessPoolExecutor(max_workers=jobs) as pool:
-                futures = [pool.submit(_run_point_safe, p) for p in plan.points]
+    todo = []
+    keys = {p.index: point_key(p.raw, p.seed) for p in plan.points}
+    for p in plan.points:
+        rows = journal.rows_for(keys[p.index], p.index) if journal else None
+        if rows is None:
+            todo.append(p)
+            continue
+        out.resumed += 1
+        _collect(out, p.index, rows, None, on_point)
+    if any(p.engine.kind == "native" for p in todo):
+        jobs = 1  # a native run owns two cores: nothing else may run beside it
+    jobs = max(1, min(jobs, len(todo) or 1, os.cpu_count() or 1))
+
+    def finished(idx: int, rows: Any, failure: Failure | None) -> None:
+        if rows is not None and journal is not None:
+            journal.append(keys[idx], idx, rows)
+        _collect(out, idx, rows, failure, on_point)
+
+    with _sigterm_raises():
+        try:
+            if jobs == 1:
+                for p in todo:
+                    finished(*_run_point_safe(p, verify))
+            else:
+                pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
                 try:
+                    futures = [pool.submit(_run_point_safe, p, verify) for p in todo]
                     for f in as_completed(futures):
-                        idx, rows, err = f.result()
-                        _collect(out, idx, rows, err, on_point)
-                except KeyboardInterrupt:
-                    for f in futures:
-                        f.cancel()
+                        finished(*f.result())
+                except BaseException:
+                    _stop_workers(pool)
                     raise
-    except KeyboardInterrupt:
-        out.interrupted = True
-    out.rows.sort(key=lambda r: (r["point"], r["label"]))
+                pool.shutdown(wait=True)
+        except KeyboardInterrupt:
+            out.interrupted = 130
+        except Interrupted as e:
+            out.interrupted = e.code
+        except VbenchError as e:  # the journal could not be written (disk full...)
+            out.write_error = str(e)
+    out.rows.sort(key=lambda r: (r["point"], r["label"], r.get("rep", 0)))
     return out
 
 
-def _collect(out: SweepOutcome, idx: int, rows: Any, err: str | None, cb: Any) -> None:
+def _collect(out: SweepOutcome, idx: int, rows: Any, failure: Failure | None, cb: Any) -> None:
     if rows is not None:
         out.rows.extend(rows)
-    if err is not None:
-        out.failures.append((idx, err))
+    if failure is not None:
+        out.failures.append(failure)
     if cb is not None:
-        cb(idx, err)
+        cb(idx, failure)
 
 
 def meta_of(
@@ -124,7 +255,9 @@ def meta_of(
     from vbench import results
 
     status = (
-        "interrupted" if outcome.interrupted else ("failed" if outcome.failures else "complete")
+        "interrupted"
+        if outcome.interrupted or outcome.write_error
+        else ("failed" if outcome.failures else "complete")
     )
     return {
         "name": plan.name,
@@ -136,7 +269,10 @@ def meta_of(
         "swept": plan.swept,
         "points": len(plan.points),
         "status": status,
-        "failures": [{"point": i, "error": e} for i, e in outcome.failures],
+        "failures": [
+            {"point": f.point, "kind": f.kind, "error": f.message} for f in outcome.failures
+        ],
+        "resumed_points": outcome.resumed,
         "started": started,
         "finished": finished,
         "versions": results.versions(),

@@ -6,7 +6,8 @@ is generated once per sweep point, as plain numpy arrays (one per field, the for
 engine consumes), and handed unchanged to every model. :meth:`Workload.fingerprint` lets a run
 record and later prove that pairing.
 
-Each field is drawn from its own child random stream of the seed. Changing one distribution
+Each field is drawn from its own child random streams of the seed (one per chunk of
+:data:`CHUNK` requests, so a huge run is drawn piece by piece). Changing one distribution
 (say the size mix) therefore leaves every other field of the same seed bit-identical, so a
 sweep over one parameter varies that parameter and nothing else.
 
@@ -38,10 +39,10 @@ MAX_BYTES = 1 << 40
 #: The vbus prio convention allows at most this many priority classes.
 MAX_CLASSES = 8
 
-# Child-stream indices: one per field, fixed forever, so a field's draws never depend on how
-# another field is configured. Appending a new stream is safe; reordering is not.
+# Child-stream indices (the first spawn key; the chunk number is the second): one per field,
+# fixed forever, so a field's draws never depend on how another field is configured. Appending
+# a new stream is safe; reordering is not.
 _S_ARRIVAL, _S_SIZE, _S_SEGMENTS, _S_PRIO, _S_DIRECTION = range(5)
-_N_STREAMS = 5
 
 _NS_PER_S = 1e9
 _NS_PER_US = 1e3
@@ -238,60 +239,128 @@ class Workload:
         return int(self.size.sum(dtype=np.int64))
 
     def fingerprint(self) -> str:
-        """SHA-256 over every array (name, dtype and bytes) plus cap and classes.
+        """A SHA-256 over every array (name, dtype and the hash of its bytes) plus the count,
+        cap and classes: see :func:`fingerprint_of`."""
+        digests = [
+            hashlib.sha256(np.ascontiguousarray(getattr(self, f)).tobytes()).digest()
+            for f in FIELDS
+        ]
+        return fingerprint_of(digests, len(self), self.in_flight_cap, self.classes)
 
-        Two runs whose fingerprints match consumed bit-identical workloads, which is what makes
-        their comparison paired. Names and dtypes are hashed too so that a layout change cannot
-        collide with equal raw bytes.
-        """
-        h = hashlib.sha256()
-        for name in ("arrival_ns", "size", "segments", "prio", "direction"):
-            a = np.ascontiguousarray(getattr(self, name))
-            h.update(f"{name}:{a.dtype.str}:{a.shape[0]};".encode())
-            h.update(a.tobytes())
-        h.update(f"cap:{self.in_flight_cap};classes:{self.classes}".encode())
-        return h.hexdigest()
+
+#: The workload's arrays, in the order every consumer takes them.
+FIELDS = ("arrival_ns", "size", "segments", "prio", "direction")
+_DTYPES = ("<f8", "<i8", "<i8", "<i8", "|i1")
+
+
+def fingerprint_of(digests: list[bytes], n: int, cap: int, classes: int) -> str:
+    """The workload fingerprint from the SHA-256 of each array's bytes (in :data:`FIELDS`
+    order). Two runs whose fingerprints match consumed bit-identical workloads, which is what
+    makes their comparison paired; names and dtypes are hashed too so that a layout change
+    cannot collide with equal raw bytes. Per-array hashes let a run that draws its workload
+    chunk by chunk compute the same fingerprint as one that holds it whole."""
+    h = hashlib.sha256()
+    for name, dt, d in zip(FIELDS, _DTYPES, digests, strict=True):
+        h.update(f"{name}:{dt}:{n};".encode())
+        h.update(d)
+    h.update(f"cap:{cap};classes:{classes}".encode())
+    return h.hexdigest()
+
+
+#: Requests per generation chunk. Request i's fields are drawn from the streams of chunk
+#: ``i // CHUNK`` (one child stream per field and chunk), so any chunk can be drawn on its own:
+#: a run of 10^8 requests never holds more than a window of them, and the first k requests of a
+#: workload do not depend on how many follow. Part of the workload's definition: fixed forever.
+CHUNK = 1 << 16
+
+
+def _check_seed(seed: object) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
+        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
+    return int(seed)
+
+
+class WorkloadStream:
+    """The workload of ``spec`` and ``seed`` as a sequence of chunks, drawn on demand.
+
+    The carry between chunks (the last arrival instant) is the only state; :meth:`arrays`
+    returns requests ``lo .. hi-1`` and must be called with consecutive, increasing ranges.
+    """
+
+    def __init__(self, spec: WorkloadSpec, seed: int) -> None:
+        self.spec = spec
+        self.seed = _check_seed(seed)
+        self.n = spec.requests
+        self.in_flight_cap = spec.arrival.in_flight if spec.arrival.kind == "closed" else 0
+        self.classes = spec.priority.classes
+        self._chunk = -1
+        self._data: tuple[np.ndarray, ...] = ()
+        self._t_end = 0.0  # the last arrival instant of the chunks drawn so far
+
+    def _rng(self, field: int, chunk: int) -> np.random.Generator:
+        return np.random.default_rng(np.random.SeedSequence(self.seed, spawn_key=(field, chunk)))
+
+    def _draw(self, k: int) -> tuple[np.ndarray, ...]:
+        """All CHUNK requests of chunk ``k`` (the last one is drawn whole, then cut: a chunk's
+        draws never depend on the workload's length)."""
+        if k != self._chunk + 1:
+            raise ValueError(f"chunks are drawn in order: asked for {k} after {self._chunk}")
+        s, m = self.spec, CHUNK
+        gaps = _gaps(s.arrival, m, self._rng(_S_ARRIVAL, k))
+        if gaps is None:
+            arrival = np.zeros(m, dtype=np.float64)
+        else:
+            # sequential sums from the carry: the same floats as one cumsum over all chunks
+            arrival = np.cumsum(np.concatenate(([self._t_end], gaps)))[1:]
+            self._t_end = float(arrival[-1])
+        size = _sizes(s.size, m, self._rng(_S_SIZE, k))
+        segments = np.minimum(_segments(s.segments, m, self._rng(_S_SEGMENTS, k)), size)
+        prio = _categorical(self._rng(_S_PRIO, k), s.priority.shares, m)
+        direction = _directions(s, m, self._rng(_S_DIRECTION, k))
+        self._chunk = k
+        self._data = (arrival, size, segments, prio, direction)
+        return self._data
+
+    def chunks(self):
+        """Yield (lo, arrays of requests lo .. lo+len-1) chunk by chunk, the last one cut."""
+        for k in range(-(-self.n // CHUNK)):
+            lo = k * CHUNK
+            arrays = self._draw(k)
+            hi = min(self.n, lo + CHUNK)
+            yield lo, tuple(a[: hi - lo] for a in arrays)
 
 
 def generate(spec: WorkloadSpec, seed: int) -> Workload:
-    """Draw the workload for ``spec`` from ``seed``; same spec and seed give identical arrays."""
-    if isinstance(seed, bool) or not isinstance(seed, int | np.integer) or seed < 0:
-        raise ConfigError(f"seed must be an integer >= 0, got {seed!r}")
-    streams = [
-        np.random.default_rng(s) for s in np.random.SeedSequence(int(seed)).spawn(_N_STREAMS)
-    ]
-    n = spec.requests
+    """Draw the workload for ``spec`` from ``seed``; same spec and seed give identical arrays.
 
-    arrival = _arrivals(spec.arrival, n, streams[_S_ARRIVAL])
-    size = _sizes(spec.size, n, streams[_S_SIZE])
-    segments = np.minimum(_segments(spec.segments, n, streams[_S_SEGMENTS]), size)
-    prio = _categorical(streams[_S_PRIO], spec.priority.shares, n)
-    direction = _directions(spec, n, streams[_S_DIRECTION])
-
-    arrays = (arrival, size, segments, prio, direction)
+    This materialises every request; :class:`WorkloadStream` draws the same requests chunk by
+    chunk for runs too large to hold (``vbench.simulation`` picks one or the other)."""
+    stream = WorkloadStream(spec, seed)
+    parts = [arrays for _lo, arrays in stream.chunks()]
+    arrays = tuple(np.concatenate([p[f] for p in parts]) for f in range(5))
     for a in arrays:
         a.setflags(write=False)
+    arrival, size, segments, prio, direction = arrays
     return Workload(
         arrival_ns=arrival,
         size=size,
         segments=segments,
         prio=prio,
         direction=direction,
-        in_flight_cap=spec.arrival.in_flight if spec.arrival.kind == "closed" else 0,
-        classes=spec.priority.classes,
+        in_flight_cap=stream.in_flight_cap,
+        classes=stream.classes,
     )
 
 
-def _arrivals(spec: ArrivalSpec, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Arrival instants in ns (float64, non-decreasing)."""
+def _gaps(spec: ArrivalSpec, n: int, rng: np.random.Generator) -> np.ndarray | None:
+    """Inter-arrival gaps in ns (None for a closed loop: every request is ready at t=0 and
+    the engine's in-flight cap paces the loop)."""
     if spec.kind == "closed":
-        # Requests are always ready; the engine's in-flight cap is what paces a closed loop.
-        return np.zeros(n, dtype=np.float64)
-    mean_gap_ns = _NS_PER_S / spec.rate
-    gaps = rng.exponential(mean_gap_ns, n)
+        return None
+    gaps = rng.exponential(_NS_PER_S / spec.rate, n)
     if spec.kind == "onoff":
         gaps = gaps + _off_time(gaps, spec, rng)
-    return np.cumsum(gaps)
+    return gaps
 
 
 def _off_time(on_gaps: np.ndarray, spec: ArrivalSpec, rng: np.random.Generator) -> np.ndarray:

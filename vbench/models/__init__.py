@@ -9,7 +9,7 @@ import importlib
 import pkgutil
 from functools import cache
 
-from vbench.errors import ConfigError
+from vbench.errors import ConfigError, did_you_mean
 from vbench.models.interface import ModelDef
 
 
@@ -27,8 +27,10 @@ def registry() -> dict[str, ModelDef]:
     return dict(sorted(out.items()))
 
 
-def get_model(name: str) -> ModelDef:
+def get_model(name: object) -> ModelDef:
+    """The model called ``name``; a ConfigError naming the closest model (or all) otherwise."""
     models = registry()
-    if name not in models:
-        raise ConfigError(f"unknown model {name!r}: use one of {', '.join(models)}")
+    if not isinstance(name, str) or name not in models:
+        hint = did_you_mean(name, list(models)) if isinstance(name, str) else ""
+        raise ConfigError(f"unknown model {name!r}{hint}: use one of {', '.join(models)}")
     return models[name]

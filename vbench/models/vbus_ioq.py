@@ -177,10 +177,10 @@ def _inject(mem, ctr, side, mbox):
     """shm_signal_inject towards the mailbox at ``mbox``: 1 a real notification, 0 suppressed."""
     ctr[C_INJECTS] += 1
     st8(mem, ctr, side, mbox + _M_DIRTY, 1)
-    wmb(ctr)
+    wmb(mem, ctr)
     if ld8(mem, ctr, side, mbox + _M_ENABLED) != 0 and ld8(mem, ctr, side, mbox + _M_PENDING) == 0:
         st8(mem, ctr, side, mbox + _M_PENDING, 1)
-        wmb(ctr)
+        wmb(mem, ctr)
         return 1
     return 0
 
@@ -192,9 +192,9 @@ def _tail_push(mem, ctr, side, idx, count):
     if t == count:
         t = 0
     if ld32(mem, ctr, side, idx + _I_HEAD) == t:
-        rmb(ctr)
+        rmb(mem, ctr)
         st8(mem, ctr, side, idx + _I_FULL, 1)
-        wmb(ctr)
+        wmb(mem, ctr)
     st32(mem, ctr, side, idx + _I_TAIL, t)
 
 
@@ -205,10 +205,10 @@ def _head_pop(mem, ctr, side, idx, head, count):
     if h == count:
         h = 0
     st32(mem, ctr, side, idx + _I_HEAD, h)
-    wmb(ctr)
+    wmb(mem, ctr)
     if ld8(mem, ctr, side, idx + _I_FULL) != 0:
         st8(mem, ctr, side, idx + _I_FULL, 0)
-        wmb(ctr)
+        wmb(mem, ctr)
 
 
 # --- the venet request path on one IOQ, shared with the per-class model (vbus_prio) --------
@@ -251,16 +251,16 @@ def ioq_post(mem, ctr, io, ring, vidx, inuse, count, pool, entry, sg_pool):
     # ioq_iter_push on a "both" iterator: both tails, then the owner flip
     _tail_push(mem, ctr, SIDE_DRIVER, vidx, count)
     _tail_push(mem, ctr, SIDE_DRIVER, inuse, count)
-    wmb(ctr)
+    wmb(mem, ctr)
     st8(mem, ctr, SIDE_DRIVER, d + _D_SOWN, 1)
-    wmb(ctr)
+    wmb(mem, ctr)
     return 1
 
 
 @njit(inline="always")
 def ioq_read(mem, ctr, io, d, pool, entry, count, sg_pool):
     """Device: read the descriptor at ``d`` (and its venet_sg list); the request id, or -2."""
-    rmb(ctr)
+    rmb(mem, ctr)
     ptr = ld64(mem, ctr, SIDE_DEVICE, d + _D_PTR)
     ln = ld64(mem, ctr, SIDE_DEVICE, d + _D_LEN)
     ctr[C_DESC_READ] += 1
@@ -341,7 +341,7 @@ def _call_submit(c, mem, st, ctr, io):
     st32(mem, ctr, SIDE_DRIVER, c.call + _FC_VECTOR, VBUS_PCI_HC_DEVCALL)
     st32(mem, ctr, SIDE_DRIVER, c.call + _FC_LEN, _DC_SIZE)
     st64(mem, ctr, SIDE_DRIVER, c.call + _FC_DATAP, ARENA_GPA + dc)
-    wmb(ctr)
+    wmb(mem, ctr)
     ctr[C_DESC_WRITTEN] += 2
     st[P_CALL_REQ] = req
     io[IO_SYNC] = 1
@@ -410,7 +410,7 @@ def _disable_mailbox(mem, ctr, side, m):
     st8(mem, ctr, side, m + _M_DIRTY, 0)
     st8(mem, ctr, side, m + _M_ENABLED, 0)
     st8(mem, ctr, side, m + _M_PENDING, 0)
-    wmb(ctr)
+    wmb(mem, ctr)
     return 0
 
 
@@ -418,7 +418,7 @@ def _disable_mailbox(mem, ctr, side, m):
 def _enable_mailbox(mem, ctr, side, m):
     """shm_signal_enable: 1 nothing happened meanwhile; 0 a replay is due (dirty or pending)."""
     st8(mem, ctr, side, m + _M_ENABLED, 1)
-    wmb(ctr)
+    wmb(mem, ctr)
     if ld8(mem, ctr, side, m + _M_DIRTY) != 0 or ld8(mem, ctr, side, m + _M_PENDING) != 0:
         return 0  # a deferred wakeup, which may find nothing new (a spurious wakeup)
     return 1
@@ -440,7 +440,7 @@ def _enable_interrupts(cfg, mem, st, ctr, io):
     if c.eoi_windows != 0:
         # the deferred handler finished: EOI (pending = 0), then look at dirty again
         st8(mem, ctr, SIDE_DRIVER, c.north + _M_PENDING, 0)
-        wmb(ctr)
+        wmb(mem, ctr)
         return 0 if ld8(mem, ctr, SIDE_DRIVER, c.north + _M_DIRTY) != 0 else 1
     return _enable_mailbox(mem, ctr, SIDE_DRIVER, c.north)
 
@@ -474,7 +474,7 @@ def _push_used(cfg, mem, st, ctr, io):
     st[P_TAKEN] -= 1
     _head_pop(mem, ctr, SIDE_DEVICE, c.inuse_idx, h, c.ioq_count)
     st8(mem, ctr, SIDE_DEVICE, c.ring + _DESC * h + _D_SOWN, 0)  # flip back to the driver
-    wmb(ctr)
+    wmb(mem, ctr)
     st[P_UNSIGNALLED] += 1
     return 0
 

@@ -195,7 +195,7 @@ def _open(cfg, mem, st, ctr, k):
     """An event named IOQ k's signal: start its wakeup (dirty = 0) and mark it open."""
     nq = cfg[0].vp_q
     st8(mem, ctr, SIDE_DRIVER, cfg[1 + k].vp_north + _M_DIRTY, 0)
-    wmb(ctr)
+    wmb(mem, ctr)
     if st[_P_OPEN + k] == 0:
         st[_P_OPEN + k] = 1
         st[_P_OPEN + nq + st[P_NOPEN]] = k
@@ -217,7 +217,7 @@ def _take_events(cfg, mem, st, ctr):
             d = q.vp_ring + _DESC * h
             if ld8(mem, ctr, SIDE_DRIVER, d + _D_SOWN) != 0:
                 break  # still the host's: no more events here
-            rmb(ctr)
+            rmb(mem, ctr)
             ev = ld64(mem, ctr, SIDE_DRIVER, d + _D_COOKIE)  # the guest's own event pointer
             ld32(mem, ctr, SIDE_DRIVER, ev + _E_FLAGS)
             ld32(mem, ctr, SIDE_DRIVER, ev + _E_SIZE)
@@ -228,7 +228,7 @@ def _take_events(cfg, mem, st, ctr):
             _open(cfg, mem, st, ctr, k)
             _head_pop(mem, ctr, SIDE_DRIVER, idx, h, q.vp_count)
             st8(mem, ctr, SIDE_DRIVER, d + _D_SOWN, 1)  # the slot goes back to the host
-            wmb(ctr)
+            wmb(mem, ctr)
             took += 1
         if took > 0:
             _inject(mem, ctr, SIDE_DRIVER, q.vp_south)  # ioq_signal: the host's mailbox is off
@@ -262,10 +262,10 @@ def _reap(cfg, mem, st, ctr, io):
             return r
         # drained: the signal's wakeup ends, unless the device signalled again meanwhile
         st8(mem, ctr, SIDE_DRIVER, c.vp_north + _M_PENDING, 0)
-        wmb(ctr)
+        wmb(mem, ctr)
         if ld8(mem, ctr, SIDE_DRIVER, c.vp_north + _M_DIRTY) != 0:
             st8(mem, ctr, SIDE_DRIVER, c.vp_north + _M_DIRTY, 0)
-            wmb(ctr)
+            wmb(mem, ctr)
             continue  # look at this IOQ again
         for j in range(i, n - 1):
             st[order + j] = st[order + j + 1]
@@ -325,7 +325,7 @@ def _push_used(cfg, mem, st, ctr, io):
     st[_P_UNSIG + 2 * cfg[0].vp_q + k] -= 1
     _head_pop(mem, ctr, SIDE_DEVICE, c.vp_inuse_idx, h, c.vp_count)
     st8(mem, ctr, SIDE_DEVICE, c.vp_ring + _DESC * h + _D_SOWN, 0)
-    wmb(ctr)
+    wmb(mem, ctr)
     st[_P_UNSIG + k] += 1
     return 0
 
@@ -345,16 +345,16 @@ def _signal(cfg, mem, ctr, k):
     d = q.vp_ring + _DESC * t
     if ld8(mem, ctr, SIDE_DEVICE, d + _D_SOWN) == 0:
         return 0  # no room: cannot happen while eventq_size >= classes (check() enforces it)
-    rmb(ctr)
+    rmb(mem, ctr)
     ev = ld64(mem, ctr, SIDE_DEVICE, d + _D_PTR) - ARENA_GPA  # where the guest posted it
     st32(mem, ctr, SIDE_DEVICE, ev + _E_FLAGS, 0)
     st32(mem, ctr, SIDE_DEVICE, ev + _E_SIZE, _EVENT)
     st64(mem, ctr, SIDE_DEVICE, ev + _E_COOKIE, k)
     ctr[C_DESC_WRITTEN] += 1
     _tail_push(mem, ctr, SIDE_DEVICE, idx, q.vp_count)
-    wmb(ctr)
+    wmb(mem, ctr)
     st8(mem, ctr, SIDE_DEVICE, d + _D_SOWN, 0)  # the event is the guest's now
-    wmb(ctr)
+    wmb(mem, ctr)
     return _inject(mem, ctr, SIDE_DEVICE, q.vp_north)
 
 

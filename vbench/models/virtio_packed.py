@@ -213,7 +213,7 @@ def _add(cfg, mem, st, ctr, io):
                 w ^= 1
         ctr[C_DESC_WRITTEN] += segs
     # the head's flags last: the device must never see part of a chain
-    wmb(ctr)
+    wmb(mem, ctr)
     st16(mem, ctr, SIDE_DRIVER, c.desc + 16 * head + DESC_FLAGS, head_flags)
     st[D_NEXT_AVAIL] = i
     st[D_AVAIL_WRAP] = w
@@ -231,7 +231,7 @@ def _kick_needed(cfg, mem, st, ctr, io):
     if io[IO_LAST] == 0:
         return -1
     c = cfg[0]
-    mb(ctr, SIDE_DRIVER)  # expose the new flags before reading the device's suppression
+    mb(mem, ctr, SIDE_DRIVER)  # expose the new flags before reading the device's suppression
     added = st[D_NUM_ADDED]
     st[D_NUM_ADDED] = 0
     snap = ld32(mem, ctr, SIDE_DRIVER, c.dev_event)
@@ -250,7 +250,7 @@ def _reap(cfg, mem, st, ctr, io):
         d = c.desc + 16 * last
         if not _is_used(ld16(mem, ctr, SIDE_DRIVER, d + DESC_FLAGS), w):
             return -1
-        rmb(ctr)
+        rmb(mem, ctr)
         bid = ld16(mem, ctr, SIDE_DRIVER, d + DESC_ID)
         ln = ld32(mem, ctr, SIDE_DRIVER, d + DESC_LEN)
         ctr[C_DESC_READ] += 1
@@ -288,7 +288,7 @@ def _reap(cfg, mem, st, ctr, io):
     if st[D_FLAGS_SHADOW] == VRING_PACKED_EVENT_FLAG_DESC:
         # get_buf re-arms on every buffer: virtio_store_mb(off_wrap = last_used_idx)
         st16(mem, ctr, SIDE_DRIVER, c.drv_event + EV_OFF_WRAP, last | (w << 15))
-        mb(ctr, SIDE_DRIVER)
+        mb(mem, ctr, SIDE_DRIVER)
     return req
 
 
@@ -309,12 +309,12 @@ def _enable_interrupts(cfg, mem, st, ctr, io):
     if c.event_idx != 0:
         # the offset and its wrap bit before the flags that make the device read them
         st16(mem, ctr, SIDE_DRIVER, c.drv_event + EV_OFF_WRAP, last | (w << 15))
-        wmb(ctr)
+        wmb(mem, ctr)
     if st[D_FLAGS_SHADOW] == VRING_PACKED_EVENT_FLAG_DISABLE:
         f = VRING_PACKED_EVENT_FLAG_DESC if c.event_idx != 0 else VRING_PACKED_EVENT_FLAG_ENABLE
         st[D_FLAGS_SHADOW] = f
         st16(mem, ctr, SIDE_DRIVER, c.drv_event + EV_FLAGS, f)
-    mb(ctr, SIDE_DRIVER)  # virtqueue_poll: the lost-wakeup re-check
+    mb(mem, ctr, SIDE_DRIVER)  # virtqueue_poll: the lost-wakeup re-check
     if c.in_order != 0 and st[D_IO_ACTIVE] != 0:
         return 0  # the rest of an in-order batch is already known to be used
     fl = ld16(mem, ctr, SIDE_DRIVER, c.desc + 16 * last + DESC_FLAGS)
@@ -332,7 +332,7 @@ def _pop(cfg, mem, st, ctr, io):
     fl = ld16(mem, ctr, SIDE_DEVICE, d + DESC_FLAGS)
     if not _is_avail(fl, w):
         return -1
-    rmb(ctr)
+    rmb(mem, ctr)
     addr = ld64(mem, ctr, SIDE_DEVICE, d + DESC_ADDR)
     ln = ld32(mem, ctr, SIDE_DEVICE, d + DESC_LEN)
     bid = ld16(mem, ctr, SIDE_DEVICE, d + DESC_ID)
@@ -341,7 +341,8 @@ def _pop(cfg, mem, st, ctr, io):
     if fl & VRING_DESC_F_INDIRECT:
         segs = ln // 16
         tbl = addr - ARENA_GPA
-        if segs < 1 or ln % 16 != 0 or fl & VRING_DESC_F_NEXT or tbl < 0 or tbl + ln > mem.size:
+        # nbytes, not size: the arena's length in bytes in both flavours (uint8 or uint64)
+        if segs < 1 or ln % 16 != 0 or fl & VRING_DESC_F_NEXT or tbl < 0 or tbl + ln > mem.nbytes:
             return -2  # INDIRECT with NEXT, or a table that is not in shared memory
         first = ld64(mem, ctr, SIDE_DEVICE, tbl + DESC_ADDR)
         total = 0
@@ -399,7 +400,7 @@ def _write_used(c, mem, st, ctr, pos, wrap, bid, ln, barrier):
     st16(mem, ctr, SIDE_DEVICE, d + DESC_ID, bid)
     st32(mem, ctr, SIDE_DEVICE, d + DESC_LEN, ln)
     if barrier:
-        wmb(ctr)
+        wmb(mem, ctr)
     st16(mem, ctr, SIDE_DEVICE, d + DESC_FLAGS, AVAIL_USED if wrap != 0 else 0)
     ctr[C_DESC_WRITTEN] += 1
 
@@ -475,7 +476,7 @@ def _interrupt_needed(cfg, mem, st, ctr, io):
     if added == 0:
         return -1  # nothing published since the last decision
     st[V_SIG_ADDED] = 0
-    mb(ctr, SIDE_DEVICE)
+    mb(mem, ctr, SIDE_DEVICE)
     snap = ld32(mem, ctr, SIDE_DEVICE, c.drv_event)
     return _decide(snap, st[V_NEXT_USED], added, st[V_USED_WRAP], c.packed_n)
 
@@ -497,12 +498,12 @@ def _enable_kicks(cfg, mem, st, ctr, io):
     f = VRING_PACKED_EVENT_FLAG_ENABLE
     if c.event_idx != 0:
         st16(mem, ctr, SIDE_DEVICE, c.dev_event + EV_OFF_WRAP, la | (w << 15))
-        wmb(ctr)
+        wmb(mem, ctr)
         f = VRING_PACKED_EVENT_FLAG_DESC
     if st[V_FLAGS_SHADOW] != f:
         st[V_FLAGS_SHADOW] = f
         st16(mem, ctr, SIDE_DEVICE, c.dev_event + EV_FLAGS, f)
-    mb(ctr, SIDE_DEVICE)  # the lost-wakeup re-check
+    mb(mem, ctr, SIDE_DEVICE)  # the lost-wakeup re-check
     fl = ld16(mem, ctr, SIDE_DEVICE, c.desc + 16 * la + DESC_FLAGS)
     return 0 if _is_avail(fl, w) else 1
 

@@ -202,7 +202,7 @@ def add_q(c, mem, st, b, ctr, io):
     st[b + D_AVAIL_SHADOW] = shadow
     st[b + D_NUM_ADDED] += 1
     if c.publish_on_add != 0:
-        wmb(ctr)
+        wmb(mem, ctr)
         st16(mem, ctr, SIDE_DRIVER, c.avail + 2, shadow)
     return 1
 
@@ -215,10 +215,10 @@ def kick_needed_q(c, mem, st, b, ctr, io):
     new = st[b + D_AVAIL_SHADOW]
     old = (new - st[b + D_NUM_ADDED]) & 0xFFFF
     if c.publish_on_add == 0:
-        wmb(ctr)
+        wmb(mem, ctr)
         st16(mem, ctr, SIDE_DRIVER, c.avail + 2, new)
     st[b + D_NUM_ADDED] = 0
-    mb(ctr, SIDE_DRIVER)
+    mb(mem, ctr, SIDE_DRIVER)
     if c.event_idx != 0:
         ev = ld16(mem, ctr, SIDE_DRIVER, c.used + 4 + 8 * n)
         return 1 if need_event(ev, new, old) else 0
@@ -237,7 +237,7 @@ def reap_q(c, mem, st, b, ctr, io):
     else:
         if ld16(mem, ctr, SIDE_DRIVER, c.used + 2) == last:
             return -1
-        rmb(ctr)
+        rmb(mem, ctr)
         e = c.used + 4 + 8 * (last & (n - 1))
         head = ld32(mem, ctr, SIDE_DRIVER, e)
         ln = ld32(mem, ctr, SIDE_DRIVER, e + 4)
@@ -276,7 +276,7 @@ def reap_q(c, mem, st, b, ctr, io):
     if c.event_idx != 0 and (st[b + D_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT) == 0:
         # get_buf re-arms on every buffer: virtio_store_mb(used_event = last_used)
         st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * n, last)
-        mb(ctr, SIDE_DRIVER)
+        mb(mem, ctr, SIDE_DRIVER)
     return req
 
 
@@ -310,7 +310,7 @@ def enable_interrupts_q(c, mem, st, b, ctr, io):
         bufs = (((st[b + D_AVAIL_SHADOW] - last) & 0xFFFF) * 3) // 4
     if c.event_idx != 0:
         st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * c.split_n, (last + bufs) & 0xFFFF)
-    mb(ctr, SIDE_DRIVER)  # virtqueue_poll: the lost-wakeup re-check
+    mb(mem, ctr, SIDE_DRIVER)  # virtqueue_poll: the lost-wakeup re-check
     pending = (ld16(mem, ctr, SIDE_DRIVER, c.used + 2) - last) & 0xFFFF
     return 0 if pending > (bufs if c.event_idx != 0 else 0) else 1
 
@@ -358,7 +358,7 @@ def avail_ready_q(c, mem, st, b, ctr):
     st[b + V_AVAIL_CACHE] = ai
     if ai == la:
         return 0
-    rmb(ctr)
+    rmb(mem, ctr)
     return 1
 
 
@@ -390,7 +390,7 @@ def pop_q(c, mem, st, b, ctr, io):
             ai = ld16(mem, ctr, SIDE_DEVICE, c.avail + 2)  # look for more to choose from
             st[b + V_AVAIL_CACHE] = ai
             if ai != la:
-                rmb(ctr)
+                rmb(mem, ctr)
         head = _lookahead_take(c, mem, st, b, ctr)
         if head < 0:
             return -1
@@ -401,7 +401,7 @@ def pop_q(c, mem, st, b, ctr, io):
             st[b + V_AVAIL_CACHE] = ai
             if ai == la:
                 return -1
-            rmb(ctr)
+            rmb(mem, ctr)
         head = ld16(mem, ctr, SIDE_DEVICE, c.avail + 4 + 2 * (la & (n - 1)))
         la = (la + 1) & 0xFFFF
         st[b + V_LAST_AVAIL] = la
@@ -478,7 +478,7 @@ def interrupt_needed_q(c, mem, st, b, ctr, io):
             st32(mem, ctr, SIDE_DEVICE, e + 4, st[b + V_IO_LAST_LEN])
             ctr[C_DESC_WRITTEN] += 1
             st[b + V_USED_SHADOW] = (u + pend) & 0xFFFF
-        wmb(ctr)
+        wmb(mem, ctr)
         st16(mem, ctr, SIDE_DEVICE, c.used + 2, st[b + V_USED_SHADOW])
         st[b + V_PENDING] = 0
     new = st[b + V_USED_SHADOW]
@@ -486,7 +486,7 @@ def interrupt_needed_q(c, mem, st, b, ctr, io):
     if new == old:
         return -1  # nothing published since the last decision
     st[b + V_SIGNALLED] = new
-    mb(ctr, SIDE_DEVICE)
+    mb(mem, ctr, SIDE_DEVICE)
     if c.event_idx == 0:
         flags = ld16(mem, ctr, SIDE_DEVICE, c.avail)
         return 0 if flags & VRING_AVAIL_F_NO_INTERRUPT else 1
@@ -518,7 +518,7 @@ def enable_kicks_q(c, mem, st, b, ctr, io):
     elif st[b + V_FLAGS] & VRING_USED_F_NO_NOTIFY:
         st[b + V_FLAGS] &= ~VRING_USED_F_NO_NOTIFY
         st16(mem, ctr, SIDE_DEVICE, c.used, st[b + V_FLAGS])
-    mb(ctr, SIDE_DEVICE)  # the lost-wakeup re-check
+    mb(mem, ctr, SIDE_DEVICE)  # the lost-wakeup re-check
     return 1 if ld16(mem, ctr, SIDE_DEVICE, c.avail + 2) == st[b + V_AVAIL_CACHE] else 0
 
 

@@ -1,0 +1,610 @@
+"""``vbench calibrate``: measure this machine and write the ``calibrated`` cost preset.
+
+The simulation turns counts into time through a preset; the native engine measures time for
+real. Holding one against the other (``configs/validate.toml``) only means something if the
+preset describes the machine and the experiment the native engine runs, so this module
+measures the figures that can be measured here and derives the rest from the native engine's
+own definition of each event, never copying a number from another preset:
+
+=========================  ==========================================================  ===
+figure                     how                                                         tag
+=========================  ==========================================================  ===
+``line_transfer_ns``       ping-pong on one 64-byte line between two pinned threads    M
+                           (acquire loads, release stores): one-way = median round
+                           trip / 2 (the median drops trips the OS preempted)
+``full_barrier_ns``        store, ``atomics.fence()``, load in a loop, minus the same  M
+                           loop without the fence
+``copy_ns_per_byte``       a loop of 1500-byte copies (cache-hot)                      M
+``wake_ns``                a thread asleep in ``efd_wait``: signal to wake-up time      M
+``vcpu_wake_ns``           the same wake-up: the native driver sleeps the same way     M
+``exit_ns``                a kick (``loops._notify``): exit + entry emulation cycles /   D
+                           the measured TSC rate + a measured eventfd write
+``irq_send_ns``            a call: the very same notify as a kick                      D
+``irq_handler_ns``         the exit + entry cycles the driver spends around its sleep  D
+                           (``loops._wait_notify``); the eventfd read is in ``wake_ns``
+``irq_exits``              0: the cycles are all in ``irq_handler_ns``                 D
+``user_space_exit_factor`` 1: the native device is one plain thread                   D
+=========================  ==========================================================  ===
+
+The derived figures follow the native engine's own notification code (ringtest's ``notify``
+and ``wait_for_notify``): they hold for the exit emulation of :data:`EXIT_CYCLES` and
+:data:`ENTRY_CYCLES`, the native engine's defaults. The cost of an eventfd read and of a clock
+read are measured too and listed in the file's header.
+
+Every measured figure is the median of several repetitions; the spread (min to max over the
+repetitions) is printed and recorded in the figure's source. Spin loops are bounded by a
+deadline, so a wedged peer ends the calibration with an error instead of hanging it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import statistics
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from numba import njit
+
+from vbench import jit as _jit  # noqa: F401  (sets the keyed numba cache dir first)
+from vbench.costs import COST_FIELDS, Figure, Preset, calibrated_path
+from vbench.errors import VbenchError
+from vbench.native import atomics as A
+from vbench.native import sysio
+
+#: ringtest's exit emulation (tools/virtio/ringtest/main.h: VMEXIT_CYCLES, VMENTRY_CYCLES),
+#: the native engine's default; a kick in the native run busy-waits both around the write.
+EXIT_CYCLES = 500
+ENTRY_CYCLES = 500
+
+_SPIN_CHECK = 4096  # spins between two deadline checks in a spin loop
+_TIMEOUT_NS = 10_000_000_000  # no single measurement may wait longer than this
+
+
+# --- jitted kernels -------------------------------------------------------------------------------
+@njit(nogil=True, cache=True)
+def _ping(line: np.ndarray, trips: np.ndarray, deadline: int) -> int:
+    """Initiator: write 2i+1, wait for the echo 2i+2; each round trip's TSC cycles into
+    ``trips[i]``. 0, or -1 if the peer stopped answering before ``deadline``.
+
+    Each trip is timed alone (rdtsc costs a few ns) so that the median ignores the trips
+    during which the OS preempted either thread: on a busy machine those are microseconds."""
+    for i in range(trips.shape[0]):
+        c0 = A.rdtsc()
+        # release: pairs with the pong's acquire load; the line moves to the pong's cache
+        A.store_release(line, 0, 2 * i + 1)
+        spins = 0
+        while A.load_acquire(line, 0) != 2 * i + 2:  # acquire: pairs with the pong's release
+            A.cpu_relax()
+            spins += 1
+            if spins == _SPIN_CHECK:
+                spins = 0
+                if sysio.monotonic_ns() > deadline:
+                    return -1
+        trips[i] = A.rdtsc() - c0
+    return 0
+
+
+@njit(nogil=True, cache=True)
+def _pong(line: np.ndarray, n: int, deadline: int) -> int:
+    """Responder: wait for 2i+1, answer 2i+2. 0, or -1 on the deadline."""
+    for i in range(n):
+        spins = 0
+        while A.load_acquire(line, 0) != 2 * i + 1:  # acquire: pairs with the ping's release
+            A.cpu_relax()
+            spins += 1
+            if spins == _SPIN_CHECK:
+                spins = 0
+                if sysio.monotonic_ns() > deadline:
+                    return -1
+        A.store_release(line, 0, 2 * i + 2)  # release: pairs with the ping's acquire
+    return 0
+
+
+@njit(nogil=True, cache=True)
+def _local_line(line: np.ndarray, n: int) -> int:
+    """One CPU only: a release store and an acquire load of an L1-resident line, n times."""
+    t0 = sysio.monotonic_ns()
+    acc = 0
+    for i in range(n):
+        A.store_release(line, 0, i)
+        acc += A.load_acquire(line, 0)
+    dt_ns = sysio.monotonic_ns() - t0
+    return dt_ns if acc >= 0 else -dt_ns  # use acc so the loop is not optimised away
+
+
+@njit(nogil=True, cache=True)
+def _fence_loop(line: np.ndarray, n: int, full: bool) -> int:
+    """The publish-then-check step n times: a release store, then (``full``) a fence or (not)
+    only a compiler barrier, then an acquire load of another word. The difference of the two
+    is what the fence adds where the rings use it (a fence alone in a loop costs nothing
+    measurable: with no memory access around it there is nothing to drain)."""
+    t0 = sysio.monotonic_ns()
+    acc = 0
+    for i in range(n):
+        A.store_release(line, 0, i)
+        if full:
+            A.fence()
+        else:
+            A.compiler_barrier()
+        acc += A.load_acquire(line, 1)
+    return sysio.monotonic_ns() - t0 + (acc & 0)
+
+
+@njit(nogil=True, cache=True)
+def _copy_loop(src: np.ndarray, dst: np.ndarray, n: int) -> int:
+    t0 = sysio.monotonic_ns()
+    for i in range(n):
+        src[0] = i & 0xFF  # a new first byte every time, so no copy is skipped
+        # an explicit loop, not dst[:] = src: numba copies a slice assignment through a
+        # temporary when it cannot prove the arrays disjoint; LLVM vectorises this loop
+        for j in range(src.shape[0]):
+            dst[j] = src[j]
+    return sysio.monotonic_ns() - t0 + (dst[0] & 0)
+
+
+@njit(nogil=True, cache=True)
+def _clock_cost(n: int) -> int:
+    t0 = sysio.monotonic_ns()
+    for _ in range(n):
+        sysio.monotonic_ns()
+    return sysio.monotonic_ns() - t0
+
+
+@njit(nogil=True, cache=True)
+def _efd_writes(fd: int, n: int) -> int:
+    """n eventfd writes nobody waits for, timed as a block; -1 on an error."""
+    t0 = sysio.monotonic_ns()
+    for _ in range(n):
+        if sysio.efd_signal(fd) != 0:
+            return -1
+    dt_ns = sysio.monotonic_ns() - t0
+    sysio.efd_take(fd)
+    return dt_ns
+
+
+@njit(nogil=True, cache=True)
+def _efd_reads(fd: int, n: int) -> int:
+    """n reads of a signalled counter, each timed alone (the signal is not timed); -1 on error."""
+    total = 0
+    for _ in range(n):
+        if sysio.efd_signal(fd) != 0:
+            return -1
+        t0 = sysio.monotonic_ns()
+        got = sysio.efd_take(fd)
+        total += sysio.monotonic_ns() - t0
+        if got != 1:
+            return -1
+    return total
+
+
+@njit(nogil=True, cache=True)
+def _sleeper(fd: int, ready: np.ndarray, woke: np.ndarray, timeout_ns: int) -> int:
+    """Say ready, sleep in efd_wait, stamp the wake-up; ``len(woke)`` times. 0, or -1."""
+    for i in range(woke.shape[0]):
+        A.store_release(ready, 0, i + 1)  # pairs with the waker's acquire load
+        got = sysio.efd_wait(fd, timeout_ns)
+        woke[i] = sysio.monotonic_ns()
+        if got <= 0:
+            return -1
+    return 0
+
+
+@njit(nogil=True, cache=True)
+def _waker(fd: int, ready: np.ndarray, sent: np.ndarray, settle_ns: int, deadline: int) -> int:
+    """Wait until the sleeper is ready, let it fall asleep (``settle_ns``), stamp, signal."""
+    for i in range(sent.shape[0]):
+        while A.load_acquire(ready, 0) != i + 1:  # pairs with the sleeper's release
+            A.cpu_relax()
+            if sysio.monotonic_ns() > deadline:
+                return -1
+        t = sysio.monotonic_ns() + settle_ns
+        while sysio.monotonic_ns() < t:
+            A.cpu_relax()
+        sent[i] = sysio.monotonic_ns()
+        if sysio.efd_signal(fd) != 0:
+            return -1
+    return 0
+
+
+@njit(nogil=True, cache=True)
+def tsc_rate(window_ns: int) -> float:
+    """TSC cycles per nanosecond of CLOCK_MONOTONIC over ``window_ns``."""
+    t0 = sysio.monotonic_ns()
+    c0 = A.rdtsc()
+    t1 = t0
+    while t1 - t0 < window_ns:
+        A.cpu_relax()
+        t1 = sysio.monotonic_ns()
+    c1 = A.rdtsc()
+    return (c1 - c0) / (t1 - t0)
+
+
+# --- measurements ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Measurement:
+    """One measured quantity: a value per repetition; reported as median with min-max."""
+
+    name: str
+    unit: str
+    what: str
+    samples: tuple[float, ...]
+
+    @property
+    def median(self) -> float:
+        return float(statistics.median(self.samples))
+
+    @property
+    def lo(self) -> float:
+        return float(min(self.samples))
+
+    @property
+    def hi(self) -> float:
+        return float(max(self.samples))
+
+    def spread(self) -> str:
+        return (
+            f"median of {len(self.samples)} runs, min {self.lo:.4g}, max {self.hi:.4g} {self.unit}"
+        )
+
+
+@dataclass
+class Calibration:
+    """Everything one ``vbench calibrate`` measured, and the preset derived from it."""
+
+    date: str
+    fingerprint: str
+    cpus: tuple[int, int] | None
+    exit_cycles: int
+    entry_cycles: int
+    measurements: dict[str, Measurement] = field(default_factory=dict)
+
+    def m(self, name: str) -> Measurement:
+        return self.measurements[name]
+
+    def _src(self, what: str) -> str:
+        return f"vbench calibrate {self.date}, machine {self.fingerprint}: {what}"
+
+    def preset(self) -> Preset:
+        """The ``calibrated`` preset: measured figures (M) and derived ones (D), each sourced."""
+        m = self.measurements
+        where = (
+            f"threads pinned to CPUs {self.cpus[0]} and {self.cpus[1]}"
+            if self.cpus
+            else "one CPU only, threads unpinned"
+        )
+
+        def measured(key: str, what: str) -> Figure:
+            x = m[key]
+            return Figure(
+                value=_positive(x.median), tag="M", source=self._src(f"{what} ({x.spread()})")
+            )
+
+        tsc = m["tsc_cycles_per_ns"].median
+        write = m["efd_write_ns"].median
+        cycles_ns = (self.exit_cycles + self.entry_cycles) / tsc
+        exit_ns = cycles_ns + write
+        line_what = (
+            "one-way cache-line transfer, half the median round trip of a ping-pong on one "
+            f"64-byte line with acquire loads and release stores, {where}"
+            if self.cpus
+            else "one CPU: no line moves between caches; a release store and an acquire load "
+            "of one L1-resident line"
+        )
+        figures = {
+            "line_transfer_ns": measured("line_transfer_ns", line_what),
+            "exit_ns": Figure(
+                value=_positive(exit_ns),
+                tag="D",
+                source=self._src(
+                    f"a native kick is the exit emulation's {self.exit_cycles} + "
+                    f"{self.entry_cycles} TSC cycles busy-waited around an eventfd write: "
+                    f"{self.exit_cycles + self.entry_cycles} cycles / {tsc:.4g} cycles per ns "
+                    f"(measured) + {write:.4g} ns eventfd write (measured) = {exit_ns:.4g} ns "
+                    "(vbench.native.loops._notify)"
+                ),
+            ),
+            "user_space_exit_factor": Figure(
+                value=1.0,
+                tag="D",
+                source=self._src(
+                    "the native device is one plain thread: an exit served in user space costs "
+                    "the same as any other, factor 1"
+                ),
+            ),
+            "irq_exits": Figure(
+                value=0.0,
+                tag="D",
+                source=self._src(
+                    "the native driver takes a call without a separate emulated exit: the "
+                    "exit and entry cycles around its sleep are all in irq_handler_ns"
+                ),
+            ),
+            "irq_handler_ns": Figure(
+                value=_positive(cycles_ns),
+                tag="D",
+                source=self._src(
+                    f"the native driver takes a call in ringtest's wait_for_notify: "
+                    f"{self.exit_cycles} cycles of exit emulation before it blocks and "
+                    f"{self.entry_cycles} of entry emulation after it wakes (the eventfd read "
+                    f"is part of the measured wake-up): "
+                    f"{self.exit_cycles + self.entry_cycles} cycles / {tsc:.4g} cycles per ns "
+                    f"= {cycles_ns:.4g} ns"
+                ),
+            ),
+            "irq_send_ns": Figure(
+                value=_positive(exit_ns),
+                tag="D",
+                source=self._src(
+                    f"a native call is the same notify as a kick: {self.exit_cycles} + "
+                    f"{self.entry_cycles} cycles of exit emulation around one eventfd write, "
+                    f"{cycles_ns:.4g} ns + {write:.4g} ns (measured) = {exit_ns:.4g} ns"
+                ),
+            ),
+            "wake_ns": measured(
+                "wake_ns",
+                f"wake-up latency of a thread asleep in poll(2) on an eventfd, from the "
+                f"signalling write to the woken thread's clock read, {where}",
+            ),
+            "vcpu_wake_ns": measured(
+                "wake_ns",
+                "the native driver sleeps on its call eventfd exactly as the device sleeps on "
+                "its kick eventfd: the same wake-up latency",
+            ),
+            "full_barrier_ns": measured(
+                "full_barrier_ns",
+                "one seq_cst fence (atomics.fence, mfence) between a release store and an "
+                "acquire load, in a loop, minus the same loop without it",
+            ),
+            "copy_ns_per_byte": measured(
+                "copy_ns_per_byte", "copying a cache-hot 1500-byte buffer, per byte"
+            ),
+        }
+        assert tuple(figures) == COST_FIELDS, "every cost figure must be measured or derived"
+        return Preset(
+            name="calibrated",
+            description=(
+                f"this machine ({self.fingerprint}) as the native engine runs it, measured by "
+                f"vbench calibrate on {self.date}"
+            ),
+            figures=figures,
+        )
+
+    def toml(self) -> str:
+        """The preset as a TOML file of the form of ``vbench/presets/*.toml``."""
+        p = self.preset()
+        lines = [
+            "# Written by `vbench calibrate`: figures measured on this machine (tag M) or derived",
+            "# from the native engine's definition of the event (tag D). Run it again to refresh.",
+            "# Raw measurements (median [min, max] over repetitions):",
+        ]
+        for x in self.measurements.values():
+            lines.append(f"#   {x.name} = {x.median:.6g} [{x.lo:.6g}, {x.hi:.6g}] {x.unit}")
+        lines += ["", f"name = {_q(p.name)}", f"description = {_q(p.description)}", ""]
+        for name, f in p.figures.items():
+            lines += [
+                f"[figures.{name}]",
+                f"value = {float(f.value)!r}",
+                f"tag = {_q(f.tag)}",
+                f"source = {_q(f.source)}",
+                "",
+            ]
+        return "\n".join(lines)
+
+
+def _q(s: str) -> str:
+    """A TOML basic string (JSON's escapes are valid TOML; ASCII only)."""
+    return json.dumps(s, ensure_ascii=True)
+
+
+def _positive(x: float) -> float:
+    """Measured figures are clamped to a tiny positive number: a cost of exactly 0 (e.g. a
+    subtraction that came out negative in the noise) would read as 'free', which nothing is."""
+    return max(float(x), 0.001)
+
+
+def default_path() -> Path:
+    """Where ``preset = "calibrated"`` is looked up (:func:`vbench.costs.calibrated_path`)."""
+    return calibrated_path()
+
+
+def write(cal: Calibration, path: Path | None = None) -> Path:
+    """Write the preset file (atomically: a crash never leaves half a preset) and return it."""
+    path = Path(path) if path else default_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(cal.toml(), encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise VbenchError(
+            f"cannot write the calibrated preset to {path} ({exc.strerror}): "
+            "pass a writable --out PATH"
+        ) from None
+    return path
+
+
+# --- running the measurements ------------------------------------------------------------------
+def _threads(a: Callable[[], None], b: Callable[[], None]) -> None:
+    """Run two callables on two threads and join both (each bounds its own wait)."""
+    ta, tb = threading.Thread(target=a), threading.Thread(target=b)
+    tb.start()
+    ta.start()
+    ta.join()
+    tb.join()
+
+
+def _pinned(cpu: int | None, fn: Callable[[], int], box: list[int]) -> Callable[[], None]:
+    def body() -> None:
+        if cpu is not None:
+            sysio.pin_current_thread(cpu)
+        box.append(int(fn()))
+
+    return body
+
+
+def _aligned_line() -> np.ndarray:
+    """A 64-byte-aligned int64 view of exactly one cache line (nothing else shares it)."""
+    raw = np.zeros(32, dtype=np.int64)
+    skip = (-raw.ctypes.data % 64) // 8
+    return raw[skip : skip + 8]
+
+
+def _line_transfer(cpus: tuple[int, int] | None, n: int, cycles_per_ns: float) -> float:
+    """One-way line transfer in ns: half the median round trip (after n/10 warm-up trips)."""
+    line = _aligned_line()
+    if cpus is None:
+        took = _local_line(line, n)
+        return abs(took) / n
+    deadline = sysio.monotonic_ns() + _TIMEOUT_NS
+    trips = np.zeros(n, dtype=np.int64)
+    ping: list[int] = []
+    pong: list[int] = []
+    _threads(
+        _pinned(cpus[0], lambda: _ping(line, trips, deadline), ping),
+        _pinned(cpus[1], lambda: _pong(line, n, deadline), pong),
+    )
+    if ping[0] < 0 or pong[0] < 0:
+        raise VbenchError(
+            "calibrate: the cache-line ping-pong stalled for 10 s: the machine is overloaded; "
+            "run vbench calibrate again on an idle machine"
+        )
+    return float(np.median(trips[n // 10 :])) / cycles_per_ns / 2.0
+
+
+def _wake(cpus: tuple[int, int] | None, n: int, settle_ns: int) -> float:
+    fd = sysio.eventfd()
+    try:
+        ready = _aligned_line()
+        woke = np.zeros(n, dtype=np.int64)
+        sent = np.zeros(n, dtype=np.int64)
+        deadline = sysio.monotonic_ns() + _TIMEOUT_NS
+        rs: list[int] = []
+        rw: list[int] = []
+        waker_cpu, sleeper_cpu = cpus if cpus else (None, None)
+        _threads(
+            _pinned(sleeper_cpu, lambda: _sleeper(fd, ready, woke, 1_000_000_000), rs),
+            _pinned(waker_cpu, lambda: _waker(fd, ready, sent, settle_ns, deadline), rw),
+        )
+    finally:
+        sysio.close(fd)
+    if rs[0] < 0 or rw[0] < 0:
+        raise VbenchError(
+            "calibrate: a sleeping thread was not woken within 1 s: the machine is overloaded; "
+            "run vbench calibrate again on an idle machine"
+        )
+    return float(np.median(woke - sent))
+
+
+def calibrate(
+    quick: bool = False,
+    progress: Callable[[str], None] | None = None,
+    exit_cycles: int = EXIT_CYCLES,
+    entry_cycles: int = ENTRY_CYCLES,
+) -> Calibration:
+    """Measure this machine. ``quick``: fewer and shorter repetitions (for tests; noisier).
+
+    The one-thread figures are taken on a thread pinned to the first CPU of the pair, the
+    driver's CPU in a native run (where kicks are written), so they do not wander between CPUs
+    mid-measurement; the two-thread ones use both CPUs of the pair.
+    """
+    from vbench.results import fingerprint
+
+    say = progress or (lambda _msg: None)
+    reps = 3 if quick else 7
+    scale = 20 if quick else 1
+    cpus = sysio.cpu_pair()
+    cal = Calibration(
+        date=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d"),
+        fingerprint=fingerprint(),
+        cpus=cpus,
+        exit_cycles=exit_cycles,
+        entry_cycles=entry_cycles,
+    )
+
+    def record(name: str, unit: str, what: str, one: Callable[[], float]) -> None:
+        say(f"measuring {what} ({reps} runs)")
+        one()  # warm-up: compiles (or loads) the kernel and faults in the memory
+        cal.measurements[name] = Measurement(name, unit, what, tuple(one() for _ in range(reps)))
+
+    say(f"CPUs: {cpus if cpus else 'only one: threads unpinned'}")
+    failed: list[BaseException] = []
+
+    def one_thread() -> None:
+        try:
+            if cpus is not None:
+                sysio.pin_current_thread(cpus[0])
+            _one_thread_figures(record, cal, scale)
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
+            failed.append(exc)
+
+    worker = threading.Thread(target=one_thread)
+    worker.start()
+    worker.join()
+    if failed:
+        raise failed[0]
+    record(
+        "line_transfer_ns",
+        "ns",
+        "cache-line ping-pong",
+        lambda: _line_transfer(cpus, 200_000 // scale, cal.m("tsc_cycles_per_ns").median),
+    )
+    record(
+        "wake_ns",
+        "ns",
+        "eventfd wake-up",
+        # wake-ups per run: each costs the 50 us settle (the sleeper must be asleep) and the wake
+        lambda: _wake(cpus, 60 if quick else 300, 50_000),
+    )
+    return cal
+
+
+def _one_thread_figures(
+    record: Callable[[str, str, str, Callable[[], float]], None], cal: Calibration, scale: int
+) -> None:
+    """TSC rate, clock cost, fence, copy and eventfd costs, measured on the calling thread."""
+    record("tsc_cycles_per_ns", "cycles/ns", "TSC rate", lambda: tsc_rate(50_000_000 // scale))
+    clock_n = 200_000 // scale
+    record("clock_ns", "ns", "monotonic clock read", lambda: _clock_cost(clock_n) / clock_n)
+    fence_n = 2_000_000 // scale
+    fline = _aligned_line()
+    record(
+        "full_barrier_ns",
+        "ns",
+        "full fence",
+        lambda: (_fence_loop(fline, fence_n, True) - _fence_loop(fline, fence_n, False)) / fence_n,
+    )
+    src = np.ones(1500, dtype=np.uint8)
+    dst = np.zeros(1500, dtype=np.uint8)
+    copy_n = 200_000 // scale
+    record(
+        "copy_ns_per_byte",
+        "ns/byte",
+        "1500-byte copy",
+        lambda: _copy_loop(src, dst, copy_n) / copy_n / 1500.0,
+    )
+    fd = sysio.eventfd()
+    try:
+        efd_n = 100_000 // scale
+        clock = cal.m("clock_ns").median
+
+        def writes() -> float:
+            took = _efd_writes(fd, efd_n)
+            if took < 0:
+                raise VbenchError("calibrate: eventfd write failed: check the open-file limit")
+            return took / efd_n
+
+        def reads() -> float:
+            took = _efd_reads(fd, efd_n)
+            if took < 0:
+                raise VbenchError("calibrate: eventfd read failed: check the open-file limit")
+            return took / efd_n - clock
+
+        record("efd_write_ns", "ns", "eventfd write", writes)
+        record("efd_read_ns", "ns", "eventfd read", reads)
+    finally:
+        sysio.close(fd)

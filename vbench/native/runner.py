@@ -1,0 +1,470 @@
+"""``run_point`` for ``engine.kind = "native"``: run each model for real on two threads, measure.
+
+Same signature and row form as :func:`vbench.simulation.run_point`, but a native row *measures*:
+its figures are ``measured_*`` columns (kind "timing" in :mod:`vbench.metrics`), never the
+simulation's modeled or exact columns, and there is one row per repetition (``rep``, 0-based;
+warm-up runs are not rows) so that ``vbench compare`` can test significance.
+
+Per model: refuse what a native run cannot do (below), check that every field of the model's
+layout is naturally aligned (the atomic accessors need it), compile both loops of
+:mod:`vbench.native.loops` in this thread *before* any thread starts (a first call that compiles
+inside a thread would hold numba's compiler lock while the peer spins), then run
+``warmup + repetitions`` times, each on a freshly built instance: a driver thread and a device
+thread, pinned to two distinct CPUs (:func:`vbench.native.sysio.cpu_pair`) unless
+``engine.native.pin = false``, released together, joined, checked.
+
+Checked after every run, each failure an :class:`~vbench.errors.InvariantError` (``vbench run``
+exits 3): a lost, duplicated, corrupted or foreign buffer (the loops' statuses, with the request
+id), a stalled run (the deadline ``engine.native.timeout_s`` passed: the message says what each
+side was waiting for), kicks sent != kicks received or calls sent != calls received (after
+draining both eventfds: an eventfd coalesces signals into its counter, and the sum of the
+values read is exact), fewer completions than requests, and the model's own end-of-run audit.
+
+Refused with a one-line :class:`~vbench.errors.ConfigError` (they need the simulation's clock,
+which a native run does not have): an open-loop workload (the native run is ringtest's closed
+loop), ``tx_timer_ns`` (a mitigation timer) and vbus ``transport = "call"`` (a synchronous call
+served inside the exit by the simulated host).
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from vbench.costs import Preset
+from vbench.counters import (
+    C_DEV_WAKEUPS,
+    C_IRQS,
+    C_IRQS_DELIVERED,
+    C_KICKS,
+    C_KICKS_SUPPRESSED,
+    C_RING_FULL,
+    C_SPURIOUS_DEV,
+    C_SPURIOUS_DRV,
+    N_COUNTERS,
+    N_IO,
+)
+from vbench.errors import ConfigError, InvariantError
+from vbench.histogram import new_hist, percentiles
+from vbench.layout import SCALARS, STRUCTS, ArenaLayout
+from vbench.memory import aligned_zeros, native_arena
+from vbench.models.interface import Instance, ModelDef, ModelOptions
+from vbench.simulation import (
+    HIST_KEY,
+    PERCENTILES,
+    EngineSpec,
+    NativeSpec,
+    check_model,
+    needs_of,
+    sparse_hist,
+)
+from vbench.workload import Workload
+
+MAX_POOL_BYTES = 256 << 20  # the payload pool: slots for every request in flight
+
+
+@dataclass(frozen=True)
+class Hooks:
+    """Test hooks: make a run fail on purpose, to prove the checks catch it."""
+
+    corrupt_request: int = -1  # the driver flips a payload bit of this request after its checksum
+    device_stalls: bool = False  # the device never consumes anything
+
+
+@dataclass
+class NativeRun:
+    """One repetition's raw outcome (both sides' counters and outputs, the driver's histogram)."""
+
+    drv_ctr: np.ndarray
+    dev_ctr: np.ndarray
+    drv_out: np.ndarray
+    dev_out: np.ndarray
+    hist: np.ndarray
+    lat_max: np.ndarray
+    n: int
+
+
+# --- refusals and checks --------------------------------------------------------------------------
+def refuse(mdef: ModelDef, opts: ModelOptions, wl: Workload, where: str) -> None:
+    """Refuse, with one line naming the fix, what a native run cannot do."""
+    if wl.in_flight_cap <= 0:
+        raise ConfigError(
+            f'{where}: engine.kind = "native" runs a closed loop: set workload.arrival = '
+            '{ kind = "closed", in_flight = N }'
+        )
+    if float(getattr(opts, "tx_timer_ns", 0.0) or 0.0) > 0:
+        raise ConfigError(
+            f"{where}: tx_timer_ns needs the simulation's clock: set "
+            f'models.{where}.tx_timer_ns = 0 for engine.kind = "native"'
+        )
+    if getattr(opts, "transport", "ring") == "call":
+        raise ConfigError(
+            f'{where}: transport = "call" is served inside a simulated exit: use '
+            f'models.{where}.transport = "ring" for engine.kind = "native"'
+        )
+
+
+def check_alignment(layout: ArenaLayout) -> list[str]:
+    """Every scalar field of the layout, in every array element, at a multiple of its size.
+
+    LLVM's atomic loads and stores need natural alignment, and an x86 access that straddles two
+    cache lines is not atomic. Structs laid out by :mod:`vbench.layout` are naturally aligned
+    inside; this checks where the areas put them (and array strides). Problems, one per field.
+    """
+    out = []
+    for area in layout.areas:
+        for f in area.fields:
+            base = area.offset + f.offset
+            if f.type in SCALARS:
+                size = SCALARS[f.type]
+                stride = size
+                bad = base % size != 0
+            else:
+                s = STRUCTS.get(f.type)
+                if s is None:
+                    continue  # raw bytes (a payload or table without declared fields)
+                stride = s.size
+                bad = base % s.align != 0 or stride % s.align != 0
+            if bad:
+                out.append(
+                    f"{layout.model}: {area.name}.{f.name} at offset {base} (stride {stride}) "
+                    "is not naturally aligned"
+                )
+    return out
+
+
+def _tsc_ns_per_cycle() -> float:
+    """Nanoseconds per TSC cycle on this machine (the latency clock of the loops)."""
+    from vbench.native.calibrate import tsc_rate
+
+    return 1.0 / tsc_rate(20_000_000)
+
+
+# --- one repetition ------------------------------------------------------------------------------
+def _params(
+    n: int, eng: EngineSpec, wl: Workload, pool_slots: int, slot_words: int, hooks: Hooks
+) -> np.ndarray:
+    from vbench.native import loops as L
+
+    nat = eng.native
+    p = np.zeros(L.N_PARAMS, dtype=np.int64)
+    p[L.P_N] = n
+    p[L.P_BATCH] = eng.batch
+    p[L.P_CAP] = wl.in_flight_cap
+    p[L.P_DEV_POLL] = eng.device == "poll"
+    p[L.P_DRV_POLL] = eng.driver == "poll"
+    p[L.P_SPIN_NS] = nat.spin_ns
+    p[L.P_EXIT_CYC] = nat.exit_cycles
+    p[L.P_ENTRY_CYC] = nat.entry_cycles
+    p[L.P_POOL_MASK] = pool_slots - 1
+    p[L.P_SLOT_WORDS] = slot_words
+    p[L.P_HOOK_CORRUPT] = hooks.corrupt_request
+    p[L.P_HOOK_STALL] = int(hooks.device_stalls)
+    p[L.P_KICK_FD] = -1
+    p[L.P_CALL_FD] = -1
+    return p
+
+
+def _pool_shape(wl: Workload) -> tuple[int, int]:
+    """(slots, words per slot): a power of two >= the in-flight cap, header + largest payload."""
+    from vbench.native import loops as L
+
+    slots = 1 << max(0, math.ceil(math.log2(max(1, wl.in_flight_cap))))
+    words = L.HEADER_WORDS + (int(wl.max_size) + 7) // 8
+    if slots * words * 8 > MAX_POOL_BYTES:
+        raise ConfigError(
+            f"the native payload pool would need {slots * words * 8 >> 20} MiB "
+            f"({slots} requests in flight x {int(wl.max_size)} bytes): lower the workload "
+            "sizes or arrival.in_flight"
+        )
+    return slots, words
+
+
+def _arrays(wl: Workload) -> tuple[np.ndarray, ...]:
+    return (
+        np.ascontiguousarray(wl.size, dtype=np.int64),
+        np.ascontiguousarray(wl.segments, dtype=np.int64),
+        np.ascontiguousarray(wl.prio, dtype=np.int64),
+        np.ascontiguousarray(wl.direction, dtype=np.int64),
+    )
+
+
+class _Side:
+    """One side's private arrays: counters (no line states: the hardware tracks lines), io,
+    outputs."""
+
+    def __init__(self) -> None:
+        from vbench.native import loops as L
+
+        self.ctr = np.zeros(N_COUNTERS, dtype=np.int64)
+        self.io = np.zeros(N_IO, dtype=np.int64)
+        self.out = np.zeros(L.N_OUT, dtype=np.int64)
+
+
+def _call_loops(
+    inst: Instance,
+    arena: np.ndarray,
+    drv: _Side,
+    dev: _Side,
+    pool: np.ndarray,
+    ctl: np.ndarray,
+    p: np.ndarray,
+    nspc: float,
+    arrays: tuple[np.ndarray, ...],
+    hist: np.ndarray,
+    lat_max: np.ndarray,
+) -> tuple[Any, Any]:
+    """The two loop calls as closures (the thread bodies); n = 0 in ``p`` makes them compile
+    and return at once."""
+    from vbench.native import loops as L
+
+    size, segs, prio, direction = arrays
+
+    def driver() -> None:
+        L.driver_loop(
+            inst.cfg, arena, inst.drv, drv.ctr, drv.io, pool, ctl, p, nspc,
+            size, segs, prio, direction, hist, lat_max, drv.out,
+        )  # fmt: skip
+
+    def device() -> None:
+        L.device_loop(inst.cfg, arena, inst.dev, dev.ctr, dev.io, pool, ctl, p, dev.out)
+
+    return driver, device
+
+
+def compile_loops(mdef: ModelDef, opts: ModelOptions, wl: Workload, eng: EngineSpec) -> None:
+    """Compile (or load from the cache) both loops for this model, in the calling thread."""
+    from vbench.native import loops as L
+
+    inst = mdef.build(opts, needs_of(wl))
+    slots, words = _pool_shape(wl)
+    p = _params(0, eng, wl, slots, words, Hooks())
+    drv, dev = _call_loops(
+        inst,
+        native_arena(inst.mem),
+        _Side(),
+        _Side(),
+        np.zeros(8, dtype=np.int64),
+        np.zeros(L.N_CTL, dtype=np.int64),
+        p,
+        1.0,
+        _arrays(wl),
+        new_hist(wl.classes),
+        np.zeros(wl.classes, dtype=np.float64),
+    )
+    drv()
+    dev()
+
+
+def run_once(
+    label: str,
+    mdef: ModelDef,
+    opts: ModelOptions,
+    wl: Workload,
+    eng: EngineSpec,
+    nspc: float,
+    hooks: Hooks = Hooks(),
+) -> NativeRun:
+    """One native run of one model over the workload; raises InvariantError if it fails."""
+    from vbench.native import loops as L
+    from vbench.native import sysio
+
+    nat: NativeSpec = eng.native
+    n = len(wl)
+    inst = mdef.build(opts, needs_of(wl))
+    arena = native_arena(inst.mem)
+    inst.mem = arena.view(np.uint8)  # the audit reads the memory the threads used
+    slots, words = _pool_shape(wl)
+    pool = aligned_zeros(slots * words * 8).view(np.int64)
+    ctl = aligned_zeros(L.N_CTL * 8).view(np.int64)
+    p = _params(n, eng, wl, slots, words, hooks)
+    drv, dev = _Side(), _Side()
+    hist = new_hist(wl.classes)
+    lat_max = np.zeros(wl.classes, dtype=np.float64)
+    kick_fd, call_fd = sysio.eventfd(), sysio.eventfd()
+    p[L.P_KICK_FD] = kick_fd
+    p[L.P_CALL_FD] = call_fd
+    pair = sysio.cpu_pair() if nat.pin else None
+    run_drv, run_dev = _call_loops(
+        inst, arena, drv, dev, pool, ctl, p, nspc, _arrays(wl), hist, lat_max
+    )
+    errors: list[BaseException] = []
+
+    def body(fn: Any, cpu: int | None) -> Any:
+        def run() -> None:
+            try:
+                if cpu is not None:
+                    sysio.pin_current_thread(cpu)
+                fn()
+            except BaseException as exc:  # noqa: BLE001 (re-raised in the calling thread)
+                ctl[L.K_STOP] = 1
+                errors.append(exc)
+
+        return run
+
+    threads = [
+        threading.Thread(target=body(run_drv, pair[0] if pair else None), name="vbench-driver"),
+        threading.Thread(target=body(run_dev, pair[1] if pair else None), name="vbench-device"),
+    ]
+    try:
+        p[L.P_DEADLINE] = time.monotonic_ns() + int(nat.timeout_s * 1e9)
+        for t in threads:
+            t.start()
+        while ctl[L.K_READY] < 2 and not errors and time.monotonic_ns() < p[L.P_DEADLINE]:
+            time.sleep(0.0001)
+        ctl[L.K_GO] = 1
+        for t in threads:
+            t.join(nat.timeout_s + 10.0)
+        if any(t.is_alive() for t in threads):
+            ctl[L.K_STOP] = 1
+            for t in threads:
+                t.join(5.0)
+        if any(t.is_alive() for t in threads):
+            raise InvariantError(f"{label}: native run threads did not stop (a vbench bug)")
+        # whatever was signalled but not read yet (the last kicks reach a device that had
+        # already finished; a polling side never reads): counted, so sent == received
+        dev.out[L.O_RECEIVED] += max(0, int(sysio.efd_take(kick_fd)))
+        drv.out[L.O_RECEIVED] += max(0, int(sysio.efd_take(call_fd)))
+    finally:
+        sysio.close(kick_fd)
+        sysio.close(call_fd)
+    if errors:
+        raise errors[0]
+    _check(label, mdef, inst, wl, nat, drv, dev, ctl, n)
+    return NativeRun(drv.ctr, dev.ctr, drv.out, dev.out, hist, lat_max, n)
+
+
+def _check(
+    label: str,
+    mdef: ModelDef,
+    inst: Instance,
+    wl: Workload,
+    nat: NativeSpec,
+    drv: _Side,
+    dev: _Side,
+    ctl: np.ndarray,
+    n: int,
+) -> None:
+    from vbench.native import loops as L
+
+    sd, sv = int(drv.out[L.O_STATUS]), int(dev.out[L.O_STATUS])
+    if sd != L.ST_OK or sv != L.ST_OK:
+        done, started = int(drv.out[L.O_DONE]), int(drv.out[L.O_STARTED])
+        if L.ST_STALL in (sd, sv) and not ({sd, sv} - {L.ST_STALL, L.ST_PEER, L.ST_OK}):
+            raise InvariantError(
+                f"{label}: native run stalled: no completion of all {n} requests within "
+                f"engine.native.timeout_s = {nat.timeout_s:g} s: driver "
+                f"{L.WAIT_TEXT[int(ctl[L.K_DRV_WAIT])]} with {started - done} requests "
+                f"outstanding ({done} completed), device {L.WAIT_TEXT[int(ctl[L.K_DEV_WAIT])]} "
+                f"({int(dev.out[L.O_DONE])} consumed)"
+            )
+        side, st, out = (
+            ("driver", sd, drv.out) if sd not in (L.ST_OK, L.ST_PEER) else ("device", sv, dev.out)
+        )
+        what = "errno" if st == L.ST_ERRNO else "request"
+        raise InvariantError(
+            f"{label}: native run failed: the {side} found {L.STATUS_TEXT[st]} "
+            f"({what} {abs(int(out[L.O_DETAIL]))})"
+        )
+    problems = []
+    if int(drv.out[L.O_DONE]) != n:
+        problems.append(f"{int(drv.out[L.O_DONE])} of {n} requests completed")
+    if int(drv.ctr[C_KICKS]) != int(dev.out[L.O_RECEIVED]):
+        problems.append(
+            f"kicks sent {int(drv.ctr[C_KICKS])} != received {int(dev.out[L.O_RECEIVED])}"
+        )
+    if int(dev.ctr[C_IRQS]) != int(drv.out[L.O_RECEIVED]):
+        problems.append(
+            f"interrupts sent {int(dev.ctr[C_IRQS])} != received {int(drv.out[L.O_RECEIVED])}"
+        )
+    problems += mdef.audit(inst)
+    if problems:
+        raise InvariantError(
+            f"{label}: native end-of-run invariants broken: " + "; ".join(problems)
+        )
+
+
+# --- rows ------------------------------------------------------------------------------------------
+def summarize(label: str, model: str, rep: int, run: NativeRun) -> dict[str, Any]:
+    """One row per repetition: every figure a ``measured_*`` column."""
+    from vbench.native import loops as L
+
+    n = run.n
+    secs = (int(run.drv_out[L.O_T1]) - int(run.drv_out[L.O_T0])) / 1e9
+    row: dict[str, Any] = {"label": label, "model": model, "rep": rep}
+    row["measured_requests"] = int(run.drv_out[L.O_DONE])
+    row["measured_seconds"] = secs
+    row["measured_requests_per_s"] = n / secs if secs > 0 else float("nan")
+    total = run.hist.sum(axis=0)
+    qs = percentiles(total, [q for _, q in PERCENTILES])
+    for (tag, _), v in zip(PERCENTILES, qs, strict=True):
+        row[f"measured_lat_{tag}_ns"] = float(v)
+    row["measured_lat_max_ns"] = float(run.lat_max.max())
+    d, v = run.drv_ctr, run.dev_ctr
+    row["measured_kicks"] = int(d[C_KICKS])
+    row["measured_kicks_received"] = int(run.dev_out[L.O_RECEIVED])
+    row["measured_kicks_suppressed"] = int(d[C_KICKS_SUPPRESSED])
+    row["measured_interrupts"] = int(v[C_IRQS])
+    row["measured_interrupts_received"] = int(run.drv_out[L.O_RECEIVED])
+    row["measured_interrupts_delivered"] = int(d[C_IRQS_DELIVERED])
+    row["measured_spurious_device"] = int(v[C_SPURIOUS_DEV])
+    row["measured_spurious_driver"] = int(d[C_SPURIOUS_DRV])
+    row["measured_device_wakeups"] = int(v[C_DEV_WAKEUPS])
+    row["measured_ring_full"] = int(d[C_RING_FULL])
+    row["measured_kicks_per_req"] = row["measured_kicks"] / n if n else float("nan")
+    row["measured_interrupts_per_req"] = row["measured_interrupts"] / n if n else float("nan")
+    row[HIST_KEY] = sparse_hist(run.hist)
+    return row
+
+
+def run_model(
+    label: str,
+    mdef: ModelDef,
+    opts: ModelOptions,
+    wl: Workload,
+    eng: EngineSpec,
+    nspc: float,
+    hooks: Hooks = Hooks(),
+) -> list[dict[str, Any]]:
+    """Warm-up and measured repetitions of one model: one row per measured repetition."""
+    compile_loops(mdef, opts, wl, eng)
+    rows = []
+    nat = eng.native
+    for k in range(nat.warmup + nat.repetitions):
+        run = run_once(label, mdef, opts, wl, eng, nspc, hooks)
+        if k >= nat.warmup:
+            row = summarize(label, mdef.name, k - nat.warmup, run)
+            row["workload_fingerprint"] = wl.fingerprint()
+            rows.append(row)
+    return rows
+
+
+def run_point(
+    models: list[tuple[str, ModelDef, ModelOptions]],
+    wl: Workload,
+    eng: EngineSpec,
+    preset: Preset,
+    *,
+    hooks: Hooks = Hooks(),
+) -> list[dict[str, Any]]:
+    """Every model of a point on two real threads over the same workload; ``repetitions``
+    rows per model. ``preset`` is unused (a native run measures; it models nothing): the
+    parameter keeps the signature of :func:`vbench.simulation.run_point`."""
+    needs = needs_of(wl)
+    for lbl, md, op in models:  # every refusal before anything runs
+        check_model(md, op, needs, eng.batch, lbl)
+        refuse(md, op, wl, lbl)
+        bad = check_alignment(md.layout(op, needs))
+        if bad:
+            raise InvariantError("; ".join(bad))
+        _pool_shape(wl)
+    nspc = _tsc_ns_per_cycle()
+    rows = []
+    for lbl, md, op in models:
+        rows += run_model(lbl, md, op, wl, eng, nspc, hooks)
+    return rows
