@@ -64,13 +64,16 @@ def _options(
     _debug = debug
 
 
+# click's exception classes, found through typer's public BadParameter: recent typer releases
+# bundle their own click, and a plain `import click` may find none or another one
+_CLICK = {c.__name__: c for c in typer.BadParameter.__mro__}
+
+
 def friendly(fn):
     """Turn user errors into one line and exit code 2; bugs (invariants, and any exception
     nobody expected) into one line and exit code 1; ``--debug`` shows the traceback instead."""
-    import click
-
-    # typer's and click's own exits, aborts and usage errors (click prints those) pass through
-    own = (typer.Exit, typer.Abort, click.exceptions.Exit, click.Abort, click.ClickException)
+    # typer's own exits, aborts and usage errors (click prints those) pass through
+    own = (typer.Exit, typer.Abort, _CLICK["ClickException"])
 
     @wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -694,9 +697,7 @@ def calibrate(
 def main() -> None:
     """The console entry point. Click's own usage errors (a missing argument, an out-of-range
     option, an unknown command) become one line and exit 2, like every other user error."""
-    # typer bundles its own click: find its exception classes through a public one
-    mro = {c.__name__: c for c in typer.BadParameter.__mro__}
-    usage_error, click_exception = mro["UsageError"], mro["ClickException"]
+    usage_error, click_exception = _CLICK["UsageError"], _CLICK["ClickException"]
     try:
         rc = app(standalone_mode=False)
     except usage_error as e:
