@@ -150,16 +150,18 @@ def run(
     """
     from vbench import sweep
 
-    with sweep._sigterm_raises():
+    with sweep.sigterm_raises():
         try:
             _run(config, set_ or [], jobs, out, resume, verify, engine, quiet)
         except (KeyboardInterrupt, sweep.Interrupted) as e:
-            code = e.code if isinstance(e, sweep.Interrupted) else 130
-            where = f": resume with vbench run --resume {_RUN_FOLDER[0]}" if _RUN_FOLDER else ""
-            _fail(f"interrupted before any point finished{where}", code)
+            # before the journal existed (the sweep itself reports its own interruptions)
+            _fail("interrupted before any point ran", _interrupt_code(e))
 
 
-_RUN_FOLDER: list[Path] = []  # the folder of the run in progress, for the interrupt message
+def _interrupt_code(e: BaseException) -> int:
+    from vbench import sweep
+
+    return e.code if isinstance(e, sweep.Interrupted) else 130
 
 
 def _run(
@@ -174,8 +176,7 @@ def _run(
 ) -> None:
     from vbench import config as cfgmod
     from vbench import results, sweep
-    from vbench.journal import Journal, check_same_config, signals_held
-    from vbench.render import summary_table
+    from vbench.journal import Journal, check_same_config
 
     if engine is not None:
         if engine not in ("sim", "native"):
@@ -209,7 +210,31 @@ def _run(
             "created": results.now(),
         }
         journal = Journal.start(folder, info, n_rows)
-    _RUN_FOLDER[:] = [folder]
+    try:
+        _sweep(plan, config, sets, folder, journal, resume, jobs, verify, quiet)
+    except (KeyboardInterrupt, sweep.Interrupted) as e:  # while compiling: nothing ran yet
+        _fail(
+            f"interrupted before any point ran: resume with vbench run --resume {folder}",
+            _interrupt_code(e),
+        )
+
+
+def _sweep(
+    plan: Any,
+    config: Path,
+    sets: list[str],
+    folder: Path,
+    journal: Any,
+    resume: Path | None,
+    jobs: int,
+    verify: bool,
+    quiet: bool,
+) -> None:
+    """Compile, run every point through the journal, write the table, report."""  # noqa: ANN001
+    from vbench import results, sweep
+    from vbench.journal import signals_held
+    from vbench.render import summary_table
+
     err = _stderr()
     start = results.now()
     n_runs = sum(len(p.models) for p in plan.points)
