@@ -17,7 +17,7 @@ from typing import Any
 
 from vbench.config import Plan, Point
 from vbench.errors import VbenchError
-from vbench.journal import Journal, point_key
+from vbench.journal import Journal, point_key, signals_held
 
 
 @dataclass
@@ -208,9 +208,11 @@ def run_plan(
     jobs = max(1, min(jobs, len(todo) or 1, os.cpu_count() or 1))
 
     def finished(idx: int, rows: Any, failure: Failure | None) -> None:
-        if rows is not None and journal is not None:
-            journal.append(keys[idx], idx, rows)
-        _collect(out, idx, rows, failure, on_point)
+        # one step for a signal: a point journaled is also in the table written at interrupt
+        with signals_held():
+            if rows is not None and journal is not None:
+                journal.append(keys[idx], idx, rows)
+            _collect(out, idx, rows, failure, on_point)
 
     with sigterm_raises():
         try:
