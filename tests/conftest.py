@@ -75,3 +75,23 @@ def counters(run: ModelRun) -> dict[str, int]:
 @pytest.fixture
 def sim():
     return simulate
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_engines(request):
+    """On a whole-suite run, compile every model's simulation engine and native loops first,
+    two processes at a time (the library's own :func:`vbench.sweep.warm_up`): a cold numba cache
+    then costs the suite about half the compile time. A run of a few tests skips it."""
+    if len(request.session.items) < 100:
+        return
+    from vbench.config import plan
+    from vbench.models import registry
+    from vbench.sweep import warm_up
+
+    raw = {
+        "name": "warm-up",
+        "workload": {"requests": 8, "arrival": {"kind": "closed", "in_flight": 8}},
+        "models": [{"model": name} for name in registry()],
+        "sweep": {"product": {"engine.kind": ["sim", "native"]}},
+    }
+    warm_up(plan(None, raw=raw), jobs=2)

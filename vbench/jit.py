@@ -9,6 +9,10 @@ Two facts shape it:
 2. Numba checks only the entry point's own source file to decide whether a cache entry is
    stale, so an edit to a model would silently keep the old engine. The cache therefore lives in
    a directory named after a hash of every jitted source file: change one and the cache is new.
+3. Every model's engine is one overload of the same function, and numba names a new overload's
+   file from the index it has just read: two processes saving at once (a parallel warm-up) can
+   take the same name and leave the index pointing at the other's code. Saves to an index are
+   therefore serialised by :func:`lock_cache_saves`.
 """
 
 from __future__ import annotations
@@ -17,6 +21,7 @@ import hashlib
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
 _PKG = Path(__file__).resolve().parent
 _JITTED = (
@@ -61,6 +66,35 @@ def _prune(current: Path, keep: int = 3) -> None:
             shutil.rmtree(old, ignore_errors=True)
     except OSError:
         pass
+
+
+def lock_cache_saves() -> None:
+    """Serialise numba's cache saves with an advisory lock on a file beside each index.
+
+    Called by the modules that compile, after numba is imported (this module must not import
+    it: ``vbench --help`` stays instant). Idempotent."""
+    import fcntl
+
+    from numba.core import caching
+
+    cls = caching.IndexDataCacheFile
+    if getattr(cls.save, "_vbench_locked", False):
+        return
+    plain = cls.save
+
+    def save(self: Any, key: Any, data: Any) -> None:
+        try:
+            fd = os.open(self._index_path + ".lock", os.O_CREAT | os.O_RDWR, 0o644)
+        except OSError:  # a read-only cache: numba copes (it does not save either)
+            return plain(self, key, data)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # held from reading the index to writing the data
+            return plain(self, key, data)
+        finally:
+            os.close(fd)  # releases the lock
+
+    save._vbench_locked = True  # type: ignore[attr-defined]
+    cls.save = save
 
 
 if "NUMBA_CACHE_DIR" not in os.environ:

@@ -111,25 +111,35 @@ def _verify(point: Point, rows: list[dict[str, Any]]) -> str | None:
 
 
 def _warm_one(label: str, mdef: Any, opts: Any, point: Point) -> None:
-    from vbench.simulation import run_model
     from vbench.workload import generate
 
     small = point.workload.model_copy(update={"requests": 8})
-    run_model(label, mdef, opts, generate(small, point.seed), point.engine, point.preset)
+    wl = generate(small, point.seed)
+    if point.engine.kind == "native":
+        from vbench.native.runner import compile_loops, refuse
+
+        try:
+            refuse(mdef, opts, wl, label)
+        except VbenchError:
+            return  # the point itself reports it, with the sweep's failure handling
+        compile_loops(mdef, opts, wl, point.engine)
+        return
+    from vbench.simulation import run_model
+
+    run_model(label, mdef, opts, wl, point.engine, point.preset)
 
 
 def warm_up(plan: Plan, jobs: int = 1) -> None:
     """Compile (or load from cache) every model's engine once, before starting workers.
 
-    With ``jobs > 1`` the models compile in parallel processes (each writes its own entries of
-    the on-disk cache), which is what makes a cold start on a small machine tolerable. Native
-    points compile their own loops before their threads start (vbench.native.runner)."""
+    With ``jobs > 1`` the models compile in parallel processes (numba's cache saves are locked,
+    see :func:`vbench.jit.lock_cache_saves`), which is what makes a cold start on a small
+    machine tolerable. A native point's two loops are compiled here too (and again, from the
+    cache, by :mod:`vbench.native.runner` before its threads start)."""
     todo = {}
     for point in plan.points:
-        if point.engine.kind != "sim":
-            continue
         for label, mdef, opts in point.models:
-            todo.setdefault(mdef.name, (label, mdef, opts, point))
+            todo.setdefault((point.engine.kind, mdef.name), (label, mdef, opts, point))
     jobs = max(1, min(jobs, len(todo), os.cpu_count() or 1))
     if jobs == 1:
         for args in todo.values():
