@@ -274,6 +274,8 @@ ioq_opts = st.fixed_dictionaries(
         "txmitigation": st.integers(1, 12),
         "sg": st.sampled_from(["pool", "flat"]),
         "eoi": st.sampled_from(["linux", "windows"]),
+        # only the barrier's kind differs: the reference (which has none) must still agree
+        "signal_barrier": st.sampled_from(["wmb", "mb"]),
     }
 )
 

@@ -537,6 +537,7 @@ def prio_setup(draw: st.DrawFn) -> tuple[dict[str, Any], int]:
         "eventq": draw(st.sampled_from(["shipped", "designed"])),
         # from exactly one slot per class (the check's minimum) to a few spare
         "eventq_size": classes + draw(st.integers(0, 3)),
+        "signal_barrier": draw(st.sampled_from(["wmb", "mb"])),
     }
     return opts, classes
 

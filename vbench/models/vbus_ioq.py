@@ -87,6 +87,7 @@ from vbench.memory import (
     ld8,
     ld32,
     ld64,
+    mb,
     new_mem,
     req_of_addr,
     rmb,
@@ -116,6 +117,7 @@ CFG = np.dtype(
         ("txmitigation", np.int64),
         ("call", np.int64),  # offset of the call() area, or -1 for the ring transport
         ("eoi_windows", np.int64),
+        ("signal_mb", np.int64),  # 1: a full barrier in shm-signal's store-then-check steps
     ]
 )
 
@@ -169,15 +171,38 @@ class Options(ModelOptions):
     sg: Literal["pool", "flat"] = "pool"
     transport: Literal["ring", "call"] = "ring"
     eoi: Literal["linux", "windows"] = "linux"
+    signal_barrier: Literal["wmb", "mb"] = Field(
+        "wmb",
+        description=(
+            "the barrier between shm-signal's store and its check of the peer's flags: wmb as "
+            "lib/shm_signal.c ships (x86 may reorder the pair: a native sleeping run can lose "
+            "a wakeup), or mb, the full barrier that closes the race, at its price"
+        ),
+    )
 
 
 # --- the shm-signal and IOQ primitives ----------------------------------------------------------
 @njit(inline="always")
-def _inject(mem, ctr, side, mbox):
+def _store_then_check(mem, ctr, side, full):
+    """The barrier between shm-signal's store of its own flag and its load of the peer's.
+
+    Pairs inject (``dirty = 1``, then test ``enabled``/``pending``) with enable (``enabled =
+    1``, then test ``dirty``/``pending``) or the end of a wakeup (``pending = 0``, then test
+    ``dirty``) on the other side. ``wmb`` is what vbus ships; it does
+    not order a store before a later load on x86, so both sides can miss each other. ``mb``
+    does (option ``signal_barrier``)."""
+    if full != 0:
+        mb(mem, ctr, side)
+    else:
+        wmb(mem, ctr)
+
+
+@njit(inline="always")
+def _inject(mem, ctr, side, mbox, full):
     """shm_signal_inject towards the mailbox at ``mbox``: 1 a real notification, 0 suppressed."""
     ctr[C_INJECTS] += 1
     st8(mem, ctr, side, mbox + _M_DIRTY, 1)
-    wmb(mem, ctr)
+    _store_then_check(mem, ctr, side, full)
     if ld8(mem, ctr, side, mbox + _M_ENABLED) != 0 and ld8(mem, ctr, side, mbox + _M_PENDING) == 0:
         st8(mem, ctr, side, mbox + _M_PENDING, 1)
         wmb(mem, ctr)
@@ -319,7 +344,7 @@ def _add(cfg, mem, st, ctr, io):
         == 0
     ):
         return 0
-    st[P_KICK] = _inject(mem, ctr, SIDE_DRIVER, c.south)
+    st[P_KICK] = _inject(mem, ctr, SIDE_DRIVER, c.south, c.signal_mb)
     return 1
 
 
@@ -415,10 +440,10 @@ def _disable_mailbox(mem, ctr, side, m):
 
 
 @njit(inline="always")
-def _enable_mailbox(mem, ctr, side, m):
+def _enable_mailbox(mem, ctr, side, m, full):
     """shm_signal_enable: 1 nothing happened meanwhile; 0 a replay is due (dirty or pending)."""
     st8(mem, ctr, side, m + _M_ENABLED, 1)
-    wmb(mem, ctr)
+    _store_then_check(mem, ctr, side, full)
     if ld8(mem, ctr, side, m + _M_DIRTY) != 0 or ld8(mem, ctr, side, m + _M_PENDING) != 0:
         return 0  # a deferred wakeup, which may find nothing new (a spurious wakeup)
     return 1
@@ -440,9 +465,9 @@ def _enable_interrupts(cfg, mem, st, ctr, io):
     if c.eoi_windows != 0:
         # the deferred handler finished: EOI (pending = 0), then look at dirty again
         st8(mem, ctr, SIDE_DRIVER, c.north + _M_PENDING, 0)
-        wmb(mem, ctr)
+        _store_then_check(mem, ctr, SIDE_DRIVER, c.signal_mb)
         return 0 if ld8(mem, ctr, SIDE_DRIVER, c.north + _M_DIRTY) != 0 else 1
-    return _enable_mailbox(mem, ctr, SIDE_DRIVER, c.north)
+    return _enable_mailbox(mem, ctr, SIDE_DRIVER, c.north, c.signal_mb)
 
 
 # --- device (south) ------------------------------------------------------------------------------
@@ -486,7 +511,7 @@ def _interrupt_needed(cfg, mem, st, ctr, io):
     if k == 0 or (k < c.txmitigation and io[IO_LAST] == 0):
         return -1
     st[P_UNSIGNALLED] = 0
-    return _inject(mem, ctr, SIDE_DEVICE, c.north)
+    return _inject(mem, ctr, SIDE_DEVICE, c.north, c.signal_mb)
 
 
 @njit(inline="always")
@@ -496,7 +521,7 @@ def _disable_kicks(cfg, mem, st, ctr, io):
 
 @njit(inline="always")
 def _enable_kicks(cfg, mem, st, ctr, io):
-    return _enable_mailbox(mem, ctr, SIDE_DEVICE, cfg[0].south)
+    return _enable_mailbox(mem, ctr, SIDE_DEVICE, cfg[0].south, cfg[0].signal_mb)
 
 
 implement(
@@ -546,6 +571,7 @@ def build(opts: Options, needs: Needs) -> Instance:
     c["txmitigation"] = opts.txmitigation
     c["call"] = lay.area("call").offset if opts.transport == "call" else -1
     c["eoi_windows"] = int(opts.eoi == "windows")
+    c["signal_mb"] = int(opts.signal_barrier == "mb")
     c["sg_pool"] = int(opts.sg == "pool" and opts.transport == "ring")
     mem = new_mem(lay.size)
     w = view(mem, np.uint32)

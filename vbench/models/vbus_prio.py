@@ -100,6 +100,7 @@ from vbench.models.vbus_ioq import (
     _head_pop,
     _inject,
     _mailbox,
+    _store_then_check,
     _tail_push,
     ioq_post,
     ioq_read,
@@ -126,6 +127,7 @@ CFG = np.dtype(
         ("vp_pool", np.int64),  # request IOQ: its venet_sg pool
         ("vp_entry", np.int64),
         ("vp_events", np.int64),  # event queue: its payload area
+        ("vp_signal_mb", np.int64),  # 1: shm-signal's store-then-check uses a full barrier
     ]
 )
 
@@ -155,6 +157,9 @@ class Options(ModelOptions):
     sg: Literal["pool", "flat"] = "pool"
     eventq: Literal["shipped", "designed"] = "designed"
     eventq_size: int = Field(1024, ge=1, le=65536, description="slots per event queue")
+    signal_barrier: Literal["wmb", "mb"] = Field(
+        "wmb", description="shm-signal's store-then-check barrier (see vbus-ioq)"
+    )
 
 
 # --- driver (north) ------------------------------------------------------------------------------
@@ -179,7 +184,9 @@ def _add(cfg, mem, st, ctr, io):
         == 0
     ):
         return 0
-    st[P_KICK] = _inject(mem, ctr, SIDE_DRIVER, c.vp_south)  # guest->host ignores prio
+    st[P_KICK] = _inject(
+        mem, ctr, SIDE_DRIVER, c.vp_south, cfg[0].vp_signal_mb
+    )  # guest->host ignores prio
     return 1
 
 
@@ -231,7 +238,9 @@ def _take_events(cfg, mem, st, ctr):
             wmb(mem, ctr)
             took += 1
         if took > 0:
-            _inject(mem, ctr, SIDE_DRIVER, q.vp_south)  # ioq_signal: the host's mailbox is off
+            _inject(
+                mem, ctr, SIDE_DRIVER, q.vp_south, cfg[0].vp_signal_mb
+            )  # ioq_signal: the host's mailbox is off
     return 0
 
 
@@ -262,7 +271,7 @@ def _reap(cfg, mem, st, ctr, io):
             return r
         # drained: the signal's wakeup ends, unless the device signalled again meanwhile
         st8(mem, ctr, SIDE_DRIVER, c.vp_north + _M_PENDING, 0)
-        wmb(mem, ctr)
+        _store_then_check(mem, ctr, SIDE_DRIVER, g.vp_signal_mb)
         if ld8(mem, ctr, SIDE_DRIVER, c.vp_north + _M_DIRTY) != 0:
             st8(mem, ctr, SIDE_DRIVER, c.vp_north + _M_DIRTY, 0)
             wmb(mem, ctr)
@@ -287,7 +296,12 @@ def _enable_interrupts(cfg, mem, st, ctr, io):
     g = cfg[0]
     r = 0 if st[P_NOPEN] > 0 else 1
     for e in range(g.vp_e):
-        if _enable_mailbox(mem, ctr, SIDE_DRIVER, cfg[1 + g.vp_q + e].vp_north) == 0:
+        if (
+            _enable_mailbox(
+                mem, ctr, SIDE_DRIVER, cfg[1 + g.vp_q + e].vp_north, cfg[0].vp_signal_mb
+            )
+            == 0
+        ):
             r = 0
     return r
 
@@ -337,7 +351,7 @@ def _signal(cfg, mem, ctr, k):
     Returns 1 when that raised an MSI, else 0 (merged into a queued event, or the event queue's
     own signal suppressed it)."""
     g = cfg[0]
-    if _inject(mem, ctr, SIDE_DEVICE, cfg[1 + k].vp_north) == 0:
+    if _inject(mem, ctr, SIDE_DEVICE, cfg[1 + k].vp_north, cfg[0].vp_signal_mb) == 0:
         return 0  # the signal's one event is still queued or being handled: merged
     q = cfg[1 + g.vp_q + min(k, g.vp_e - 1)]  # the connector's routing: min(prio, E - 1)
     idx = q.vp_inuse_idx
@@ -355,7 +369,7 @@ def _signal(cfg, mem, ctr, k):
     wmb(mem, ctr)
     st8(mem, ctr, SIDE_DEVICE, d + _D_SOWN, 0)  # the event is the guest's now
     wmb(mem, ctr)
-    return _inject(mem, ctr, SIDE_DEVICE, q.vp_north)
+    return _inject(mem, ctr, SIDE_DEVICE, q.vp_north, cfg[0].vp_signal_mb)
 
 
 @njit(inline="always")
@@ -396,7 +410,7 @@ def _enable_kicks(cfg, mem, st, ctr, io):
     g = cfg[0]
     r = 1
     for k in range(g.vp_q):
-        if _enable_mailbox(mem, ctr, SIDE_DEVICE, cfg[1 + k].vp_south) == 0:
+        if _enable_mailbox(mem, ctr, SIDE_DEVICE, cfg[1 + k].vp_south, cfg[0].vp_signal_mb) == 0:
             r = 0
     return r
 
@@ -460,6 +474,7 @@ def build(opts: Options, needs: Needs) -> Instance:
     g["vp_txmitigation"] = opts.txmitigation
     g["vp_sg_pool"] = int(opts.sg == "pool")
     g["vp_designed"] = int(opts.eventq == "designed")
+    g["vp_signal_mb"] = int(opts.signal_barrier == "mb")
     mem = new_mem(lay.size)
     for k in range(nq):
         a = lay.area(f"q{k}.ioq")
