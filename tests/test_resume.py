@@ -83,6 +83,26 @@ def test_point_key_covers_config_seed_and_version(monkeypatch):
     assert k != J.point_key(raw, 1)
 
 
+def test_point_key_changes_when_the_code_does(tmp_path, monkeypatch):
+    """A development checkout with a model edited between a run and its resume reruns it."""
+    raw = {"workload": {"requests": 10}}
+    k = J.point_key(raw, 1)
+    pkg = tmp_path / "vbench"
+    (pkg / "models").mkdir(parents=True)
+    (pkg / "journal.py").write_text("# journal")
+    model = pkg / "models" / "ring.py"
+    model.write_text("A = 1\n")
+    monkeypatch.setattr(J, "__file__", str(pkg / "journal.py"))
+    J.code_hash.cache_clear()
+    try:
+        k1 = J.point_key(raw, 1)
+        model.write_text("A = 2\n")
+        J.code_hash.cache_clear()
+        assert k1 != J.point_key(raw, 1) and k1 != k
+    finally:
+        J.code_hash.cache_clear()
+
+
 def test_journal_round_trip_and_a_cut_line_is_ignored(tmp_path):
     j = J.Journal.start(tmp_path / "r", {"config": {}, "config_hash": "h"}, 2)
     hist = [(0, np.array([3, 5], np.int32), np.array([7, 1], np.int64))]

@@ -3,9 +3,10 @@
 A results folder being made holds ``run.json`` (the config as run, its hash and the command's
 overrides: enough to resume without the original file) and ``points.jsonl``, one JSON line per
 finished point, appended and fsync'ed as the point finishes. A line is keyed by a hash of the
-point's full config, its workload seed and the vbench version, so ``vbench run --resume DIR``
-skips exactly the points whose results would be recomputed identically, and recomputes a point
-recorded by another vbench version. A line cut short by a crash is ignored (and reported): the
+point's full config, its workload seed, the vbench version and a hash of vbench's own source
+files, so ``vbench run --resume DIR`` skips exactly the points whose results would be recomputed
+identically, and recomputes a point recorded by another vbench version or by edited code (a
+development checkout with a model changed between the interrupted run and the resume). A line cut short by a crash is ignored (and reported): the
 point simply runs again. The final table and ``meta.json`` are then written atomically by
 :func:`vbench.results.write` from the journal's rows, so an interrupted, resumed sweep ends with
 the same table as an uninterrupted one.
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import functools
 import hashlib
 import json
 import os
@@ -35,10 +37,24 @@ JOURNAL_FILE = "points.jsonl"
 BYTES_PER_ROW = 64 * 1024
 
 
+@functools.cache
+def code_hash() -> str:
+    """Hash of every source file of the vbench package: the code that computes a row."""
+    pkg = Path(__file__).resolve().parent
+    h = hashlib.sha256()
+    for f in sorted(pkg.rglob("*.py")):
+        h.update(f.relative_to(pkg).as_posix().encode())
+        h.update(f.read_bytes())
+    return h.hexdigest()[:16]
+
+
 def point_key(raw: dict[str, Any], seed: int) -> str:
-    """The key of a point's results: its full config, its workload seed, the vbench version."""
+    """The key of a point's results: its full config, its workload seed, the vbench version
+    and the code that computes it (:func:`code_hash`)."""
     blob = json.dumps(
-        {"config": raw, "seed": seed, "vbench": __version__}, sort_keys=True, default=str
+        {"config": raw, "seed": seed, "vbench": __version__, "code": code_hash()},
+        sort_keys=True,
+        default=str,
     )
     return hashlib.sha256(blob.encode()).hexdigest()[:20]
 
