@@ -92,7 +92,7 @@ def test_point_key_changes_when_the_code_does(tmp_path, monkeypatch):
     (pkg / "journal.py").write_text("# journal")
     model = pkg / "models" / "ring.py"
     model.write_text("A = 1\n")
-    monkeypatch.setattr(J, "__file__", str(pkg / "journal.py"))
+    monkeypatch.setattr(J.jit, "_PKG", pkg)
     J.code_hash.cache_clear()
     try:
         k1 = J.point_key(raw, 1)

@@ -35,10 +35,11 @@ _JITTED = (
 )
 
 
-def source_hash() -> str:
-    """Hash of the sources that end up in compiled code (the cache key)."""
+def source_hash(names: tuple[str, ...] = _JITTED) -> str:
+    """Hash of the sources that end up in compiled code (the cache key); ``names`` (files and
+    folders of the package, ``"."`` for all of it) for another selection."""
     h = hashlib.sha256()
-    for name in _JITTED:
+    for name in names:
         p = _PKG / name
         files = sorted(p.rglob("*.py")) if p.is_dir() else [p]
         for f in files:

@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from vbench import __version__
+from vbench import __version__, jit
 from vbench.errors import ConfigError, VbenchError
 
 RUN_FILE = "run.json"
@@ -40,12 +40,7 @@ BYTES_PER_ROW = 64 * 1024
 @functools.cache
 def code_hash() -> str:
     """Hash of every source file of the vbench package: the code that computes a row."""
-    pkg = Path(__file__).resolve().parent
-    h = hashlib.sha256()
-    for f in sorted(pkg.rglob("*.py")):
-        h.update(f.relative_to(pkg).as_posix().encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()[:16]
+    return jit.source_hash((".",))
 
 
 def point_key(raw: dict[str, Any], seed: int) -> str:
