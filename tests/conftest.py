@@ -72,6 +72,18 @@ def counters(run: ModelRun) -> dict[str, int]:
     return dict(zip(COUNTERS, (int(v) for v in run.counters), strict=True))
 
 
+def error_line(stderr: str, *, only: bool = True) -> str:
+    """The ``vbench: error:`` line a failed command printed: the only line on stderr (default),
+    or the last one (``only=False``: after a progress line or a note). Never a traceback."""
+    lines = [ln for ln in stderr.splitlines() if ln.strip()]
+    assert "Traceback" not in stderr, stderr
+    assert lines, "nothing on stderr"
+    if only:
+        assert len(lines) == 1, f"want exactly one line on stderr, got:\n{stderr}"
+    assert lines[-1].startswith("vbench: error: "), stderr
+    return lines[-1]
+
+
 @pytest.fixture
 def sim():
     return simulate

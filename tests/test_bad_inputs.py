@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import error_line
 from typer.testing import CliRunner
 
 from vbench.cli import app
@@ -130,13 +131,6 @@ def expand_args(case: dict, tmp: Path, tiny: Path | None) -> list[str]:
     return out
 
 
-def one_error_line(stderr: str) -> str:
-    lines = [ln for ln in stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, f"want exactly one line on stderr, got:\n{stderr}"
-    assert lines[0].startswith("vbench: error: "), lines[0]
-    return lines[0]
-
-
 @pytest.mark.parametrize("case", CASES, ids=[c["id"] for c in CASES])
 def test_bad_input_gives_one_clear_line(
     case: dict, tmp_path: Path, request: pytest.FixtureRequest
@@ -146,7 +140,7 @@ def test_bad_input_gives_one_clear_line(
     r = CliRunner().invoke(app, args)
     assert "Traceback" not in r.stderr + r.stdout
     assert r.exit_code == case["code"], (args, r.exit_code, r.stderr, r.exception)
-    line = one_error_line(r.stderr)
+    line = error_line(r.stderr)
     assert case["expect"] in line, f"{case['expect']!r} not in {line!r}"
     assert not (tmp_path / "out").exists(), "a failed command must not write results or figures"
 
@@ -177,7 +171,7 @@ def test_debug_shows_the_traceback(tmp_path: Path) -> None:
     args = ["run", str(CORPUS / "unknown_model.toml"), "--out", str(tmp_path / "o")]
     plain = CliRunner().invoke(app, args)
     assert plain.exit_code == 2
-    assert "unknown model" in one_error_line(plain.stderr)
+    assert "unknown model" in error_line(plain.stderr)
     debug = CliRunner().invoke(app, ["--debug", *args])
     from vbench.errors import ConfigError
 
@@ -195,7 +189,7 @@ def test_unexpected_exception_is_called_a_bug(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setattr("vbench.costs.load_preset", boom)
     r = CliRunner().invoke(app, ["presets", "kvm-modern"])
     assert r.exit_code == 1
-    line = one_error_line(r.stderr)
+    line = error_line(r.stderr)
     assert re.search(r"internal error \(a vbench bug\): KeyError: .*oops.*rerun with --debug", line)
 
 
@@ -208,7 +202,7 @@ def test_unexpected_os_error_is_the_users(monkeypatch: pytest.MonkeyPatch) -> No
     monkeypatch.setattr("vbench.costs.load_preset", denied)
     r = CliRunner().invoke(app, ["presets", "kvm-modern"])
     assert r.exit_code == 2
-    assert "/some/preset.toml: Permission denied" in one_error_line(r.stderr)
+    assert "/some/preset.toml: Permission denied" in error_line(r.stderr)
 
 
 def test_a_real_process_prints_one_line_and_debug_the_traceback(tmp_path: Path) -> None:
@@ -227,7 +221,7 @@ def test_a_real_process_prints_one_line_and_debug_the_traceback(tmp_path: Path) 
     bad = ["run", str(CORPUS / "toml_unclosed_table.toml"), "--out", str(tmp_path / "o")]
     r = vbench(*bad)
     assert r.returncode == 2
-    assert "line 5, column 8" in one_error_line(r.stderr)
+    assert "line 5, column 8" in error_line(r.stderr)
     assert r.stdout == ""
     d = vbench("--debug", *bad)
     assert d.returncode == 1

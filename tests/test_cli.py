@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import error_line
 
 from vbench.layout import ioq_layout, split_layout
 
@@ -47,10 +48,7 @@ def test_layout_table_lists_fields():
 
 def one_line_error(r: subprocess.CompletedProcess, code: int = 2) -> str:
     assert r.returncode == code, (r.returncode, r.stdout, r.stderr)
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert len(lines) == 1, r.stderr
-    assert "Traceback" not in r.stderr
-    return lines[0]
+    return error_line(r.stderr)
 
 
 def test_layout_errors():

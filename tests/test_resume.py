@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import error_line
 from typer.testing import CliRunner
 
 from vbench import journal as J
@@ -64,12 +65,10 @@ def cli(*args: str):
     return CliRunner().invoke(app, list(args))
 
 
-def error_line(r, code: int) -> str:
+def failed(r, code: int) -> str:
+    """The error line of a CliRunner result that must have exited with ``code``."""
     assert r.exit_code == code, (r.exit_code, r.output)
-    lines = [ln for ln in r.stderr.splitlines() if ln.strip()]
-    assert lines and lines[-1].startswith("vbench: error:"), r.stderr
-    assert "Traceback" not in r.stderr
-    return lines[-1]
+    return error_line(r.stderr, only=False)
 
 
 # --- the journal -----------------------------------------------------------------------------
@@ -143,7 +142,7 @@ def test_resume_after_a_failure_to_write_completes_the_same_table(small, tmp_pat
     monkeypatch.setattr(J.Journal, "append", append)
     part = tmp_path / "part"
     r = cli("run", str(small), "--out", str(part), "-q")
-    line = error_line(r, 1)
+    line = failed(r, 1)
     assert "disk full" in line and f"vbench run --resume {part}" in line
     assert len((part / J.JOURNAL_FILE).read_text().splitlines()) == 3
     assert json.loads((part / "meta.json").read_text())["status"] == "interrupted"
@@ -185,22 +184,22 @@ def test_resume_errors_are_one_line(small, tmp_path):
     assert cli("run", str(small), "--out", str(done), "-q").exit_code == 0
     other = tmp_path / "other.toml"
     other.write_text(SMALL.replace("seed = 3", "seed = 4"))
-    assert "different config" in error_line(cli("run", str(other), "--resume", str(done)), 2)
-    assert "no such results folder" in error_line(cli("run", "--resume", str(tmp_path / "x")), 2)
+    assert "different config" in failed(cli("run", str(other), "--resume", str(done)), 2)
+    assert "no such results folder" in failed(cli("run", "--resume", str(tmp_path / "x")), 2)
     (tmp_path / "plain").mkdir()
-    assert "no run.json" in error_line(cli("run", "--resume", str(tmp_path / "plain")), 2)
-    assert "already holds a run" in error_line(cli("run", str(small), "--out", str(done)), 2)
+    assert "no run.json" in failed(cli("run", "--resume", str(tmp_path / "plain")), 2)
+    assert "already holds a run" in failed(cli("run", str(small), "--out", str(done)), 2)
 
 
 def test_unwritable_or_full_results_folder_fails_before_the_sweep(small, tmp_path, monkeypatch):
-    line = error_line(cli("run", str(small), "--out", "/dev/null/results"), 2)
+    line = failed(cli("run", str(small), "--out", "/dev/null/results"), 2)
     assert "cannot write the results folder /dev/null/results" in line
 
     class Usage:
         free = 1024
 
     monkeypatch.setattr(J.shutil, "disk_usage", lambda _p: Usage)
-    line = error_line(cli("run", str(small), "--out", str(tmp_path / "r")), 2)
+    line = failed(cli("run", str(small), "--out", str(tmp_path / "r")), 2)
     assert "not enough disk space" in line and "--out" in line
 
 
@@ -222,7 +221,7 @@ def test_verify_passes_on_the_simulation_and_exits_3_on_a_difference(small, tmp_
         return rows
 
     monkeypatch.setattr(sweep, "run_point", flaky)
-    line = error_line(cli("run", str(small), "--verify", "--out", str(tmp_path / "w")), 3)
+    line = failed(cli("run", str(small), "--verify", "--out", str(tmp_path / "w")), 3)
     assert "not deterministic" in line and "point 2" in line
 
 
