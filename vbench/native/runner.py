@@ -74,6 +74,7 @@ class Hooks:
 
     corrupt_request: int = -1  # the driver flips a payload bit of this request after its checksum
     device_stalls: bool = False  # the device never consumes anything
+    late_last_notify_ns: int = 0  # the device waits this long before its last notify decision
 
 
 @dataclass
@@ -165,6 +166,7 @@ def _params(
     p[L.P_SLOT_WORDS] = slot_words
     p[L.P_HOOK_CORRUPT] = hooks.corrupt_request
     p[L.P_HOOK_STALL] = int(hooks.device_stalls)
+    p[L.P_HOOK_LATE_NS] = hooks.late_last_notify_ns
     p[L.P_KICK_FD] = -1
     p[L.P_CALL_FD] = -1
     return p
