@@ -19,14 +19,16 @@ import argparse
 import statistics
 from typing import Any
 
+# vbus-prio last: sleeping, it can stall for the whole timeout (the README's finding), and the
+# runs just after such a stall were seen to be slower, so nothing is measured after it
 MODELS = (
     "virtio-split",
     "virtio-packed",
     "virtio-mq",
     "vbus-ioq",
-    "vbus-prio",
     "vbus-ioq+mb",
     "vbus-prio+mb",
+    "vbus-prio",
 )
 # labels beyond a model's name: the model with options (vbus with a full barrier in shm-signal's
 # store-then-check, the fix for the lost wakeup the README describes)

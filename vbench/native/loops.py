@@ -253,9 +253,10 @@ def _fill(pool, p, req, size):
 
 
 @njit
-def _reap_all(cfg, mem, st, ctr, io, pool, p, slots, t_add, prio, size, hist, lat_max, nspc, rnd):
+def _reap_all(rx, rnd):
     """Reap every completion the ring has now and check each; ``rnd``: a new poll round.
-    Returns (reaped, status, detail)."""
+    ``rx`` is the driver's reaping context (see driver_loop). Returns (reaped, status, detail)."""
+    cfg, mem, st, ctr, io, pool, p, slots, t_add, prio, size, hist, lat_max, nspc = rx
     got = 0
     if rnd:
         m.disable_interrupts(cfg, mem, st, ctr, io)  # a poll round (resets a NAPI budget)
@@ -301,6 +302,8 @@ def driver_loop(
     poll = p[P_DRV_POLL] != 0
     slots = np.full(p[P_POOL_MASK] + 1, -1, dtype=np.int64)  # the request in each pool slot
     t_add = np.zeros(p[P_POOL_MASK] + 1, dtype=np.int64)
+    # what every reap needs, in one tuple (the reaps are in four places below)
+    rx = (cfg, mem, st, ctr, io, pool, p, slots, t_add, prio, size, hist, lat_max, ns_per_cyc)
     kick_fd = p[P_KICK_FD]
     call_fd = p[P_CALL_FD]
     s = _start(ctl, p, K_DRV_WAIT)
@@ -374,23 +377,7 @@ def driver_loop(
             break
         # --- completions -------------------------------------------------------------------
         if poll:
-            got, status, detail = _reap_all(
-                cfg,
-                mem,
-                st,
-                ctr,
-                io,
-                pool,
-                p,
-                slots,
-                t_add,
-                prio,
-                size,
-                hist,
-                lat_max,
-                ns_per_cyc,
-                True,
-            )
+            got, status, detail = _reap_all(rx, True)
             if status != ST_OK:
                 break
             if got > 0:
@@ -417,23 +404,7 @@ def driver_loop(
         ctr[C_IRQS_DELIVERED] += 1
         round_got = 0
         while True:
-            got, status, detail = _reap_all(
-                cfg,
-                mem,
-                st,
-                ctr,
-                io,
-                pool,
-                p,
-                slots,
-                t_add,
-                prio,
-                size,
-                hist,
-                lat_max,
-                ns_per_cyc,
-                True,
-            )
+            got, status, detail = _reap_all(rx, True)
             round_got += got
             if status != ST_OK:
                 break
@@ -441,23 +412,7 @@ def driver_loop(
                 # busy-poll the ring a while before re-enabling (NAPI busy polling)
                 t_end = sysio.monotonic_ns() + p[P_SPIN_NS]
                 while sysio.monotonic_ns() < t_end:
-                    got, status, detail = _reap_all(
-                        cfg,
-                        mem,
-                        st,
-                        ctr,
-                        io,
-                        pool,
-                        p,
-                        slots,
-                        t_add,
-                        prio,
-                        size,
-                        hist,
-                        lat_max,
-                        ns_per_cyc,
-                        False,
-                    )
+                    got, status, detail = _reap_all(rx, False)
                     round_got += got
                     if status != ST_OK or got > 0:
                         break
@@ -490,23 +445,7 @@ def driver_loop(
             A.cpu_relax()
     if status == ST_OK:
         for _ in range(4):  # a replay found on re-enabling is handled again, a few times at most
-            got, status, detail = _reap_all(
-                cfg,
-                mem,
-                st,
-                ctr,
-                io,
-                pool,
-                p,
-                slots,
-                t_add,
-                prio,
-                size,
-                hist,
-                lat_max,
-                ns_per_cyc,
-                True,
-            )
+            got, status, detail = _reap_all(rx, True)
             if status != ST_OK or poll or m.enable_interrupts(cfg, mem, st, ctr, io) == 1:
                 break
     out[O_DONE] = completed
