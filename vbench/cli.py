@@ -149,8 +149,9 @@ def run(
     error; 3 an invariant broke or --verify found two runs that differ; 130/143 interrupted.
     """
     from vbench import sweep
+    from vbench.journal import interrupt_handlers
 
-    with sweep.sigterm_raises():
+    with interrupt_handlers():
         try:
             _run(config, set_ or [], jobs, out, resume, verify, engine, quiet)
         except (KeyboardInterrupt, sweep.Interrupted) as e:

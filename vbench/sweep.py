@@ -17,7 +17,7 @@ from typing import Any
 
 from vbench.config import Plan, Point
 from vbench.errors import VbenchError
-from vbench.journal import Journal, point_key, signals_held
+from vbench.journal import Interrupted, Journal, interrupt_handlers, point_key, signals_held
 
 
 @dataclass
@@ -37,14 +37,6 @@ class SweepOutcome:
     interrupted: int = 0  # the exit code of the signal that stopped the sweep (130, 143), or 0
     resumed: int = 0  # points whose rows came from the journal
     write_error: str | None = None  # the journal could not be written: the sweep stopped
-
-
-class Interrupted(BaseException):
-    """SIGTERM (or SIGINT) during a sweep; ``code`` is the exit code it asks for."""
-
-    def __init__(self, code: int) -> None:
-        super().__init__(code)
-        self.code = code
 
 
 def run_point(point: Point) -> list[dict[str, Any]]:
@@ -173,24 +165,6 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
             p.join(5)
 
 
-@contextlib.contextmanager
-def sigterm_raises():
-    """SIGTERM becomes :class:`Interrupted` (143) in the main thread, like Ctrl-C (130)."""
-
-    def handler(signum: int, _frame: Any) -> None:
-        raise Interrupted(128 + signum)
-
-    try:
-        old = signal.signal(signal.SIGTERM, handler)
-    except ValueError:  # not the main thread: leave signals alone
-        yield
-        return
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, old)
-
-
 def run_plan(
     plan: Plan,
     jobs: int = 1,
@@ -224,7 +198,7 @@ def run_plan(
                 journal.append(keys[idx], idx, rows)
             _collect(out, idx, rows, failure, on_point)
 
-    with sigterm_raises():
+    with interrupt_handlers():
         try:
             if jobs == 1:
                 for p in todo:
