@@ -68,6 +68,20 @@ _TIMEOUT_NS = 10_000_000_000  # no single measurement may wait longer than this
 
 
 # --- jitted kernels -------------------------------------------------------------------------------
+@njit(inline="always")
+def _await(line: np.ndarray, value: int, deadline: int) -> bool:
+    """Spin (acquire loads, ``pause``) until ``line[0] == value``; False past ``deadline``."""
+    spins = 0
+    while A.load_acquire(line, 0) != value:
+        A.cpu_relax()
+        spins += 1
+        if spins == _SPIN_CHECK:
+            spins = 0
+            if sysio.monotonic_ns() > deadline:
+                return False
+    return True
+
+
 @njit(nogil=True, cache=True)
 def _ping(line: np.ndarray, trips: np.ndarray, deadline: int) -> int:
     """Initiator: write 2i+1, wait for the echo 2i+2; each round trip's TSC cycles into
@@ -79,14 +93,8 @@ def _ping(line: np.ndarray, trips: np.ndarray, deadline: int) -> int:
         c0 = A.rdtsc()
         # release: pairs with the pong's acquire load; the line moves to the pong's cache
         A.store_release(line, 0, 2 * i + 1)
-        spins = 0
-        while A.load_acquire(line, 0) != 2 * i + 2:  # acquire: pairs with the pong's release
-            A.cpu_relax()
-            spins += 1
-            if spins == _SPIN_CHECK:
-                spins = 0
-                if sysio.monotonic_ns() > deadline:
-                    return -1
+        if not _await(line, 2 * i + 2, deadline):  # acquire: pairs with the pong's release
+            return -1
         trips[i] = A.rdtsc() - c0
     return 0
 
@@ -95,14 +103,8 @@ def _ping(line: np.ndarray, trips: np.ndarray, deadline: int) -> int:
 def _pong(line: np.ndarray, n: int, deadline: int) -> int:
     """Responder: wait for 2i+1, answer 2i+2. 0, or -1 on the deadline."""
     for i in range(n):
-        spins = 0
-        while A.load_acquire(line, 0) != 2 * i + 1:  # acquire: pairs with the ping's release
-            A.cpu_relax()
-            spins += 1
-            if spins == _SPIN_CHECK:
-                spins = 0
-                if sysio.monotonic_ns() > deadline:
-                    return -1
+        if not _await(line, 2 * i + 1, deadline):  # acquire: pairs with the ping's release
+            return -1
         A.store_release(line, 0, 2 * i + 2)  # release: pairs with the ping's acquire
     return 0
 

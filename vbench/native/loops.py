@@ -181,9 +181,12 @@ def _notify(fd, p):
 
 
 @njit
-def _wait_notify(fd, p, ctl):
-    """ringtest's ``wait_for_notify``: exit, block on the eventfd, entry. Returns the counter
-    (>= 1), 0 if the stop flag or the deadline ended the wait, or -errno."""
+def _wait_notify(fd, p, ctl, slot, what):
+    """ringtest's ``wait_for_notify``: exit, block on the eventfd, entry. ``ctl[slot]`` says
+    ``what`` this side waits for while it blocks (for the stall message). Returns (the counter
+    read, status, detail): ST_OK with a counter >= 1; ST_PEER or ST_STALL if the stop flag or
+    the deadline ended the wait; ST_ERRNO with -errno."""
+    A.store_relaxed(ctl, slot, what)
     _busy_cycles(p[P_EXIT_CYC])
     v = np.int64(0)
     while True:
@@ -194,7 +197,12 @@ def _wait_notify(fd, p, ctl):
         if v != 0:
             break
     _busy_cycles(p[P_ENTRY_CYC])
-    return v
+    if v < 0:
+        return v, ST_ERRNO, v
+    if v == 0:
+        return v, (ST_PEER if A.load_relaxed(ctl, K_STOP) != 0 else ST_STALL), np.int64(0)
+    A.store_relaxed(ctl, slot, W_NONE)
+    return v, ST_OK, np.int64(0)
 
 
 @njit
@@ -390,16 +398,9 @@ def driver_loop(
         if not blocked and started < n and started - completed < cap:
             continue
         # interrupt mode, nothing to submit: sleep until the device calls, then the handler
-        A.store_relaxed(ctl, K_DRV_WAIT, W_CALL)
-        v = _wait_notify(call_fd, p, ctl)
-        if v < 0:
-            status = ST_ERRNO
-            detail = v
+        v, status, detail = _wait_notify(call_fd, p, ctl, K_DRV_WAIT, W_CALL)
+        if status != ST_OK:
             break
-        if v == 0:
-            status = ST_PEER if A.load_relaxed(ctl, K_STOP) != 0 else ST_STALL
-            break
-        A.store_relaxed(ctl, K_DRV_WAIT, W_NONE)
         out[O_RECEIVED] += v
         ctr[C_IRQS_DELIVERED] += 1
         round_got = 0
@@ -496,16 +497,9 @@ def device_loop(cfg, mem, st, ctr, io, pool, ctl, p, out):
     detail = np.int64(0)
     while True:
         if asleep:
-            A.store_relaxed(ctl, K_DEV_WAIT, W_KICK)
-            v = _wait_notify(kick_fd, p, ctl)
-            if v < 0:
-                status = ST_ERRNO
-                detail = v
+            v, status, detail = _wait_notify(kick_fd, p, ctl, K_DEV_WAIT, W_KICK)
+            if status != ST_OK:
                 break
-            if v == 0:
-                status = ST_PEER if A.load_relaxed(ctl, K_STOP) != 0 else ST_STALL
-                break
-            A.store_relaxed(ctl, K_DEV_WAIT, W_NONE)
             out[O_RECEIVED] += v
             asleep = False
             ctr[C_DEV_WAKEUPS] += 1
