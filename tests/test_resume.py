@@ -180,7 +180,7 @@ def test_a_signal_during_a_journal_write_keeps_the_point_in_the_partial_table(
 
 
 @pytest.mark.parametrize(
-    "sig,exc", [(signal.SIGTERM, sweep.Interrupted), (signal.SIGINT, KeyboardInterrupt)]
+    "sig,exc", [(signal.SIGTERM, J.Interrupted), (signal.SIGINT, KeyboardInterrupt)]
 )
 def test_a_handler_run_inside_the_block_is_deferred_to_its_end(sig, exc):
     """The race CI hit twice: a signal that arrived just before the block has its Python

@@ -148,21 +148,20 @@ def run(
     done; 1 a point failed or the results could not be written; 2 usage or configuration
     error; 3 an invariant broke or --verify found two runs that differ; 130/143 interrupted.
     """
-    from vbench import sweep
-    from vbench.journal import interrupt_handlers
+    from vbench.journal import Interrupted, interrupt_handlers
 
     with interrupt_handlers():
         try:
             _run(config, set_ or [], jobs, out, resume, verify, engine, quiet)
-        except (KeyboardInterrupt, sweep.Interrupted) as e:
+        except (KeyboardInterrupt, Interrupted) as e:
             # before the journal existed (the sweep itself reports its own interruptions)
             _fail("interrupted before any point ran", _interrupt_code(e))
 
 
 def _interrupt_code(e: BaseException) -> int:
-    from vbench import sweep
+    from vbench.journal import Interrupted
 
-    return e.code if isinstance(e, sweep.Interrupted) else 130
+    return e.code if isinstance(e, Interrupted) else 130
 
 
 def _run(
@@ -176,8 +175,8 @@ def _run(
     quiet: bool,
 ) -> None:
     from vbench import config as cfgmod
-    from vbench import results, sweep
-    from vbench.journal import Journal, check_same_config
+    from vbench import results
+    from vbench.journal import Interrupted, Journal, check_same_config
 
     if engine is not None:
         if engine not in ("sim", "native"):
@@ -213,7 +212,7 @@ def _run(
         journal = Journal.start(folder, info, n_rows)
     try:
         _sweep(plan, config, sets, folder, journal, resume, jobs, verify, quiet)
-    except (KeyboardInterrupt, sweep.Interrupted) as e:  # while compiling: nothing ran yet
+    except (KeyboardInterrupt, Interrupted) as e:  # while compiling: nothing ran yet
         _fail(
             f"interrupted before any point ran: resume with vbench run --resume {folder}",
             _interrupt_code(e),
