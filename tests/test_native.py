@@ -43,7 +43,7 @@ N = 3000
 MODES = {"poll": ("poll", "poll"), "sleep": ("sleep", "interrupt")}
 # vbus's shm-signal orders "mark dirty, then test pending/enabled" (and its mirror) with wmb
 # only, as AlacrityVM's lib/shm_signal.c does: a store-then-load that x86 may reorder, so a
-# sleeping run can lose a wakeup (README, "Native engine and ringtest"). Such a run must end
+# sleeping run can lose a wakeup (docs/native.md, "A finding"). Such a run must end
 # with the stall error, never hang and never fail otherwise.
 MAY_LOSE_WAKEUP = {"vbus-ioq", "vbus-prio"}
 

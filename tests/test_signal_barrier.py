@@ -4,7 +4,7 @@ AlacrityVM's lib/shm_signal.c ships) or with a full barrier.
 The simulation's steps are atomic, so the choice changes only which barrier is counted and
 charged. Natively it decides whether a sleeping run can lose a wakeup: with ``wmb`` the store
 and the following load of the peer's flag may be reordered by x86 (tests/test_litmus.py), and a
-sleeping vbus-prio run stalls (README, "A finding"); with ``mb`` it must never stall."""
+sleeping vbus-prio run stalls (docs/native.md, "A finding"); with ``mb`` it must never stall."""
 
 from __future__ import annotations
 
