@@ -1,8 +1,8 @@
 """The deterministic simulation: a driver and a device, each with its own clock, run one model.
 
-The engine is written once and knows nothing of any ring: it calls the ten operations of
-:mod:`vbench.models.interface`, which numba resolves per model at compile time. It decides
-*when* each side acts and what that costs; the model decides *what* crosses shared memory.
+What each side does with the ring is :mod:`vbench.protocol` (written once, shared with the
+native run); this module decides *when* each side acts and what that costs. It is the
+protocol's simulated clock: the hooks at the end price every step and record completions.
 
 Timing model (all figures come from a cost preset, see :mod:`vbench.costs`):
 
@@ -22,40 +22,35 @@ Timing model (all figures come from a cost preset, see :mod:`vbench.costs`):
 
 If neither side can ever act again while requests are outstanding, a notification was lost:
 the run stops with an error naming it. Same inputs, same counters: bit for bit.
+
+The run is one tuple, the **clock** (see :func:`new_clock` for its fields, ``CLOCK_*`` for
+their places): the parameters and the state are one-element record arrays (``PARAMS`` and
+``STATE`` dtypes: named fields, no slot numbers), the rest the run's arrays.
 """
 
 from __future__ import annotations
 
 import math
+import sys
 import warnings
-from dataclasses import dataclass
 
 import numpy as np
 from numba import njit
 from numba.core.errors import NumbaIRAssumptionWarning
 
+from vbench import protocol
 from vbench.counters import (
     C_BYTES,
     C_BYTES_COPIED,
     C_DEV_WAKEUPS,
-    C_IRQS,
     C_IRQS_DELIVERED,
-    C_IRQS_SUPPRESSED,
-    C_KICKS,
-    C_KICKS_SUPPRESSED,
     C_LINES_DRV,
     C_MB_DRV,
     C_REQUESTS,
-    C_RING_FULL,
     C_SPURIOUS_DEV,
     C_SPURIOUS_DRV,
     C_VM_EXITS,
-    IO_DIR,
-    IO_LAST,
     IO_NOW,
-    IO_PRIO,
-    IO_REQ,
-    IO_SEGS,
     IO_SIZE,
     IO_SYNC,
     IO_WAKE_AT,
@@ -74,49 +69,96 @@ from vbench.counters import (
 )
 from vbench.histogram import N_BUCKETS, record
 from vbench.memory import new_tracker
-from vbench.models import interface as m
-
-# engine parameters (float64 vector)
-P_BATCH, P_DEV_POLL, P_DRV_POLL, P_SERVICE_NS, P_SERVICE_PER_BYTE = range(5)
-P_DRIVER_NS, P_POLL_NS, P_USER_EXIT, P_CAP = range(5, 9)
-N_PARAMS = 9
-# cost vector, in vbench.costs.COST_FIELDS order
-K_LINE, K_EXIT, K_USER_FACTOR, K_IRQ_EXITS, K_IRQ_HANDLER = range(5)
-K_IRQ_SEND, K_WAKE, K_VCPU_WAKE, K_MB, K_COPY = range(5, 10)
-# outputs (float64 vector)
-O_STATUS, O_DETAIL, O_FIRST_ARRIVAL, O_LAST_DONE, O_STEPS, O_DRIVER_T, O_DEVICE_T = range(7)
-N_OUT = 8
-# the run's state between calls (a run of more requests than the window is fed in pieces):
-# integers, then floats
-S_NXT, S_INFLIGHT, S_COMPLETED, S_STEPS, S_FLAGS, S_FILLED, S_N = range(7)
-N_STATE_I = 7
-F_TD, F_TV, F_DEV_WAKE_AT, F_IRQ_AT, F_LAST_DONE = range(5)
-N_STATE_F = 5
-# S_FLAGS bits
-FL_STARTED, FL_DEV_ASLEEP, FL_KICK_AWAKE, FL_DEV_FOUND, FL_BLOCKED, FL_POLL_IDLE = (
-    1,
-    2,
-    4,
-    8,
-    16,
-    32,
+from vbench.models import interface as ring
+from vbench.protocol import (
+    STATUS_BAD_REQUEST,
+    STATUS_DEADLOCK,
+    STATUS_DUPLICATE,
+    STATUS_MORE,
+    STATUS_NO_PROGRESS,
+    STATUS_OK,
 )
-# the digest of the completion sequence: FNV-1a over 64-bit words
+
+#: The run's parameters: the engine's (from ``[engine]``) and the preset's figures it uses.
+PARAMS = np.dtype(
+    [
+        ("requests", np.int64),  # the run's length
+        ("batch", np.int64),  # requests made available per kick decision
+        ("cap", np.int64),  # closed loop: most requests in flight (0: open loop)
+        ("device_polls", np.bool_),
+        ("driver_polls", np.bool_),
+        ("service_ns", np.float64),
+        ("service_ns_per_byte", np.float64),
+        ("driver_ns", np.float64),
+        ("poll_ns", np.float64),
+        ("exit_ns", np.float64),  # one kick's exit, times the user-space factor if it applies
+        ("irq_exits", np.int64),
+        ("irq_exits_ns", np.float64),  # irq_exits exits
+        ("irq_handler_ns", np.float64),
+        ("irq_send_ns", np.float64),
+        ("wake_ns", np.float64),
+        ("vcpu_wake_ns", np.float64),
+        ("line_ns", np.float64),
+        ("barrier_ns", np.float64),
+        ("copy_ns_per_byte", np.float64),
+    ]
+)
+
+#: The run's state between calls (a run longer than the window is fed in pieces) and after.
+STATE = np.dtype(
+    [
+        ("driver_clock", np.float64),
+        ("device_clock", np.float64),
+        ("device_wake_at", np.float64),  # a sleeping device wakes then (inf: never)
+        ("irq_at", np.float64),  # an interrupt reaches the driver then (inf: none pending)
+        ("driver_next", np.float64),  # when the driver acts next, as this step saw it
+        ("last_done", np.float64),  # the last completion's instant
+        ("first_arrival", np.float64),  # set by the caller
+        ("filled", np.int64),  # requests below this have entered the window
+        ("low", np.int64),  # requests below this have left it
+        ("next_request", np.int64),
+        ("in_flight", np.int64),
+        ("completed", np.int64),
+        ("steps", np.int64),
+        ("status", np.int64),
+        ("detail", np.int64),  # the request (or ring answer) a failure is about
+        ("digest", np.uint64),  # of the completion sequence: FNV-1a over 64-bit words
+        ("started", np.bool_),
+        ("device_asleep", np.bool_),
+        ("kick_while_awake", np.bool_),  # a kick came while the device was awake
+        ("device_found", np.bool_),  # the device found work since its last wakeup
+        ("blocked", np.bool_),  # the driver found the ring full and has not reaped since
+        ("poll_idle", np.bool_),  # the polling driver's last look found nothing
+    ]
+)
+
+# where each of the run's arrays sits in the clock tuple
+(
+    CLOCK_PARAMS,
+    CLOCK_STATE,
+    CLOCK_REQUESTS,  # (size, segments, prio, direction, window mask): what add reads
+    CLOCK_ARRIVAL,
+    CLOCK_START,  # when each request's latency starts
+    CLOCK_DONE,  # 1 once the request completed
+    CLOCK_WAITING,  # per class: made available, not yet taken by the device
+    CLOCK_HOL,  # per class: head-of-line time
+    CLOCK_HIST,
+    CLOCK_LAT_MAX,
+    CLOCK_CAUSES,
+    CLOCK_COUNTERS,
+    CLOCK_IO,
+    CLOCK_CHARGED,  # what _charge has charged: lines and barriers per side, bytes copied
+    CLOCK_DRIVER,  # the driver's ring arguments (cfg, mem, st, ctr, io)
+    CLOCK_DEVICE,  # the device's
+) = range(16)
+
 DIGEST_SEED = 0xCBF29CE484222325
 _DIGEST_PRIME = 0x100000001B3
 
-ST_OK = 0
-ST_DEADLOCK = 1  # nobody can act and requests are outstanding: a lost notification
-ST_DUPLICATE = 2  # a request completed twice
-ST_BAD_REQUEST = 3  # the device popped or the driver reaped something that is no request
-ST_NO_PROGRESS = 4  # the step budget ran out
-ST_MORE = 5  # paused: the window needs the next requests (not an error)
-STATUS_TEXT = {
-    ST_DEADLOCK: "lost wakeup: requests outstanding but neither side will ever act again",
-    ST_DUPLICATE: "a request completed twice",
-    ST_BAD_REQUEST: "a side took something from the ring that is not an outstanding request",
-    ST_NO_PROGRESS: "the simulation stopped making progress",
-}
+# the statuses a simulation ends with (see vbench.protocol for the table)
+ST_OK, ST_DEADLOCK, ST_DUPLICATE = STATUS_OK, STATUS_DEADLOCK, STATUS_DUPLICATE
+ST_BAD_REQUEST, ST_NO_PROGRESS, ST_MORE = STATUS_BAD_REQUEST, STATUS_NO_PROGRESS, STATUS_MORE
+STATUS_TEXT = protocol.STATUS_TEXT
 
 INF = math.inf
 
@@ -125,610 +167,518 @@ INF = math.inf
 warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
 
-@njit
-def _charge(ctr, seen, tcause, costs, side):
+# --- costs -------------------------------------------------------------------------------------
+@njit(inline="always")
+def _charge(clock, side):
     """Time for the lines, full barriers and copies ``side`` incurred since its last charge."""
-    dl = ctr[C_LINES_DRV + side] - seen[side]
-    seen[side] += dl
-    db = ctr[C_MB_DRV + side] - seen[2 + side]
-    seen[2 + side] += db
-    dc = ctr[C_BYTES_COPIED] - seen[4]
-    seen[4] += dc
-    tl = dl * costs[K_LINE]
-    tb = db * costs[K_MB]
-    tc = dc * costs[K_COPY]
-    tcause[T_LINES] += tl
-    tcause[T_BARRIERS] += tb
-    tcause[T_COPY] += tc
-    return tl + tb + tc
+    params = clock[CLOCK_PARAMS][0]
+    counters = clock[CLOCK_COUNTERS]
+    charged = clock[CLOCK_CHARGED]
+    causes = clock[CLOCK_CAUSES]
+    lines = counters[C_LINES_DRV + side] - charged[side]
+    charged[side] += lines
+    barriers = counters[C_MB_DRV + side] - charged[2 + side]
+    charged[2 + side] += barriers
+    copied = counters[C_BYTES_COPIED] - charged[4]
+    charged[4] += copied
+    line_time = lines * params.line_ns
+    barrier_time = barriers * params.barrier_ns
+    copy_time = copied * params.copy_ns_per_byte
+    causes[T_LINES] += line_time
+    causes[T_BARRIERS] += barrier_time
+    causes[T_COPY] += copy_time
+    return line_time + barrier_time + copy_time
+
+
+@njit(_nrt=False)
+def _notification_control(side, which):
+    """The per-wakeup operations, out of line so the hot loop inlines only the per-request
+    ones: 0 disable_kicks, 1 enable_kicks, 2 disable_interrupts."""
+    cfg, mem, st, ctr, io = side
+    if which == 0:
+        return ring.disable_kicks(cfg, mem, st, ctr, io)
+    if which == 1:
+        return ring.enable_kicks(cfg, mem, st, ctr, io)
+    return ring.disable_interrupts(cfg, mem, st, ctr, io)
+
+
+# --- the steps -----------------------------------------------------------------------------------
+@njit(inline="always")
+def _can_submit(clock):
+    """The driver has a request to make available and room for it (not whether it arrived)."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    return (
+        state.next_request < params.requests
+        and not state.blocked
+        and (params.cap == 0 or state.in_flight < params.cap)
+    )
 
 
 @njit(inline="always")
-def _complete(r, t, nxt, lo, start, prio, hist, lat_max, done, dig):
-    """Complete request ``r`` at time ``t``: record its latency and fold (r, t) into the
-    digest of the completion sequence. Returns a status code.
-
-    The per-request arrays are a window of requests ``lo .. nxt-1`` and beyond, indexed by
-    ``r`` modulo their (power of two) length."""
-    if r >= nxt or r < lo:
-        return ST_BAD_REQUEST
-    j = np.uint64(r) & np.uint64(done.shape[0] - 1)
-    if done[j] != 0:
-        return ST_DUPLICATE
-    done[j] = 1
-    lat = t - start[j]
-    k = prio[j]
-    record(hist, k, lat)
-    if lat > lat_max[k]:
-        lat_max[k] = lat
-    word = (np.uint64(r) << np.uint64(40)) ^ np.uint64(np.int64(t))
-    dig[0] = (dig[0] ^ word) * np.uint64(_DIGEST_PRIME)
-    return ST_OK
+def _next_arrival(clock):
+    state = clock[CLOCK_STATE][0]
+    return clock[CLOCK_ARRIVAL][np.uint64(state.next_request) & clock[CLOCK_REQUESTS][4]]
 
 
-@njit
-def _notify_ctl(cfg, mem, st, ctr, io, which):
-    """The per-wakeup operations, out of line so the hot loop inlines only the per-request
-    ones: 0 disable_kicks, 1 enable_kicks, 2 disable_interrupts."""
-    if which == 0:
-        return m.disable_kicks(cfg, mem, st, ctr, io)
-    if which == 1:
-        return m.enable_kicks(cfg, mem, st, ctr, io)
-    return m.disable_interrupts(cfg, mem, st, ctr, io)
+@njit(inline="always")
+def _next_times(clock):
+    """When each side acts next: (driver, device)."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    t_driver = INF
+    if not params.driver_polls and state.irq_at < INF:
+        t_driver = state.irq_at
+    if _can_submit(clock):
+        arrival = _next_arrival(clock)
+        if arrival < t_driver:
+            t_driver = arrival
+    t_device = state.device_wake_at if state.device_asleep else state.device_clock
+    if params.driver_polls and state.in_flight > 0:
+        # a polling driver looks again once the device has had a chance to act; with the
+        # device asleep nothing more will change once a poll has come back empty
+        # (the device acted since the last look: look now)
+        if state.poll_idle:
+            t_poll = INF if state.device_asleep else max(t_device, state.driver_clock)
+        else:
+            t_poll = state.driver_clock
+        if t_poll < t_driver:
+            t_driver = t_poll
+    if t_driver < state.driver_clock:
+        t_driver = state.driver_clock
+    return t_driver, t_device
 
 
-@njit
-def _reap_round(
-    cfg,
-    mem,
-    drv,
-    ctr,
-    io,
-    seen,
-    tcause,
-    costs,
-    td,
-    nxt,
-    lo,
-    start,
-    prio,
-    hist,
-    lat_max,
-    done,
-    dig,
-    out,
-    handler,
-):
-    """Reap completions: an interrupt handler (disable, reap all, re-enable with a re-check,
-    again while the re-check finds more) or one polling round. Out of line on purpose: the
-    model's operations are inlined here once, not into the engine's hot loop a second time.
-    Returns (driver clock, completions, status, time of the last completion)."""
-    got = 0
-    t_last = -1.0
-    status = ST_OK
-    while True:
-        m.disable_interrupts(cfg, mem, drv, ctr, io)
-        while True:
-            r = m.reap(cfg, mem, drv, ctr, io)
-            td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
-            if r < 0:
-                if r < -1:
-                    status = ST_BAD_REQUEST
-                    out[O_DETAIL] = r
-                break
-            status = _complete(r, td, nxt, lo, start, prio, hist, lat_max, done, dig)
-            if status != ST_OK:
-                out[O_DETAIL] = r
-                break
-            got += 1
-            t_last = td
-        if status != ST_OK or not handler:
-            break
-        e = m.enable_interrupts(cfg, mem, drv, ctr, io)
-        td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
-        if e == 1:
-            break
-    return td, got, status, t_last
+@njit(inline="always")
+def _wake_device(clock):
+    """A sleeping device's turn: it wakes and disables kicks. True when a mitigation timer
+    defers the work instead (the device sleeps on until the timer)."""
+    state = clock[CLOCK_STATE][0]
+    counters = clock[CLOCK_COUNTERS]
+    io = clock[CLOCK_IO]
+    state.device_clock = max(state.device_clock, state.device_wake_at)
+    state.device_asleep = False
+    state.device_wake_at = INF
+    counters[C_DEV_WAKEUPS] += 1
+    state.device_found = False
+    io[IO_NOW] = np.int64(state.device_clock)
+    io[IO_WAKE_AT] = 0
+    defer = _notification_control(clock[CLOCK_DEVICE], 0)
+    state.device_clock += _charge(clock, SIDE_DEVICE)
+    if defer == 1:
+        # a mitigation timer: notifications stay off, work waits for the timer
+        state.device_asleep = True
+        state.device_wake_at = max(float(io[IO_WAKE_AT]), state.device_clock)
+        counters[C_DEV_WAKEUPS] -= 1
+        state.device_found = True
+        return True
+    return False
 
 
-@njit
-def _sync_call(
-    cfg,
-    mem,
-    drv,
-    dev,
-    ctr,
-    io,
-    seen,
-    tcause,
-    costs,
-    params,
-    td,
-    i,
-    nxt,
-    lo,
-    start,
-    prio,
-    hist,
-    lat_max,
-    done,
-    dig,
-    out,
-    exit_cost,
-):
-    """A synchronous call: one exit in which the host runs the device's handler on the
-    stalled vCPU's time; no ring, no kick decision, no interrupt. Returns (clock, status)."""
-    ctr[C_KICKS] += 1
-    ctr[C_VM_EXITS] += 1
-    td += exit_cost
-    tcause[T_EXITS] += exit_cost
-    io[IO_SYNC] = 1  # the device runs inside this exit
-    r = m.pop(cfg, mem, dev, ctr, io)
-    td += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
-    if r != i:
-        out[O_DETAIL] = r
-        return td, ST_BAD_REQUEST
-    svc = params[P_SERVICE_NS] + params[P_SERVICE_PER_BYTE] * io[IO_SIZE]
-    td += svc
-    tcause[T_SERVICE] += svc
-    ctr[C_BYTES] += io[IO_SIZE]
-    m.push_used(cfg, mem, dev, ctr, io)
-    td += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
-    r = m.reap(cfg, mem, drv, ctr, io)
-    td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
-    if r < 0:
-        out[O_DETAIL] = r
-        return td, ST_BAD_REQUEST
-    status = _complete(r, td, nxt, lo, start, prio, hist, lat_max, done, dig)
-    if status != ST_OK:
-        out[O_DETAIL] = r
-    return td, status
+@njit(inline="always")
+def _device_idle(clock):
+    """The device found the ring empty: a polling device looks again one poll after the
+    driver's next action; a sleeping one re-enables kicks with vhost's re-check
+    (``vhost_enable_notify``) and sleeps unless it finds work or a kick came meanwhile."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    counters = clock[CLOCK_COUNTERS]
+    if params.device_polls:
+        # strictly after the driver acts, or a polling driver that waits on the device would
+        # never get its turn; a polling core costs nothing extra
+        t_driver = state.driver_next
+        state.device_clock = (
+            max(state.device_clock, t_driver if t_driver < INF else state.device_clock)
+            + params.poll_ns
+        )
+        return
+    still_empty = _notification_control(clock[CLOCK_DEVICE], 1)
+    state.device_clock += _charge(clock, SIDE_DEVICE)
+    if not state.device_found:
+        counters[C_SPURIOUS_DEV] += 1
+    if still_empty == 1 and not state.kick_while_awake:
+        state.device_asleep = True
+        state.device_wake_at = INF
+        return
+    # a re-check found work, a replay is due, or a kick came while awake
+    state.kick_while_awake = False
+    counters[C_DEV_WAKEUPS] += 1
+    state.device_found = False
+    _notification_control(clock[CLOCK_DEVICE], 0)
+    state.device_clock += _charge(clock, SIDE_DEVICE)
 
 
-@njit(cache=True)
-def simulate(
-    cfg,
-    mem,
-    drv,
-    dev,
-    arrival,
-    size,
-    segs,
-    prio,
-    direction,
-    params,
-    costs,
-    ctr,
-    tcause,
-    hist,
-    lat_max,
-    hol,
-    done,
-    start,
-    io,
-    seen,
-    waiting,
-    si,
-    sf,
-    dig,
-    out,
-):
-    """Run the workload's requests through one model instance. Returns nothing: the counters,
-    causes, histograms, head-of-line times, digest and ``out`` are filled in place.
+@njit(inline="always")
+def _device_step(clock):
+    """The device's turn: wake if asleep, serve one request or find the ring empty."""
+    state = clock[CLOCK_STATE][0]
+    state.poll_idle = False
+    if state.device_asleep and _wake_device(clock):
+        return STATUS_OK
+    request, status = protocol.serve_one(clock, clock[CLOCK_DEVICE])
+    if status == STATUS_OK and request < 0:
+        _device_idle(clock)
+    return status
 
-    The per-request arrays (the workload's five, ``start``, ``done``) are a window whose length
-    is a power of two: request r lives at ``r & (length - 1)``. ``si[S_FILLED]`` says which
-    requests are in it; when the driver would look past them, the run saves its state in
-    ``si``/``sf`` (and ``io``, ``seen``, ``waiting``) and returns with ``out[O_STATUS] ==
-    ST_MORE``; the caller slides the window and calls again, and the run goes on exactly as
-    if the window had held everything (see :func:`vbench.simulation.run_model`).
+
+@njit(_nrt=False)
+def _reap(clock, handler):
+    """The protocol's reap round, out of line on purpose: the model's operations are inlined
+    here once, not into the engine's hot loop twice. ``handler`` is a runtime value (one
+    compiled copy, not two)."""
+    return protocol.reap_round(clock, clock[CLOCK_DRIVER], handler)
+
+
+@njit(inline="always")
+def _interrupt_handler(clock):
+    """The driver's interrupt: its exits and handler entry, then the handler's reap round."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    counters = clock[CLOCK_COUNTERS]
+    causes = clock[CLOCK_CAUSES]
+    state.irq_at = INF
+    counters[C_IRQS_DELIVERED] += 1
+    counters[C_VM_EXITS] += params.irq_exits
+    state.driver_clock += params.irq_exits_ns + params.irq_handler_ns
+    causes[T_EXITS] += params.irq_exits_ns
+    causes[T_IRQ] += params.irq_handler_ns
+    got, status = _reap(clock, not params.driver_polls)  # True here
+    if status == STATUS_OK and got == 0:
+        counters[C_SPURIOUS_DRV] += 1
+    return status
+
+
+@njit(inline="always")
+def _driver_step(clock, t_driver):
+    """The driver's turn: its interrupt handler, or a poll round, then a batch if it can."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    state.driver_clock = t_driver
+    if not params.driver_polls and state.irq_at <= t_driver:
+        return _interrupt_handler(clock)
+    if params.driver_polls and state.in_flight > 0:
+        got, status = _reap(clock, not params.driver_polls)  # False here: a poll round
+        if status != STATUS_OK:
+            return status
+        state.poll_idle = got == 0
+        if got == 0 and not (_can_submit(clock) and _next_arrival(clock) <= state.driver_clock):
+            state.driver_clock += params.poll_ns
+            return STATUS_OK
+    if not (_can_submit(clock) and _next_arrival(clock) <= state.driver_clock):
+        return STATUS_OK
+    return protocol.submit_batch(clock, clock[CLOCK_DRIVER])
+
+
+@njit(inline="always")
+def _begin(clock):
+    """The run's first call: each side in its mode (a polling side keeps notifications off)."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    state.started = True
+    state.device_asleep = not params.device_polls
+    state.device_found = True
+    if params.device_polls:
+        _notification_control(clock[CLOCK_DEVICE], 0)
+        state.device_clock += _charge(clock, SIDE_DEVICE)
+    if params.driver_polls:
+        _notification_control(clock[CLOCK_DRIVER], 2)
+        state.driver_clock += _charge(clock, SIDE_DRIVER)
+
+
+@njit(cache=True, _nrt=False)
+def simulate(clock):
+    """Run the window's requests through one model instance; the clock's state, counters,
+    causes, histograms, head-of-line times and digest are filled in place.
+
+    The per-request arrays (the workload's five, start, done) are a window whose length is a
+    power of two: request r lives at ``r & (length - 1)``. ``state.filled`` says which requests
+    are in it; when the driver would look past them, the run returns with ``state.status ==
+    ST_MORE``; the caller slides the window and calls again, and the run goes on exactly as if
+    the window had held everything (see :func:`vbench.simulation.run_model`).
 
     ``hol[c]``: device time spent serving requests of a lower class than c while requests of
     class c were waiting to be taken (summed over those waiting requests): head-of-line
     blocking, the cost a ring without priority imposes on an urgent request."""
-    n = si[S_N]
-    filled = si[S_FILLED]
-    mask = np.uint64(arrival.shape[0] - 1)
-    lo = filled - arrival.shape[0]  # requests below this have left the window
-    batch = int(params[P_BATCH])
-    cap = int(params[P_CAP])
-    dev_poll = params[P_DEV_POLL] != 0.0
-    drv_poll = params[P_DRV_POLL] != 0.0
-    poll_ns = params[P_POLL_NS]
-    exit_cost = costs[K_EXIT] * (costs[K_USER_FACTOR] if params[P_USER_EXIT] != 0.0 else 1.0)
-    irq_exits = int(costs[K_IRQ_EXITS])
-    irq_cost_exits = irq_exits * costs[K_EXIT]
-    classes = hist.shape[0]
-    # waiting[c]: requests of class c made available, not yet taken
-
-    flags = si[S_FLAGS]
-    td = sf[F_TD]  # driver clock
-    tv = sf[F_TV]  # device clock
-    dev_asleep = (flags & FL_DEV_ASLEEP) != 0
-    dev_wake_at = sf[F_DEV_WAKE_AT]
-    kick_while_awake = (flags & FL_KICK_AWAKE) != 0
-    dev_found = (flags & FL_DEV_FOUND) != 0  # did the device find work since its last wakeup?
-    irq_at = sf[F_IRQ_AT]
-    # an np.int64, not a literal 0: numba would first type (and compile) the out-of-line
-    # helpers that take it for the literal, then again for int64
-    nxt = si[S_NXT]
-    inflight = si[S_INFLIGHT]
-    completed = si[S_COMPLETED]
-    blocked = (flags & FL_BLOCKED) != 0
-    poll_idle = (flags & FL_POLL_IDLE) != 0  # the polling driver's last look found nothing
-    last_done = sf[F_LAST_DONE]
-    steps = si[S_STEPS]
-    max_steps = 64 * n + 100000
-    status = ST_OK
-
-    if (flags & FL_STARTED) == 0:
-        dev_asleep = not dev_poll
-        dev_found = True
-        if dev_poll:
-            _notify_ctl(cfg, mem, dev, ctr, io, 0)
-            tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
-        if drv_poll:
-            _notify_ctl(cfg, mem, drv, ctr, io, 2)
-            td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
-
-    while completed < n:
-        if filled < n and nxt + batch > filled:
-            status = ST_MORE  # a batch may look at up to `batch` requests from nxt on
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    state.low = state.filled - clock[CLOCK_ARRIVAL].shape[0]
+    if not state.started:
+        _begin(clock)
+    max_steps = 64 * params.requests + 100000
+    status = STATUS_OK
+    while state.completed < params.requests:
+        if state.filled < params.requests and state.next_request + params.batch > state.filled:
+            status = STATUS_MORE  # a batch may look at up to `batch` requests from next on
             break
-        steps += 1
-        if steps > max_steps:
-            status = ST_NO_PROGRESS
+        state.steps += 1
+        if state.steps > max_steps:
+            status = STATUS_NO_PROGRESS
             break
-        # --- when does each side act next? ---
-        can_submit = nxt < n and not blocked and (cap == 0 or inflight < cap)
-        t_drv = INF
-        if not drv_poll and irq_at < INF:
-            t_drv = irq_at
-        if can_submit and arrival[np.uint64(nxt) & mask] < t_drv:
-            t_drv = arrival[np.uint64(nxt) & mask]
-        t_dev = dev_wake_at if dev_asleep else tv
-        if drv_poll and inflight > 0:
-            # a polling driver looks again once the device has had a chance to act; with the
-            # device asleep nothing more will change once a poll has come back empty
-            # (the device acted since the last look: look now)
-            t_poll = (INF if dev_asleep else max(t_dev, td)) if poll_idle else td
-            if t_poll < t_drv:
-                t_drv = t_poll
-        if t_drv < td:
-            t_drv = td
-        if t_drv == INF and t_dev == INF:
-            status = ST_DEADLOCK
+        t_driver, t_device = _next_times(clock)
+        if t_driver == INF and t_device == INF:
+            status = STATUS_DEADLOCK
             break
-
-        if t_dev <= t_drv:
-            # ================= device step =================
-            poll_idle = False
-            if dev_asleep:
-                tv = max(tv, dev_wake_at)
-                dev_asleep = False
-                dev_wake_at = INF
-                ctr[C_DEV_WAKEUPS] += 1
-                dev_found = False
-                io[IO_NOW] = np.int64(tv)
-                io[IO_WAKE_AT] = 0
-                defer = _notify_ctl(cfg, mem, dev, ctr, io, 0)
-                tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
-                if defer == 1:
-                    # a mitigation timer: notifications stay off, work waits for the timer
-                    dev_asleep = True
-                    dev_wake_at = max(float(io[IO_WAKE_AT]), tv)
-                    ctr[C_DEV_WAKEUPS] -= 1
-                    dev_found = True
-                    continue
-            io[IO_NOW] = np.int64(tv)
-            io[IO_DIR] = 0
-            io[IO_SYNC] = 0  # an ordinary look at the rings, not inside a synchronous call
-            r = m.pop(cfg, mem, dev, ctr, io)
-            tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
-            if r >= 0:
-                if r >= nxt or r < lo or done[np.uint64(r) & mask] != 0:
-                    status = ST_BAD_REQUEST
-                    out[O_DETAIL] = r
-                    break
-                dev_found = True
-                nbytes = io[IO_SIZE]
-                svc = params[P_SERVICE_NS] + params[P_SERVICE_PER_BYTE] * nbytes
-                tv += svc
-                tcause[T_SERVICE] += svc
-                k = prio[np.uint64(r) & mask]
-                waiting[k] -= 1
-                for c in range(k + 1, classes):
-                    if waiting[c] > 0:
-                        hol[c] += svc * waiting[c]
-                ctr[C_BYTES] += nbytes
-                m.push_used(cfg, mem, dev, ctr, io)
-                io[IO_LAST] = 0
-            elif r < -1:
-                status = ST_BAD_REQUEST
-                out[O_DETAIL] = r
-                break
-            else:
-                io[IO_LAST] = 1
-            d = m.interrupt_needed(cfg, mem, dev, ctr, io)
-            tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
-            if d >= 1:
-                # a multi-queue device may raise several interrupts (one per vector) at once
-                ctr[C_IRQS] += d
-                tv += d * costs[K_IRQ_SEND]
-                tcause[T_IRQ] += d * costs[K_IRQ_SEND]
-                if irq_at == INF:
-                    # a driver with nothing to do until then is halted: wake its vCPU
-                    idle = t_drv > tv
-                    irq_at = tv + (costs[K_VCPU_WAKE] if idle else 0.0)
-            elif d == 0:
-                ctr[C_IRQS_SUPPRESSED] += 1
-            if r < 0:
-                if dev_poll:
-                    # nothing to do until the driver acts: look again one poll after it does
-                    # (strictly after, or a polling driver that waits on the device would
-                    # never get its turn); a polling core costs nothing extra
-                    tv = max(tv, t_drv if t_drv < INF else tv) + poll_ns
-                else:
-                    s = _notify_ctl(cfg, mem, dev, ctr, io, 1)
-                    tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
-                    if not dev_found:
-                        ctr[C_SPURIOUS_DEV] += 1
-                    if s == 1 and not kick_while_awake:
-                        dev_asleep = True
-                        dev_wake_at = INF
-                    else:
-                        # a re-check found work, a replay is due, or a kick came while awake
-                        kick_while_awake = False
-                        ctr[C_DEV_WAKEUPS] += 1
-                        dev_found = False
-                        _notify_ctl(cfg, mem, dev, ctr, io, 0)
-                        tv += _charge(ctr, seen, tcause, costs, SIDE_DEVICE)
-            continue
-
-        # ================= driver step =================
-        td = t_drv
-        if not drv_poll and irq_at <= td:
-            # interrupt handler: disable, reap everything, re-enable with a re-check
-            irq_at = INF
-            ctr[C_IRQS_DELIVERED] += 1
-            ctr[C_VM_EXITS] += irq_exits
-            td += irq_cost_exits + costs[K_IRQ_HANDLER]
-            tcause[T_EXITS] += irq_cost_exits
-            tcause[T_IRQ] += costs[K_IRQ_HANDLER]
-            td, got, status, t_last = _reap_round(
-                cfg,
-                mem,
-                drv,
-                ctr,
-                io,
-                seen,
-                tcause,
-                costs,
-                td,
-                nxt,
-                lo,
-                start,
-                prio,
-                hist,
-                lat_max,
-                done,
-                dig,
-                out,
-                not drv_poll,  # True here (a runtime value: one compiled helper, not two)
-            )
-            if status != ST_OK:
-                break
-            if got > 0:
-                completed += got
-                inflight -= got
-                blocked = False
-                last_done = t_last
-            if got == 0:
-                ctr[C_SPURIOUS_DRV] += 1
-            continue
-
-        if drv_poll and inflight > 0:
-            # a poll round (its disable_interrupts resets a NAPI budget)
-            td, got, status, t_last = _reap_round(
-                cfg,
-                mem,
-                drv,
-                ctr,
-                io,
-                seen,
-                tcause,
-                costs,
-                td,
-                nxt,
-                lo,
-                start,
-                prio,
-                hist,
-                lat_max,
-                done,
-                dig,
-                out,
-                not drv_poll,  # False here
-            )
-            if status != ST_OK:
-                break
-            if got > 0:
-                completed += got
-                inflight -= got
-                blocked = False
-                last_done = t_last
-            poll_idle = got == 0
-            can_submit = nxt < n and not blocked and (cap == 0 or inflight < cap)
-            if got == 0 and not (can_submit and arrival[np.uint64(nxt) & mask] <= td):
-                td += poll_ns
-                continue
-
-        can_submit = nxt < n and not blocked and (cap == 0 or inflight < cap)
-        if not (can_submit and arrival[np.uint64(nxt) & mask] <= td):
-            continue
-        # submit a batch: up to `batch` requests that have arrived, then one kick decision
-        added = 0
-        decided = False
-        while True:
-            i = nxt
-            j = np.uint64(i) & mask
-            io[IO_REQ] = i
-            io[IO_SIZE] = size[j]
-            io[IO_SEGS] = segs[j]
-            io[IO_DIR] = direction[j]
-            io[IO_PRIO] = prio[j]
-            io[IO_NOW] = np.int64(td)
-            io[IO_SYNC] = 0
-            ok = m.add(cfg, mem, drv, ctr, io)
-            td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
-            if ok == 0:
-                blocked = True
-                ctr[C_RING_FULL] += 1
-                last = True
-            else:
-                start[j] = td if cap > 0 else arrival[j]
-                td += params[P_DRIVER_NS]
-                tcause[T_DRIVER] += params[P_DRIVER_NS]
-                nxt += 1
-                inflight += 1
-                waiting[prio[j]] += 1
-                added += 1
-                more = (
-                    added < batch
-                    and nxt < n
-                    and arrival[np.uint64(nxt) & mask] <= td
-                    and (cap == 0 or inflight < cap)
-                )
-                last = not more
-                if io[IO_SYNC] != 0:
-                    td, status = _sync_call(
-                        cfg,
-                        mem,
-                        drv,
-                        dev,
-                        ctr,
-                        io,
-                        seen,
-                        tcause,
-                        costs,
-                        params,
-                        td,
-                        i,
-                        nxt,
-                        lo,
-                        start,
-                        prio,
-                        hist,
-                        lat_max,
-                        done,
-                        dig,
-                        out,
-                        exit_cost,
-                    )
-                    if status != ST_OK:
-                        break
-                    waiting[prio[j]] -= 1
-                    completed += 1
-                    inflight -= 1
-                    last_done = td
-                    if last:
-                        break
-                    continue
-            if added == 0:
-                break
-            io[IO_LAST] = 1 if last else 0
-            if ok == 0 and decided:
-                break
-            k = m.kick_needed(cfg, mem, drv, ctr, io)
-            td += _charge(ctr, seen, tcause, costs, SIDE_DRIVER)
-            if last:
-                decided = True
-            if k == 1:
-                ctr[C_KICKS] += 1
-                ctr[C_VM_EXITS] += 1
-                td += exit_cost
-                tcause[T_EXITS] += exit_cost
-                if dev_asleep:
-                    if td + costs[K_WAKE] < dev_wake_at:
-                        if dev_wake_at == INF:
-                            tcause[T_WAKE] += costs[K_WAKE]
-                        dev_wake_at = td + costs[K_WAKE]
-                else:
-                    kick_while_awake = True
-            elif k == 0:
-                ctr[C_KICKS_SUPPRESSED] += 1
-            if last:
-                break
-        if status != ST_OK:
+        if t_device <= t_driver:
+            state.driver_next = t_driver
+            status = _device_step(clock)
+        else:
+            status = _driver_step(clock, t_driver)
+        if status != STATUS_OK:
             break
-
-    # the state, for the next call (ST_MORE) and the caller
-    si[S_NXT] = nxt
-    si[S_INFLIGHT] = inflight
-    si[S_COMPLETED] = completed
-    si[S_STEPS] = steps
-    si[S_FLAGS] = (
-        FL_STARTED
-        | (FL_DEV_ASLEEP if dev_asleep else 0)
-        | (FL_KICK_AWAKE if kick_while_awake else 0)
-        | (FL_DEV_FOUND if dev_found else 0)
-        | (FL_BLOCKED if blocked else 0)
-        | (FL_POLL_IDLE if poll_idle else 0)
-    )
-    sf[F_TD] = td
-    sf[F_TV] = tv
-    sf[F_DEV_WAKE_AT] = dev_wake_at
-    sf[F_IRQ_AT] = irq_at
-    sf[F_LAST_DONE] = last_done
-    ctr[C_REQUESTS] = completed
-    out[O_STATUS] = status
-    out[O_LAST_DONE] = last_done
-    out[O_STEPS] = steps
-    out[O_DRIVER_T] = td
-    out[O_DEVICE_T] = tv
+    clock[CLOCK_COUNTERS][C_REQUESTS] = state.completed
+    state.status = status
 
 
-@dataclass
-class Run:
-    """Everything :func:`simulate` fills or keeps between calls, for one model run."""
-
-    ctr: np.ndarray  # the tracker: counters, then the line states of the arena
-    causes: np.ndarray
-    hist: np.ndarray
-    lat_max: np.ndarray
-    hol: np.ndarray
-    done: np.ndarray  # window: 1 once request r & (window - 1) completed
-    start: np.ndarray  # window: when the request's latency starts
-    io: np.ndarray
-    seen: np.ndarray
-    waiting: np.ndarray
-    si: np.ndarray
-    sf: np.ndarray
-    dig: np.ndarray
-    out: np.ndarray
+# --- the protocol's simulated clock (vbench.protocol's hooks) --------------------------------------
+@njit(inline="always")
+def request_ready(clock, request):
+    """Open loop: a request can be made available once it has arrived."""
+    arrival = clock[CLOCK_ARRIVAL][np.uint64(request) & clock[CLOCK_REQUESTS][4]]
+    return arrival <= clock[CLOCK_STATE][0].driver_clock
 
 
-def new_run(n: int, window: int, classes: int, mem: np.ndarray) -> Run:
-    """Zeroed buffers and the initial state of a run of ``n`` requests through a window of
-    ``window`` (a power of two) requests."""
-    si = np.zeros(N_STATE_I, dtype=np.int64)
-    si[S_N] = n
-    sf = np.zeros(N_STATE_F, dtype=np.float64)
-    sf[F_DEV_WAKE_AT] = INF
-    sf[F_IRQ_AT] = INF
-    return Run(
-        new_tracker(mem),
-        np.zeros(N_CAUSES, dtype=np.float64),
+@njit(inline="always")
+def before_add(clock, request):
+    clock[CLOCK_IO][IO_NOW] = np.int64(clock[CLOCK_STATE][0].driver_clock)
+
+
+@njit(inline="always")
+def after_add(clock, request, added):
+    """The add's cost; an added request's latency starts (closed loop: now; open loop: at its
+    arrival), then the guest's own work on it."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    state.driver_clock += _charge(clock, SIDE_DRIVER)
+    if added == 0:
+        return
+    j = np.uint64(request) & clock[CLOCK_REQUESTS][4]
+    start = clock[CLOCK_START]
+    start[j] = state.driver_clock if params.cap > 0 else clock[CLOCK_ARRIVAL][j]
+    state.driver_clock += params.driver_ns
+    clock[CLOCK_CAUSES][T_DRIVER] += params.driver_ns
+    clock[CLOCK_WAITING][clock[CLOCK_REQUESTS][2][j]] += 1
+
+
+@njit(inline="always")
+def after_op(clock, side):
+    state = clock[CLOCK_STATE][0]
+    if side == SIDE_DRIVER:
+        state.driver_clock += _charge(clock, SIDE_DRIVER)
+    else:
+        state.device_clock += _charge(clock, SIDE_DEVICE)
+
+
+@njit(inline="always")
+def kick(clock):
+    """One VM exit; a sleeping device wakes ``wake_ns`` later (the earliest kick counts)."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    causes = clock[CLOCK_CAUSES]
+    clock[CLOCK_COUNTERS][C_VM_EXITS] += 1
+    state.driver_clock += params.exit_ns
+    causes[T_EXITS] += params.exit_ns
+    if state.device_asleep:
+        if state.driver_clock + params.wake_ns < state.device_wake_at:
+            if state.device_wake_at == INF:
+                causes[T_WAKE] += params.wake_ns
+            state.device_wake_at = state.driver_clock + params.wake_ns
+    else:
+        state.kick_while_awake = True
+    return STATUS_OK
+
+
+@njit(inline="always")
+def synchronous(clock, request):
+    return _synchronous_call(clock, request)
+
+
+@njit(_nrt=False)
+def _synchronous_call(clock, request):
+    """A synchronous call (vbus ``call()``): one exit in which the host runs the device's
+    handler on the stalled vCPU's time; no ring, no kick decision, no interrupt. A status."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    counters = clock[CLOCK_COUNTERS]
+    causes = clock[CLOCK_CAUSES]
+    io = clock[CLOCK_IO]
+    cfg, mem, device, ctr, _ = clock[CLOCK_DEVICE]
+    driver = clock[CLOCK_DRIVER][2]
+    counters[protocol.C_KICKS] += 1
+    counters[C_VM_EXITS] += 1
+    state.driver_clock += params.exit_ns
+    causes[T_EXITS] += params.exit_ns
+    io[IO_SYNC] = 1  # the device runs inside this exit
+    popped = ring.pop(cfg, mem, device, ctr, io)
+    state.driver_clock += _charge(clock, SIDE_DEVICE)
+    if popped != request:
+        state.detail = popped
+        return STATUS_BAD_REQUEST
+    service = params.service_ns + params.service_ns_per_byte * io[IO_SIZE]
+    state.driver_clock += service
+    causes[T_SERVICE] += service
+    counters[C_BYTES] += io[IO_SIZE]
+    ring.push_used(cfg, mem, device, ctr, io)
+    state.driver_clock += _charge(clock, SIDE_DEVICE)
+    reaped = ring.reap(cfg, mem, driver, ctr, io)
+    state.driver_clock += _charge(clock, SIDE_DRIVER)
+    if reaped < 0:
+        state.detail = reaped
+        return STATUS_BAD_REQUEST
+    status = complete(clock, reaped)
+    if status != STATUS_OK:
+        state.detail = reaped
+        return status
+    prio = clock[CLOCK_REQUESTS][2]
+    clock[CLOCK_WAITING][prio[np.uint64(request) & clock[CLOCK_REQUESTS][4]]] -= 1
+    return STATUS_OK
+
+
+@njit(inline="always")
+def complete(clock, request):
+    """Complete a request now: its latency, and (request, instant) folded into the digest of
+    the completion sequence. A status."""
+    state = clock[CLOCK_STATE][0]
+    done = clock[CLOCK_DONE]
+    if request >= state.next_request or request < state.low:
+        return STATUS_BAD_REQUEST
+    j = np.uint64(request) & np.uint64(done.shape[0] - 1)
+    if done[j] != 0:
+        return STATUS_DUPLICATE
+    done[j] = 1
+    now = state.driver_clock
+    latency = now - clock[CLOCK_START][j]
+    k = clock[CLOCK_REQUESTS][2][j]
+    record(clock[CLOCK_HIST], k, latency)
+    lat_max = clock[CLOCK_LAT_MAX]
+    if latency > lat_max[k]:
+        lat_max[k] = latency
+    word = (np.uint64(request) << np.uint64(40)) ^ np.uint64(np.int64(now))
+    state.digest = (state.digest ^ word) * np.uint64(_DIGEST_PRIME)
+    state.completed += 1
+    state.in_flight -= 1
+    state.blocked = False
+    state.last_done = now
+    return STATUS_OK
+
+
+@njit(inline="always")
+def linger(clock, side):
+    return 0, STATUS_OK  # the simulated handler re-arms at once
+
+
+@njit(inline="always")
+def before_pop(clock):
+    clock[CLOCK_IO][IO_NOW] = np.int64(clock[CLOCK_STATE][0].device_clock)
+
+
+@njit(inline="always")
+def serve(clock, request):
+    """Check the popped request is outstanding, then the device's work on it; head-of-line
+    time accrues to every higher class with requests waiting."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    j = np.uint64(request) & clock[CLOCK_REQUESTS][4]
+    if request >= state.next_request or request < state.low or clock[CLOCK_DONE][j] != 0:
+        return STATUS_BAD_REQUEST
+    state.device_found = True
+    service = params.service_ns + params.service_ns_per_byte * clock[CLOCK_IO][IO_SIZE]
+    state.device_clock += service
+    clock[CLOCK_CAUSES][T_SERVICE] += service
+    waiting = clock[CLOCK_WAITING]
+    hol = clock[CLOCK_HOL]
+    k = clock[CLOCK_REQUESTS][2][j]
+    waiting[k] -= 1
+    for c in range(k + 1, waiting.shape[0]):
+        if waiting[c] > 0:
+            hol[c] += service * waiting[c]
+    return STATUS_OK
+
+
+@njit(inline="always")
+def ring_empty(clock):
+    return
+
+
+@njit(inline="always")
+def interrupt(clock, count):
+    """The device raises ``count`` interrupts; a driver idle until then is halted and its
+    vCPU must be woken first."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    cost = count * params.irq_send_ns
+    state.device_clock += cost
+    clock[CLOCK_CAUSES][T_IRQ] += cost
+    if state.irq_at == INF:
+        idle = state.driver_next > state.device_clock
+        state.irq_at = state.device_clock + (params.vcpu_wake_ns if idle else 0.0)
+    return STATUS_OK
+
+
+protocol.implement_clock(PARAMS, sys.modules[__name__])
+
+
+# --- building a run (Python side) ----------------------------------------------------------------
+def new_params(
+    engine_spec, in_flight_cap: int, requests: int, costs: dict[str, float]
+) -> np.ndarray:
+    """The run's parameter record from the ``[engine]`` spec and the preset's figures."""
+    params = np.zeros(1, dtype=PARAMS)
+    p = params  # one record: each field assigned as a one-element column
+    p["requests"] = requests
+    p["batch"] = engine_spec.batch
+    p["cap"] = in_flight_cap
+    p["device_polls"] = engine_spec.device == "poll"
+    p["driver_polls"] = engine_spec.driver == "poll"
+    p["service_ns"] = engine_spec.service_ns
+    p["service_ns_per_byte"] = engine_spec.service_ns_per_byte
+    p["driver_ns"] = engine_spec.driver_ns
+    p["poll_ns"] = engine_spec.poll_ns
+    factor = costs["user_space_exit_factor"] if engine_spec.device_in_user_space else 1.0
+    p["exit_ns"] = costs["exit_ns"] * factor
+    irq_exits = int(costs["irq_exits"])
+    p["irq_exits"] = irq_exits
+    p["irq_exits_ns"] = irq_exits * costs["exit_ns"]
+    p["irq_handler_ns"] = costs["irq_handler_ns"]
+    p["irq_send_ns"] = costs["irq_send_ns"]
+    p["wake_ns"] = costs["wake_ns"]
+    p["vcpu_wake_ns"] = costs["vcpu_wake_ns"]
+    p["line_ns"] = costs["line_transfer_ns"]
+    p["barrier_ns"] = costs["full_barrier_ns"]
+    p["copy_ns_per_byte"] = costs["copy_ns_per_byte"]
+    return params
+
+
+def new_state() -> np.ndarray:
+    """The state of a run that has not started."""
+    state = np.zeros(1, dtype=STATE)
+    state["device_wake_at"] = INF
+    state["irq_at"] = INF
+    state["digest"] = DIGEST_SEED
+    return state
+
+
+def new_clock(params: np.ndarray, instance, window: tuple[np.ndarray, ...], classes: int) -> tuple:
+    """The run's tuple (see ``CLOCK_*``) for a model instance and a window of requests
+    ``(arrival, size, segments, prio, direction)`` whose length is a power of two."""
+    arrival, size, segments, prio, direction = window
+    length = arrival.shape[0]
+    counters = new_tracker(instance.mem)
+    io = np.zeros(N_IO, dtype=np.int64)
+    return (
+        params,
+        new_state(),
+        (size, segments, prio, direction, np.uint64(length - 1)),
+        arrival,
+        np.zeros(length, dtype=np.float64),
+        np.zeros(length, dtype=np.uint8),
+        np.zeros(classes, dtype=np.int64),
+        np.zeros(classes, dtype=np.float64),
         np.zeros((classes, N_BUCKETS), dtype=np.int64),
         np.zeros(classes, dtype=np.float64),
-        np.zeros(classes, dtype=np.float64),
-        np.zeros(window, dtype=np.uint8),
-        np.zeros(window, dtype=np.float64),
-        np.zeros(N_IO, dtype=np.int64),
+        np.zeros(N_CAUSES, dtype=np.float64),
+        counters,
+        io,
         np.zeros(5, dtype=np.int64),
-        np.zeros(classes, dtype=np.int64),
-        si,
-        sf,
-        np.full(1, DIGEST_SEED, dtype=np.uint64),
-        np.zeros(N_OUT, dtype=np.float64),
+        (instance.cfg, instance.mem, instance.drv, counters, io),
+        (instance.cfg, instance.mem, instance.dev, counters, io),
     )

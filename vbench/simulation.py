@@ -77,7 +77,7 @@ class ModelRun:
     hist: np.ndarray
     lat_max: np.ndarray
     hol: np.ndarray  # head-of-line time per class (ns, summed over requests)
-    out: np.ndarray
+    state: np.ndarray  # the run's final state record (vbench.engine.STATE)
     instance: Instance
     wall_s: float = float("nan")  # wall time of the simulation itself (a timing metric)
     requests: int = 0
@@ -114,10 +114,9 @@ class _Window:
     """The run's window of requests: fills it piece by piece, and proves on the way that every
     request that leaves it (and, at the end, every one still in it) completed exactly once."""
 
-    def __init__(self, wl: Workload | WorkloadStream, run: Any) -> None:
+    def __init__(self, wl: Workload | WorkloadStream, size: int) -> None:
         self.n = len(wl) if isinstance(wl, Workload) else wl.n
-        self.size = run.done.shape[0]
-        self.run = run
+        self.size = size
         self.bufs = (
             np.zeros(self.size, np.float64),
             np.zeros(self.size, np.int64),
@@ -125,6 +124,8 @@ class _Window:
             np.zeros(self.size, np.int64),
             np.zeros(self.size, np.int8),
         )
+        self.done = np.zeros(0, np.uint8)  # the run's completion flags (set by attach)
+        self.state = np.zeros(0)
         self.pieces = _pieces(wl)
         self.pending: tuple[int, tuple[np.ndarray, ...]] | None = None
         self.filled = 0
@@ -132,11 +133,16 @@ class _Window:
         self.first_arrival = 0.0
         self.hashers = [hashlib.sha256() for _ in range(5)]
 
+    def attach(self, clock: tuple) -> None:
+        """Fill the window of the run ``clock`` (see :func:`vbench.engine.new_clock`)."""
+        from vbench import engine
+
+        self.done = clock[engine.CLOCK_DONE]
+        self.state = clock[engine.CLOCK_STATE]
+
     def fill(self) -> bool:
         """Add every piece that fits (its slots' earlier requests all completed); False if
         none fitted."""
-        from vbench import engine as E
-
         added = False
         while self.filled < self.n:
             if self.pending is None:
@@ -145,17 +151,17 @@ class _Window:
             m = arrays[0].shape[0]
             s = lo & (self.size - 1)
             if lo >= self.size:
-                if not self.run.done[s : s + m].all():
+                if not self.done[s : s + m].all():
                     break  # a request of that slot range is still outstanding: not yet
                 self.verified += m
-            self.run.done[s : s + m] = 0
+            self.done[s : s + m] = 0
             for buf, a, h in zip(self.bufs, arrays, self.hashers, strict=True):
                 buf[s : s + m] = a
                 h.update(np.ascontiguousarray(a).tobytes())
             if lo == 0:
                 self.first_arrival = float(arrays[0][0])
             self.filled = lo + m
-            self.run.si[E.S_FILLED] = self.filled
+            self.state["filled"] = self.filled
             self.pending = None
             added = True
         return added
@@ -165,7 +171,7 @@ class _Window:
         tail = min(self.n, self.size)
         lo = self.n - tail
         slots = (np.arange(lo, self.n) & (self.size - 1)) if tail else np.arange(0)
-        return self.verified + int((self.run.done[slots] == 1).sum())
+        return self.verified + int((self.done[slots] == 1).sum())
 
 
 def _window_size(n: int) -> int:
@@ -186,20 +192,14 @@ def check_model(
         raise ConfigError(f"{where}: {problem}")
 
 
-def engine_params(eng: EngineSpec, wl: Workload) -> np.ndarray:
-    from vbench import engine as E
+def engine_params(eng: EngineSpec, wl: Workload | WorkloadStream, preset: Preset) -> np.ndarray:
+    """The simulation's parameter record (:data:`vbench.engine.PARAMS`) for one run."""
+    from vbench import engine
+    from vbench.costs import COST_FIELDS
 
-    p = np.zeros(E.N_PARAMS, dtype=np.float64)
-    p[E.P_BATCH] = eng.batch
-    p[E.P_DEV_POLL] = eng.device == "poll"
-    p[E.P_DRV_POLL] = eng.driver == "poll"
-    p[E.P_SERVICE_NS] = eng.service_ns
-    p[E.P_SERVICE_PER_BYTE] = eng.service_ns_per_byte
-    p[E.P_DRIVER_NS] = eng.driver_ns
-    p[E.P_POLL_NS] = eng.poll_ns
-    p[E.P_USER_EXIT] = eng.device_in_user_space
-    p[E.P_CAP] = wl.in_flight_cap
-    return p
+    n = len(wl) if isinstance(wl, Workload) else wl.n
+    costs = dict(zip(COST_FIELDS, (float(v) for v in preset.vector()), strict=True))
+    return engine.new_params(eng, wl.in_flight_cap, n, costs)
 
 
 def run_model(
@@ -212,89 +212,85 @@ def run_model(
     needs: Needs | None = None,
 ) -> ModelRun:
     """Simulate one model over the workload and check the end-of-run invariants."""
-    from vbench import engine as E
+    from vbench import engine
 
     needs = needs if needs is not None else needs_of(wl)
     check_model(mdef, opts, needs, eng.batch, label)
     inst = mdef.build(opts, needs)
     n = len(wl) if isinstance(wl, Workload) else wl.n
-    run = E.new_run(n, _window_size(n), wl.classes, inst.mem)
-    win = _Window(wl, run)
-    params = engine_params(eng, wl)
-    costs = preset.vector()
+    window = _Window(wl, _window_size(n))
+    clock = engine.new_clock(engine_params(eng, wl, preset), inst, window.bufs, wl.classes)
+    window.attach(clock)
+    state = clock[engine.CLOCK_STATE]
     wall_s = 0.0  # the simulation's own time (sliding the window is not counted)
     while True:
-        if not win.fill() and win.filled < n and int(run.out[E.O_STATUS]) == E.ST_MORE:
+        if not window.fill() and window.filled < n and int(state["status"][0]) == engine.ST_MORE:
             raise InvariantError(
-                f"{label}: more than {run.done.shape[0] - CHUNK} requests outstanding: the "
+                f"{label}: more than {window.size - CHUNK} requests outstanding: the "
                 "run's window cannot slide"
             )
         t0 = time.perf_counter()
-        E.simulate(
-            inst.cfg,
-            inst.mem,
-            inst.drv,
-            inst.dev,
-            *win.bufs,
-            params,
-            costs,
-            run.ctr,
-            run.causes,
-            run.hist,
-            run.lat_max,
-            run.hol,
-            run.done,
-            run.start,
-            run.io,
-            run.seen,
-            run.waiting,
-            run.si,
-            run.sf,
-            run.dig,
-            run.out,
-        )
+        engine.simulate(clock)
         wall_s += time.perf_counter() - t0
-        if int(run.out[E.O_STATUS]) != E.ST_MORE:
+        if int(state["status"][0]) != engine.ST_MORE:
             break
-    run.out[E.O_FIRST_ARRIVAL] = win.first_arrival
-    ctr = run.ctr
-    status = int(run.out[E.O_STATUS])
-    if status != E.ST_OK:
+    state["first_arrival"] = window.first_arrival
+    counters = clock[engine.CLOCK_COUNTERS]
+    _check_run(label, mdef, inst, window, clock)
+    return ModelRun(
+        label,
+        mdef.name,
+        counters[:N_COUNTERS].copy(),
+        clock[engine.CLOCK_CAUSES],
+        clock[engine.CLOCK_HIST],
+        clock[engine.CLOCK_LAT_MAX],
+        clock[engine.CLOCK_HOL],
+        clock[engine.CLOCK_STATE],
+        inst,
+        wall_s,
+        n,
+        event_digest(clock),
+        workload_fingerprint(window, wl),
+    )
+
+
+def _check_run(label: str, mdef: ModelDef, inst: Instance, window: _Window, clock: tuple) -> None:
+    """The run's end: its status, every request completed exactly once, the model's audit."""
+    from vbench import engine
+
+    state = clock[engine.CLOCK_STATE][0]
+    status = int(state["status"])
+    n = window.n
+    if status != engine.ST_OK:
         raise InvariantError(
-            f"{label}: {E.STATUS_TEXT[status]} (detail {int(run.out[E.O_DETAIL])}, "
-            f"{int(ctr[COUNTERS.index('requests')])} of {n} completed)"
+            f"{label}: {engine.STATUS_TEXT[status]} (detail {int(state['detail'])}, "
+            f"{int(state['completed'])} of {n} completed)"
         )
     problems = []
-    once = win.verify_end()
+    once = window.verify_end()
     if once != n:
         problems.append(f"{once} of {n} requests completed exactly once")
     problems += mdef.audit(inst)
     if problems:
         raise InvariantError(f"{label}: end-of-run invariants broken: " + "; ".join(problems))
-    return ModelRun(
-        label,
-        mdef.name,
-        ctr[:N_COUNTERS].copy(),
-        run.causes,
-        run.hist,
-        run.lat_max,
-        run.hol,
-        run.out,
-        inst,
-        wall_s,
-        n,
-        event_digest(run),
-        workload_fingerprint(win, wl),
-    )
 
 
-def event_digest(run: Any) -> str:
+def event_digest(clock: tuple) -> str:
     """A digest of the run's event sequence: every completion (request, instant) in order,
     folded in by the engine, then every counter, time by cause and histogram bucket. Two runs
     with equal digests did the same things at the same instants (``vbench run --verify``)."""
+    from vbench import engine
+
     h = hashlib.sha256()
-    h.update(int(run.dig[0]).to_bytes(8, "little"))
-    for a in (run.ctr[:N_COUNTERS], run.causes, run.hist, run.lat_max, run.hol):
+    h.update(int(clock[engine.CLOCK_STATE][0]["digest"]).to_bytes(8, "little"))
+    arrays = (
+        clock[engine.CLOCK_COUNTERS][:N_COUNTERS],
+        clock[engine.CLOCK_CAUSES],
+        clock[engine.CLOCK_HIST],
+        clock[engine.CLOCK_LAT_MAX],
+        clock[engine.CLOCK_HOL],
+    )
+    for a in arrays:
         h.update(np.ascontiguousarray(a).tobytes())
     return h.hexdigest()[:16]
 
@@ -309,8 +305,6 @@ def workload_fingerprint(win: _Window, wl: Workload | WorkloadStream) -> str:
 def summarize(run: ModelRun, wl: Workload | WorkloadStream) -> dict[str, Any]:
     """One tidy row of figures for one model run: every counter, per-request ratios, latency
     percentiles overall and per priority class, modeled throughput and time by cause."""
-    from vbench import engine as E
-
     n = run.requests
     row: dict[str, Any] = {"label": run.label, "model": run.model}
     for name, v in zip(COUNTERS, run.counters, strict=True):
@@ -321,7 +315,7 @@ def summarize(run: ModelRun, wl: Workload | WorkloadStream) -> dict[str, Any]:
     row["vm_exits_per_req"] = row["vm_exits"] * per
     row["lines_per_req"] = (row["lines_driver"] + row["lines_device"]) * per
     row["desc_per_req"] = (row["desc_written"] + row["desc_read"]) * per
-    makespan = float(run.out[E.O_LAST_DONE] - run.out[E.O_FIRST_ARRIVAL])
+    makespan = float(run.state[0]["last_done"] - run.state[0]["first_arrival"])
     row["makespan_ns"] = makespan
     row["requests_per_s"] = n / makespan * 1e9 if makespan > 0 else float("nan")
     row["gbit_per_s"] = row["bytes"] * 8 / makespan if makespan > 0 else float("nan")

@@ -36,38 +36,26 @@ stop flag too. Nothing is raised from here: statuses and details go to ``out``.
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
 from numba import njit
 from numba.core.errors import NumbaIRAssumptionWarning
 
+from vbench import protocol
 from vbench.counters import (
-    C_BYTES,
     C_DEV_WAKEUPS,
-    C_IRQS,
     C_IRQS_DELIVERED,
-    C_IRQS_SUPPRESSED,
-    C_KICKS,
-    C_KICKS_SUPPRESSED,
     C_REQUESTS,
-    C_RING_FULL,
     C_SPURIOUS_DEV,
     C_SPURIOUS_DRV,
-    IO_DIR,
-    IO_LAST,
     IO_LEN,
-    IO_NOW,
-    IO_PRIO,
-    IO_REQ,
-    IO_SEGS,
     IO_SIZE,
-    IO_SYNC,
 )
 from vbench.histogram import record
-from vbench.models import interface as m
-from vbench.native import atomics as A
-from vbench.native import sysio
+from vbench.models import interface as ring
+from vbench.native import atomics, sysio
 
 # numba's IR inliner trips an internal "pedantic check" warning on the inlined model operations
 # (as in vbench.engine): noise to a vbench user
@@ -94,52 +82,76 @@ WAIT_TEXT = {
     W_STALLED_HOOK: "not consuming (test hook)",
 }
 
-# --- integer parameters (one int64 array, so a loop is compiled once per model) --------------
+#: The run's parameters (one record: a loop is compiled once per model).
+PARAMS = np.dtype(
+    [
+        ("requests", np.int64),
+        ("batch", np.int64),
+        ("cap", np.int64),  # most requests in flight (a native run is a closed loop)
+        ("device_polls", np.bool_),
+        ("driver_polls", np.bool_),
+        ("spin_ns", np.int64),  # sleeping mode: spin this long before blocking
+        ("exit_cycles", np.int64),  # busy-wait before each notification (the VM exit)
+        ("entry_cycles", np.int64),  # and after it (the VM entry)
+        ("deadline", np.int64),  # CLOCK_MONOTONIC ns: a wedged run ends then
+        ("kick_fd", np.int64),
+        ("call_fd", np.int64),
+        ("pool_mask", np.int64),  # payload pool slots - 1
+        ("slot_words", np.int64),
+        ("ns_per_cycle", np.float64),  # the TSC's period (latencies)
+        ("hook_corrupt", np.int64),  # test hooks: see vbench.native.runner.Hooks
+        ("hook_stall", np.bool_),
+        ("hook_late_ns", np.int64),
+    ]
+)
+
+#: One side's state and results (each side has its own record, on lines of its own).
+STATE = np.dtype(
+    [
+        ("next_request", np.int64),  # driver: requests made available so far
+        ("in_flight", np.int64),
+        ("completed", np.int64),  # driver: requests reaped
+        ("done", np.int64),  # device: requests served
+        ("status", np.int64),
+        ("detail", np.int64),
+        ("t0", np.int64),  # driver: CLOCK_MONOTONIC ns and TSC when the clock started
+        ("t1", np.int64),  # and when every completion was reaped
+        ("tsc0", np.int64),
+        ("tsc1", np.int64),
+        ("received", np.int64),  # notifications read from this side's eventfd
+        ("added_at", np.int64),  # driver: TSC before the current add
+        ("spin_until", np.int64),  # device: end of its busy-poll before sleeping
+        ("blocked", np.bool_),  # driver: the ring was full, no reap since
+        ("found", np.bool_),  # device: found work since its last wakeup
+        ("padding", np.uint8, (22,)),  # a record fills two cache lines of its own
+    ]
+)
+
+# where each array sits in a side's clock tuple (vbench.protocol's clock)
 (
-    P_N,
-    P_BATCH,
-    P_CAP,
-    P_DEV_POLL,
-    P_DRV_POLL,
-    P_SPIN_NS,
-    P_EXIT_CYC,
-    P_ENTRY_CYC,
-    P_DEADLINE,
-    P_KICK_FD,
-    P_CALL_FD,
-    P_POOL_MASK,
-    P_SLOT_WORDS,
-    P_HOOK_CORRUPT,
-    P_HOOK_STALL,
-    P_HOOK_LATE_NS,
-) = range(16)
-N_PARAMS = 16
+    CLOCK_PARAMS,
+    CLOCK_STATE,
+    CLOCK_REQUESTS,  # (size, segments, prio, direction, mask)
+    CLOCK_POOL,  # payload slots
+    CLOCK_SLOTS,  # driver: the request in each pool slot (-1: free)
+    CLOCK_ADDED,  # driver: the TSC of each slot's add
+    CLOCK_HIST,
+    CLOCK_LAT_MAX,
+    CLOCK_CONTROL,  # the shared control block (K_*)
+    CLOCK_IO,  # this side's io slots
+) = range(10)
 
-# --- per-side results (int64) -----------------------------------------------------------------
-O_STATUS, O_DETAIL, O_T0, O_T1, O_TSC0, O_TSC1, O_RECEIVED, O_DONE, O_STARTED = range(9)
-N_OUT = 9
-
-ST_OK = 0
-ST_STALL = 1  # the deadline passed
-ST_PEER = 2  # stopped because the other side failed
-ST_BAD_ID = 3  # a completion or a pop that is no outstanding request (detail: the id)
-ST_DUPLICATE = 4  # a request completed twice (detail: the id)
-ST_CHECKSUM = 5  # the device found a payload whose checksum does not match (detail: the id)
-ST_HEADER = 6  # the device found another request's buffer or size there (detail: the id)
-ST_STAMP = 7  # a completion the device never processed (detail: the id)
-ST_LENGTH = 8  # a used length that is neither 0 nor the request's size (detail: the id)
-ST_ERRNO = 9  # an eventfd call failed (detail: -errno)
-STATUS_TEXT = {
-    ST_STALL: "stalled",
-    ST_PEER: "stopped by the other side",
-    ST_BAD_ID: "a side took something from the ring that is not an outstanding request",
-    ST_DUPLICATE: "a request completed twice",
-    ST_CHECKSUM: "payload checksum mismatch (a corrupted buffer)",
-    ST_HEADER: "the device found another request's buffer or a wrong size",
-    ST_STAMP: "a completion the device never processed",
-    ST_LENGTH: "a completion with a wrong used length",
-    ST_ERRNO: "an eventfd call failed",
-}
+ST_OK = protocol.STATUS_OK
+ST_STALL = protocol.STATUS_STALL
+ST_PEER = protocol.STATUS_PEER
+ST_BAD_ID = protocol.STATUS_BAD_REQUEST
+ST_DUPLICATE = protocol.STATUS_DUPLICATE
+ST_CHECKSUM = protocol.STATUS_CHECKSUM
+ST_HEADER = protocol.STATUS_HEADER
+ST_STAMP = protocol.STATUS_STAMP
+ST_LENGTH = protocol.STATUS_LENGTH
+ST_ERRNO = protocol.STATUS_ERRNO
+STATUS_TEXT = protocol.STATUS_TEXT
 
 WAIT_SLICE_NS = 10_000_000  # a blocked side looks at the stop flag this often
 CHECK_EVERY = 256  # hot-loop iterations between two looks at the clock
@@ -166,425 +178,448 @@ def _busy_cycles(cycles):
     """ringtest's ``wait_cycles``: spin on the TSC (an emulated VM exit or entry)."""
     if cycles <= 0:
         return
-    t = A.rdtsc()
-    while A.rdtsc() - t < cycles:
+    t = atomics.rdtsc()
+    while atomics.rdtsc() - t < cycles:
         pass
 
 
 @njit
-def _notify(fd, p):
+def _notify(fd, params):
     """ringtest's ``notify``: exit, write the eventfd, entry. 0 or -errno."""
-    _busy_cycles(p[P_EXIT_CYC])
+    _busy_cycles(params.exit_cycles)
     r = sysio.efd_signal(fd)
-    _busy_cycles(p[P_ENTRY_CYC])
+    _busy_cycles(params.entry_cycles)
     return r
 
 
 @njit
-def _wait_notify(fd, p, ctl, slot, what):
-    """ringtest's ``wait_for_notify``: exit, block on the eventfd, entry. ``ctl[slot]`` says
-    ``what`` this side waits for while it blocks (for the stall message). Returns (the counter
-    read, status, detail): ST_OK with a counter >= 1; ST_PEER or ST_STALL if the stop flag or
-    the deadline ended the wait; ST_ERRNO with -errno."""
-    A.store_relaxed(ctl, slot, what)
-    _busy_cycles(p[P_EXIT_CYC])
+def _wait_notify(fd, params, control, slot, what):
+    """ringtest's ``wait_for_notify``: exit, block on the eventfd, entry. ``control[slot]``
+    says ``what`` this side waits for while it blocks (for the stall message). Returns (the
+    counter read, status, detail): ST_OK with a counter >= 1; ST_PEER or ST_STALL if the stop
+    flag or the deadline ended the wait; ST_ERRNO with -errno."""
+    atomics.store_relaxed(control, slot, what)
+    _busy_cycles(params.exit_cycles)
     v = np.int64(0)
     while True:
-        left = p[P_DEADLINE] - sysio.monotonic_ns()
-        if left <= 0 or A.load_relaxed(ctl, K_STOP) != 0:
+        left = params.deadline - sysio.monotonic_ns()
+        if left <= 0 or atomics.load_relaxed(control, K_STOP) != 0:
             break
         v = sysio.efd_wait(fd, min(left, WAIT_SLICE_NS))
         if v != 0:
             break
-    _busy_cycles(p[P_ENTRY_CYC])
+    _busy_cycles(params.entry_cycles)
     if v < 0:
         return v, ST_ERRNO, v
     if v == 0:
-        return v, (ST_PEER if A.load_relaxed(ctl, K_STOP) != 0 else ST_STALL), np.int64(0)
-    A.store_relaxed(ctl, slot, W_NONE)
+        stopped = atomics.load_relaxed(control, K_STOP) != 0
+        return v, (ST_PEER if stopped else ST_STALL), np.int64(0)
+    atomics.store_relaxed(control, slot, W_NONE)
     return v, ST_OK, np.int64(0)
 
 
 @njit
-def _should_stop(ctl, p, it):
+def _should_stop(control, params, iteration):
     """The spin loops' stop condition: the stop flag (every call), the deadline (every
     CHECK_EVERY calls: the clock is a few tens of ns). 0 go on, ST_PEER, or ST_STALL."""
-    if A.load_relaxed(ctl, K_STOP) != 0:
+    if atomics.load_relaxed(control, K_STOP) != 0:
         return ST_PEER
-    if (it & (CHECK_EVERY - 1)) == 0 and sysio.monotonic_ns() > p[P_DEADLINE]:
+    if (iteration & (CHECK_EVERY - 1)) == 0 and sysio.monotonic_ns() > params.deadline:
         return ST_STALL
     return ST_OK
 
 
 @njit
-def _fail(ctl, out, status, detail):
-    out[O_STATUS] = status
-    out[O_DETAIL] = detail
-    A.store_release(ctl, K_STOP, 1)  # the peer stops at its next look
+def _fail(control, state, status):
+    state.status = status
+    atomics.store_release(control, K_STOP, 1)  # the peer stops at its next look
     return status
 
 
 @njit
-def _start(ctl, p, me):
+def _start(control, params, me):
     """Meet the peer: announce readiness, spin until the runner says go (or time runs out)."""
-    A.fetch_add(ctl, K_READY, 1)
-    A.store_relaxed(ctl, me, W_GO)
-    it = 0
-    while A.load_acquire(ctl, K_GO) == 0:
-        A.cpu_relax()
-        it += 1
-        s = _should_stop(ctl, p, it)
+    atomics.fetch_add(control, K_READY, 1)
+    atomics.store_relaxed(control, me, W_GO)
+    iteration = 0
+    while atomics.load_acquire(control, K_GO) == 0:
+        atomics.cpu_relax()
+        iteration += 1
+        s = _should_stop(control, params, iteration)
         if s != ST_OK:
             return s
-    A.store_relaxed(ctl, me, W_NONE)
+    atomics.store_relaxed(control, me, W_NONE)
     return ST_OK
 
 
-# --- the driver ----------------------------------------------------------------------------------
-@njit
-def _fill(pool, p, req, size):
-    """Write request ``req``'s payload, header and checksum into its pool slot (plain stores:
-    the model's add, a release, publishes them)."""
-    base = (req & p[P_POOL_MASK]) * p[P_SLOT_WORDS]
+# --- the protocol's native clock (vbench.protocol's hooks) ----------------------------------------
+@njit(inline="always")
+def request_ready(clock, request):
+    return True  # a closed loop: every request is ready once there is room for it
+
+
+@njit(inline="always")
+def before_add(clock, request):
+    """Write the request's payload, header and checksum into its pool slot (plain stores: the
+    model's add, a release, publishes them), then stamp the add's start."""
+    params = clock[CLOCK_PARAMS][0]
+    pool = clock[CLOCK_POOL]
+    size = clock[CLOCK_REQUESTS][0][request]
+    base = (request & params.pool_mask) * params.slot_words
     words = (size + 7) >> 3
     c = np.int64(size)
     for k in range(words):
-        w = _word(req, k)
+        w = _word(request, k)
         pool[base + HEADER_WORDS + k] = w
         c = _sum_step(c, w)
-    pool[base + H_ID] = req
+    pool[base + H_ID] = request
     pool[base + H_SIZE] = size
     pool[base + H_SUM] = c
     pool[base + H_STAMP] = -1
-    if req == p[P_HOOK_CORRUPT] and words > 0:
+    if request == params.hook_corrupt and words > 0:
         pool[base + HEADER_WORDS] ^= 0x40  # test hook: one flipped bit after the checksum
+    clock[CLOCK_STATE][0].added_at = atomics.rdtsc()
 
 
-@njit
-def _reap_all(rx, rnd):
-    """Reap every completion the ring has now and check each; ``rnd``: a new poll round.
-    ``rx`` is the driver's reaping context (see driver_loop). Returns (reaped, status, detail)."""
-    cfg, mem, st, ctr, io, pool, p, slots, t_add, prio, size, hist, lat_max, nspc = rx
-    got = 0
-    if rnd:
-        m.disable_interrupts(cfg, mem, st, ctr, io)  # a poll round (resets a NAPI budget)
-    while True:
-        r = m.reap(cfg, mem, st, ctr, io)
-        if r < 0:
-            if r < -1:
-                return got, ST_BAD_ID, r
-            return got, ST_OK, 0
-        now = A.rdtsc()
-        if r >= p[P_N]:
-            return got, ST_BAD_ID, r
-        s = r & p[P_POOL_MASK]
-        if slots[s] != r:
-            return got, (ST_DUPLICATE if slots[s] < r else ST_BAD_ID), r
-        base = s * p[P_SLOT_WORDS]
-        if pool[base + H_STAMP] != ~r:
-            return got, ST_STAMP, r
-        ln = io[IO_LEN]
-        if ln != 0 and ln != size[r]:
-            return got, ST_LENGTH, r
-        slots[s] = -1
-        lat = (now - t_add[s]) * nspc
-        if lat < 0.0:
-            lat = 0.0
-        c = prio[r]
-        record(hist, c, lat)
-        if lat > lat_max[c]:
-            lat_max[c] = lat
-        got += 1
+@njit(inline="always")
+def after_add(clock, request, added):
+    if added != 0:
+        slot = request & clock[CLOCK_PARAMS][0].pool_mask
+        clock[CLOCK_SLOTS][slot] = request
+        clock[CLOCK_ADDED][slot] = clock[CLOCK_STATE][0].added_at
 
 
-@njit(nogil=True, cache=True)
-def driver_loop(
-    cfg, mem, st, ctr, io, pool, ctl, p, ns_per_cyc, size, segs, prio, direction, hist, lat_max, out
-):
-    """The driver thread: submit every request, reap and check every completion."""
-    n = p[P_N]
-    if n == 0:
-        return
-    batch = p[P_BATCH]
-    cap = p[P_CAP]
-    poll = p[P_DRV_POLL] != 0
-    slots = np.full(p[P_POOL_MASK] + 1, -1, dtype=np.int64)  # the request in each pool slot
-    t_add = np.zeros(p[P_POOL_MASK] + 1, dtype=np.int64)
-    # what every reap needs, in one tuple (the reaps are in four places below)
-    rx = (cfg, mem, st, ctr, io, pool, p, slots, t_add, prio, size, hist, lat_max, ns_per_cyc)
-    kick_fd = p[P_KICK_FD]
-    call_fd = p[P_CALL_FD]
-    s = _start(ctl, p, K_DRV_WAIT)
-    if s != ST_OK:
-        _fail(ctl, out, s, 0)
-        return
-    out[O_T0] = sysio.monotonic_ns()
-    out[O_TSC0] = A.rdtsc()
-    if poll:
-        m.disable_interrupts(cfg, mem, st, ctr, io)
-    started = np.int64(0)
-    completed = np.int64(0)
-    blocked = False
-    it = 0
+@njit(inline="always")
+def after_op(clock, side):
+    return  # the hardware charges its own time
+
+
+@njit(inline="always")
+def kick(clock):
+    error = _notify(clock[CLOCK_PARAMS][0].kick_fd, clock[CLOCK_PARAMS][0])
+    if error < 0:
+        clock[CLOCK_STATE][0].detail = error
+        return ST_ERRNO
+    return ST_OK
+
+
+@njit(inline="always")
+def synchronous(clock, request):
+    return ST_BAD_ID  # refused before a native run starts (vbench.native.runner.refuse)
+
+
+@njit(inline="always")
+def complete(clock, request):
+    """Check a completion (a known outstanding id, once, stamped by the device, a used length
+    of 0 or the request's size) and record its latency. A status."""
+    now = atomics.rdtsc()
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    slots = clock[CLOCK_SLOTS]
+    if request >= params.requests:
+        return ST_BAD_ID
+    slot = request & params.pool_mask
+    if slots[slot] != request:
+        return ST_DUPLICATE if slots[slot] < request else ST_BAD_ID
+    if clock[CLOCK_POOL][slot * params.slot_words + H_STAMP] != ~request:
+        return ST_STAMP
+    length = clock[CLOCK_IO][IO_LEN]
+    if length != 0 and length != clock[CLOCK_REQUESTS][0][request]:
+        return ST_LENGTH
+    slots[slot] = -1
+    latency = (now - clock[CLOCK_ADDED][slot]) * params.ns_per_cycle
+    if latency < 0.0:
+        latency = 0.0
+    k = clock[CLOCK_REQUESTS][2][request]
+    record(clock[CLOCK_HIST], k, latency)
+    lat_max = clock[CLOCK_LAT_MAX]
+    if latency > lat_max[k]:
+        lat_max[k] = latency
+    state.completed += 1
+    state.in_flight -= 1
+    state.blocked = False
+    return ST_OK
+
+
+@njit(inline="always")
+def linger(clock, side):
+    """``spin_ns`` > 0: busy-poll the ring a while before re-enabling interrupts (NAPI busy
+    polling). (reaped, status)"""
+    spin = clock[CLOCK_PARAMS][0].spin_ns
+    total = 0
     status = ST_OK
-    detail = np.int64(0)
-    while completed < n:
-        it += 1
-        s = _should_stop(ctl, p, it)
-        if s != ST_OK:
-            status = s
-            break
-        # --- submit batches while there is room -------------------------------------------
-        while not blocked and started < n and started - completed < cap:
-            added = 0
-            decided = False
-            while True:
-                i = started
-                _fill(pool, p, i, size[i])  # the pool holds >= cap slots: this one is free
-                io[IO_REQ] = i
-                io[IO_SIZE] = size[i]
-                io[IO_SEGS] = segs[i]
-                io[IO_DIR] = direction[i]
-                io[IO_PRIO] = prio[i]
-                io[IO_NOW] = 0
-                io[IO_SYNC] = 0
-                t = A.rdtsc()
-                ok = m.add(cfg, mem, st, ctr, io)
-                if ok == 0:
-                    blocked = True
-                    ctr[C_RING_FULL] += 1
-                    last = True
-                else:
-                    slots[i & p[P_POOL_MASK]] = i
-                    t_add[i & p[P_POOL_MASK]] = t
-                    started += 1
-                    added += 1
-                    last = not (added < batch and started < n and started - completed < cap)
-                if added == 0:
-                    break
-                io[IO_LAST] = 1 if last else 0
-                if ok == 0 and decided:
-                    break
-                k = m.kick_needed(cfg, mem, st, ctr, io)
-                if last:
-                    decided = True
-                if k == 1:
-                    ctr[C_KICKS] += 1
-                    r = _notify(kick_fd, p)
-                    if r < 0:
-                        status = ST_ERRNO
-                        detail = r
-                        break
-                elif k == 0:
-                    ctr[C_KICKS_SUPPRESSED] += 1
-                if last:
-                    break
-            if status != ST_OK or poll:
-                break  # a polling driver looks at the ring after every batch
-        if status != ST_OK:
-            break
-        # --- completions -------------------------------------------------------------------
-        if poll:
-            got, status, detail = _reap_all(rx, True)
-            if status != ST_OK:
+    if spin > 0:
+        t_end = sysio.monotonic_ns() + spin
+        while sysio.monotonic_ns() < t_end:
+            got, status = protocol.reap_all(clock, side)
+            total += got
+            if status != ST_OK or got > 0:
                 break
-            if got > 0:
-                completed += got
-                blocked = False
-            elif blocked or started >= n or started - completed >= cap:
-                A.store_relaxed(ctl, K_DRV_WAIT, W_POLL_USED)
-                A.cpu_relax()
-            continue
-        if not blocked and started < n and started - completed < cap:
-            continue
-        # interrupt mode, nothing to submit: sleep until the device calls, then the handler
-        v, status, detail = _wait_notify(call_fd, p, ctl, K_DRV_WAIT, W_CALL)
-        if status != ST_OK:
-            break
-        out[O_RECEIVED] += v
-        ctr[C_IRQS_DELIVERED] += 1
-        round_got = 0
-        while True:
-            got, status, detail = _reap_all(rx, True)
-            round_got += got
-            if status != ST_OK:
-                break
-            if p[P_SPIN_NS] > 0:
-                # busy-poll the ring a while before re-enabling (NAPI busy polling)
-                t_end = sysio.monotonic_ns() + p[P_SPIN_NS]
-                while sysio.monotonic_ns() < t_end:
-                    got, status, detail = _reap_all(rx, False)
-                    round_got += got
-                    if status != ST_OK or got > 0:
-                        break
-                    A.cpu_relax()
-                if status != ST_OK:
-                    break
-            if m.enable_interrupts(cfg, mem, st, ctr, io) == 1:
-                break
-        completed += round_got
-        if round_got > 0:
-            blocked = False
-        else:
-            ctr[C_SPURIOUS_DRV] += 1
-        if status != ST_OK:
-            break
-    out[O_T1] = sysio.monotonic_ns()
-    out[O_TSC1] = A.rdtsc()
-    if status == ST_OK:
-        # Settle, after the clock has stopped. The device notifies *after* publishing a
-        # completion, so its last notification can land once this side has reaped everything
-        # and left (vbus-prio: a signal and its event, never taken). Wait for the device to
-        # finish, then handle what it sent as the driver would (a poll round; in interrupt mode
-        # the handler: disable, reap, re-enable), so the end-of-run audit sees a quiet ring. Any
-        # completion found now is one too many (the slot check calls it a duplicate).
-        while A.load_acquire(ctl, K_DEV_DONE) == 0:
-            it += 1
-            status = _should_stop(ctl, p, it)
-            if status != ST_OK:
-                break
-            A.cpu_relax()
-    if status == ST_OK:
-        for _ in range(4):  # a replay found on re-enabling is handled again, a few times at most
-            got, status, detail = _reap_all(rx, True)
-            if status != ST_OK or poll or m.enable_interrupts(cfg, mem, st, ctr, io) == 1:
-                break
-    out[O_DONE] = completed
-    out[O_STARTED] = started
-    ctr[C_REQUESTS] = completed
-    if status != ST_OK:
-        _fail(ctl, out, status, detail)
+            atomics.cpu_relax()
+    return total, status
 
 
-# --- the device ----------------------------------------------------------------------------------
-@njit
-def _verify(pool, p, r, io):
-    """Check the popped request's buffer, stamp it as processed. A status."""
-    base = (r & p[P_POOL_MASK]) * p[P_SLOT_WORDS]
+@njit(inline="always")
+def before_pop(clock):
+    return
+
+
+@njit(inline="always")
+def serve(clock, request):
+    """Check the popped request's buffer (header id and size, checksum), stamp it as
+    processed (published to the driver by push_used, a release). A status."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    pool = clock[CLOCK_POOL]
+    if request >= params.requests:
+        return ST_BAD_ID
+    base = (request & params.pool_mask) * params.slot_words
     size = pool[base + H_SIZE]
-    if pool[base + H_ID] != r or io[IO_SIZE] != size:
+    if pool[base + H_ID] != request or clock[CLOCK_IO][IO_SIZE] != size:
         return ST_HEADER
     c = np.int64(size)
     for k in range((size + 7) >> 3):
         c = _sum_step(c, pool[base + HEADER_WORDS + k])
     if c != pool[base + H_SUM]:
         return ST_CHECKSUM
-    pool[base + H_STAMP] = ~r  # published to the driver by push_used (a release)
+    pool[base + H_STAMP] = ~request
+    state.found = True
+    state.spin_until = 0
+    state.done += 1
     return ST_OK
 
 
-@njit(nogil=True, cache=True)
-def device_loop(cfg, mem, st, ctr, io, pool, ctl, p, out):
-    """The device thread: consume every request, verify it, complete it, notify."""
-    n = p[P_N]
-    if n == 0:
-        return
-    poll = p[P_DEV_POLL] != 0
-    kick_fd = p[P_KICK_FD]
-    call_fd = p[P_CALL_FD]
-    s = _start(ctl, p, K_DEV_WAIT)
-    if s != ST_OK:
-        _fail(ctl, out, s, 0)
-        return
-    if poll:
-        m.disable_kicks(cfg, mem, st, ctr, io)
-    asleep = not poll
-    found = True
-    spin_until = np.int64(0)
-    done = np.int64(0)
-    it = 0
+@njit(inline="always")
+def ring_empty(clock):
+    params = clock[CLOCK_PARAMS][0]
+    if params.hook_late_ns > 0 and clock[CLOCK_STATE][0].done >= params.requests:
+        # test hook: the last notify decision comes late, after the driver has reaped
+        t_late = sysio.monotonic_ns() + params.hook_late_ns
+        while sysio.monotonic_ns() < t_late:
+            atomics.cpu_relax()
+
+
+@njit(inline="always")
+def interrupt(clock, count):
+    params = clock[CLOCK_PARAMS][0]
+    for _ in range(count):
+        error = _notify(params.call_fd, params)
+        if error < 0:
+            clock[CLOCK_STATE][0].detail = error
+            return ST_ERRNO
+    return ST_OK
+
+
+protocol.implement_clock(PARAMS, sys.modules[__name__])
+
+
+# --- the driver ----------------------------------------------------------------------------------
+@njit(inline="always")
+def _has_room(clock):
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    return (
+        not state.blocked and state.next_request < params.requests and state.in_flight < params.cap
+    )
+
+
+@njit(inline="always")
+def _submit(clock, side):
+    """Batches while there is room; a polling driver looks at the ring after every batch."""
     status = ST_OK
-    detail = np.int64(0)
+    while _has_room(clock):
+        status = protocol.submit_batch(clock, side)
+        if status != ST_OK or clock[CLOCK_PARAMS][0].driver_polls:
+            break
+    return status
+
+
+@njit(inline="always")
+def _handle_interrupt(clock, side):
+    """Interrupt mode with nothing to submit: sleep until the device calls, then the handler."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    value, status, detail = _wait_notify(
+        params.call_fd, params, clock[CLOCK_CONTROL], K_DRV_WAIT, W_CALL
+    )
+    if status != ST_OK:
+        state.detail = detail
+        return status
+    state.received += value
+    counters = side[3]
+    counters[C_IRQS_DELIVERED] += 1
+    got, status = protocol.reap_round(clock, side, True)
+    if got == 0 and status == ST_OK:
+        counters[C_SPURIOUS_DRV] += 1
+    return status
+
+
+@njit(inline="always")
+def _settle(clock, side, iteration):
+    """After the clock has stopped. The device notifies *after* publishing a completion, so
+    its last notification can land once this side has reaped everything and left (vbus-prio:
+    a signal and its event, never taken). Wait for the device to finish, then handle what it
+    sent as the driver would (a poll round; in interrupt mode the handler: disable, reap,
+    re-enable), so the end-of-run audit sees a quiet ring. Any completion found now is one
+    too many (the slot check calls it a duplicate). A status."""
+    params = clock[CLOCK_PARAMS][0]
+    control = clock[CLOCK_CONTROL]
+    cfg, mem, st, ctr, io = side
+    while atomics.load_acquire(control, K_DEV_DONE) == 0:
+        iteration += 1
+        status = _should_stop(control, params, iteration)
+        if status != ST_OK:
+            return status
+        atomics.cpu_relax()
+    status = ST_OK
+    for _ in range(4):  # a replay found on re-enabling is handled again, a few times at most
+        got, status = protocol.reap_round(clock, side, False)
+        if status != ST_OK or params.driver_polls:
+            break
+        if ring.enable_interrupts(cfg, mem, st, ctr, io) == 1:
+            break
+    return status
+
+
+@njit(nogil=True, cache=True, _nrt=False)
+def driver_loop(clock, side):
+    """The driver thread: submit every request, reap and check every completion."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    control = clock[CLOCK_CONTROL]
+    cfg, mem, st, ctr, io = side
+    if params.requests == 0:
+        return
+    status = _start(control, params, K_DRV_WAIT)
+    if status != ST_OK:
+        _fail(control, state, status)
+        return
+    state.t0 = sysio.monotonic_ns()
+    state.tsc0 = atomics.rdtsc()
+    if params.driver_polls:
+        ring.disable_interrupts(cfg, mem, st, ctr, io)
+    iteration = 0
+    while state.completed < params.requests:
+        iteration += 1
+        status = _should_stop(control, params, iteration)
+        if status != ST_OK:
+            break
+        status = _submit(clock, side)
+        if status != ST_OK:
+            break
+        if params.driver_polls:
+            got, status = protocol.reap_round(clock, side, False)
+            if status != ST_OK:
+                break
+            if got == 0 and not _has_room(clock):
+                atomics.store_relaxed(control, K_DRV_WAIT, W_POLL_USED)
+                atomics.cpu_relax()
+            continue
+        if _has_room(clock):
+            continue
+        status = _handle_interrupt(clock, side)
+        if status != ST_OK:
+            break
+    state.t1 = sysio.monotonic_ns()
+    state.tsc1 = atomics.rdtsc()
+    if status == ST_OK:
+        status = _settle(clock, side, iteration)
+    ctr[C_REQUESTS] = state.completed
+    if status != ST_OK:
+        _fail(control, state, status)
+
+
+# --- the device ----------------------------------------------------------------------------------
+@njit(inline="always")
+def _wake(clock, side):
+    """A sleeping device blocks on the kick eventfd; woken, it disables kicks. A status."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    cfg, mem, st, ctr, io = side
+    value, status, detail = _wait_notify(
+        params.kick_fd, params, clock[CLOCK_CONTROL], K_DEV_WAIT, W_KICK
+    )
+    if status != ST_OK:
+        state.detail = detail
+        return status
+    state.received += value
+    ctr[C_DEV_WAKEUPS] += 1
+    state.found = False
+    ring.disable_kicks(cfg, mem, st, ctr, io)
+    return ST_OK
+
+
+@njit(inline="always")
+def _sleep_or_look_again(clock, side):
+    """The ring ran empty: optionally keep polling a while (vhost's busyloop_timeout), then
+    re-enable kicks with the re-check. True when the device may sleep, False to look again."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    cfg, mem, st, ctr, io = side
+    if params.spin_ns > 0:
+        now = sysio.monotonic_ns()
+        if state.spin_until == 0:
+            state.spin_until = now + params.spin_ns
+        if now < state.spin_until:
+            atomics.cpu_relax()
+            return False
+    state.spin_until = 0
+    still_empty = ring.enable_kicks(cfg, mem, st, ctr, io)
+    if not state.found:
+        ctr[C_SPURIOUS_DEV] += 1
+    if still_empty == 1:
+        return True
+    # the re-check found work (or a replay is due): look again
+    ctr[C_DEV_WAKEUPS] += 1
+    state.found = False
+    ring.disable_kicks(cfg, mem, st, ctr, io)
+    return False
+
+
+@njit(nogil=True, cache=True, _nrt=False)
+def device_loop(clock, side):
+    """The device thread: consume every request, verify it, complete it, notify."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    control = clock[CLOCK_CONTROL]
+    cfg, mem, st, ctr, io = side
+    if params.requests == 0:
+        return
+    status = _start(control, params, K_DEV_WAIT)
+    if status != ST_OK:
+        _fail(control, state, status)
+        return
+    if params.device_polls:
+        ring.disable_kicks(cfg, mem, st, ctr, io)
+    asleep = not params.device_polls
+    state.found = True
+    iteration = 0
     while True:
         if asleep:
-            v, status, detail = _wait_notify(kick_fd, p, ctl, K_DEV_WAIT, W_KICK)
+            status = _wake(clock, side)
             if status != ST_OK:
                 break
-            out[O_RECEIVED] += v
             asleep = False
-            ctr[C_DEV_WAKEUPS] += 1
-            found = False
-            m.disable_kicks(cfg, mem, st, ctr, io)
-        it += 1
-        s = _should_stop(ctl, p, it)
-        if s != ST_OK:
-            status = s
+        iteration += 1
+        status = _should_stop(control, params, iteration)
+        if status != ST_OK:
             break
-        if p[P_HOOK_STALL] != 0:
-            A.store_relaxed(ctl, K_DEV_WAIT, W_STALLED_HOOK)
-            A.cpu_relax()
+        if params.hook_stall:
+            atomics.store_relaxed(control, K_DEV_WAIT, W_STALLED_HOOK)
+            atomics.cpu_relax()
             continue  # test hook: a device that never consumes
-        io[IO_DIR] = 0
-        io[IO_NOW] = 0
-        io[IO_SYNC] = 0
-        r = m.pop(cfg, mem, st, ctr, io)
-        if r >= 0:
-            if r >= n:
-                status = ST_BAD_ID
-                detail = r
-                break
-            status = _verify(pool, p, r, io)
-            if status != ST_OK:
-                detail = r
-                break
-            found = True
-            spin_until = np.int64(0)
-            ctr[C_BYTES] += io[IO_SIZE]
-            m.push_used(cfg, mem, st, ctr, io)
-            done += 1
-            io[IO_LAST] = 0
-        elif r < -1:
-            status = ST_BAD_ID
-            detail = r
+        request, status = protocol.serve_one(clock, side)
+        if status != ST_OK:
             break
-        else:
-            io[IO_LAST] = 1
-            if p[P_HOOK_LATE_NS] > 0 and done >= n:
-                # test hook: the last notify decision comes late, after the driver has reaped
-                t_late = sysio.monotonic_ns() + p[P_HOOK_LATE_NS]
-                while sysio.monotonic_ns() < t_late:
-                    A.cpu_relax()
-        d = m.interrupt_needed(cfg, mem, st, ctr, io)
-        if d >= 1:
-            ctr[C_IRQS] += d
-            for _ in range(d):
-                e = _notify(call_fd, p)
-                if e < 0:
-                    status = ST_ERRNO
-                    detail = e
-                    break
-            if status != ST_OK:
-                break
-        elif d == 0:
-            ctr[C_IRQS_SUPPRESSED] += 1
-        if r >= 0:
+        if request >= 0:
             continue
-        if done >= n:
+        if state.done >= params.requests:
             break  # every request completed and the empty-ring decision made: finished
-        if poll:
-            A.store_relaxed(ctl, K_DEV_WAIT, W_POLL_AVAIL)
-            A.cpu_relax()
+        if params.device_polls:
+            atomics.store_relaxed(control, K_DEV_WAIT, W_POLL_AVAIL)
+            atomics.cpu_relax()
             continue
-        if p[P_SPIN_NS] > 0:
-            # keep polling a while before re-enabling kicks (vhost's busyloop_timeout)
-            now = sysio.monotonic_ns()
-            if spin_until == 0:
-                spin_until = now + p[P_SPIN_NS]
-            if now < spin_until:
-                A.cpu_relax()
-                continue
-        spin_until = np.int64(0)
-        s2 = m.enable_kicks(cfg, mem, st, ctr, io)
-        if not found:
-            ctr[C_SPURIOUS_DEV] += 1
-        if s2 == 1:
-            asleep = True
-        else:
-            # the re-check found work (or a replay is due): look again
-            ctr[C_DEV_WAKEUPS] += 1
-            found = False
-            m.disable_kicks(cfg, mem, st, ctr, io)
-    out[O_DONE] = done
+        asleep = _sleep_or_look_again(clock, side)
     if status != ST_OK:
-        _fail(ctl, out, status, detail)
-    A.store_release(ctl, K_DEV_DONE, 1)  # after its last notification: the driver settles
+        _fail(control, state, status)
+    atomics.store_release(control, K_DEV_DONE, 1)  # after its last notification: the driver settles

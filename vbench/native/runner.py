@@ -83,8 +83,8 @@ class NativeRun:
 
     drv_ctr: np.ndarray
     dev_ctr: np.ndarray
-    drv_out: np.ndarray
-    dev_out: np.ndarray
+    drv_state: Any  # each side's final state record (vbench.native.loops.STATE)
+    dev_state: Any
     hist: np.ndarray
     lat_max: np.ndarray
     n: int
@@ -150,34 +150,37 @@ def _tsc_ns_per_cycle() -> float:
 def _params(
     n: int, eng: EngineSpec, wl: Workload, pool_slots: int, slot_words: int, hooks: Hooks
 ) -> np.ndarray:
-    from vbench.native import loops as L
+    """The loops' parameter record (:data:`vbench.native.loops.PARAMS`); the eventfds, the
+    deadline and the TSC period are filled in just before the run."""
+    from vbench.native import loops
 
-    nat = eng.native
-    p = np.zeros(L.N_PARAMS, dtype=np.int64)
-    p[L.P_N] = n
-    p[L.P_BATCH] = eng.batch
-    p[L.P_CAP] = wl.in_flight_cap
-    p[L.P_DEV_POLL] = eng.device == "poll"
-    p[L.P_DRV_POLL] = eng.driver == "poll"
-    p[L.P_SPIN_NS] = nat.spin_ns
-    p[L.P_EXIT_CYC] = nat.exit_cycles
-    p[L.P_ENTRY_CYC] = nat.entry_cycles
-    p[L.P_POOL_MASK] = pool_slots - 1
-    p[L.P_SLOT_WORDS] = slot_words
-    p[L.P_HOOK_CORRUPT] = hooks.corrupt_request
-    p[L.P_HOOK_STALL] = int(hooks.device_stalls)
-    p[L.P_HOOK_LATE_NS] = hooks.late_last_notify_ns
-    p[L.P_KICK_FD] = -1
-    p[L.P_CALL_FD] = -1
-    return p
+    native = eng.native
+    params = np.zeros(1, dtype=loops.PARAMS)
+    params["requests"] = n
+    params["batch"] = eng.batch
+    params["cap"] = wl.in_flight_cap
+    params["device_polls"] = eng.device == "poll"
+    params["driver_polls"] = eng.driver == "poll"
+    params["spin_ns"] = native.spin_ns
+    params["exit_cycles"] = native.exit_cycles
+    params["entry_cycles"] = native.entry_cycles
+    params["pool_mask"] = pool_slots - 1
+    params["slot_words"] = slot_words
+    params["ns_per_cycle"] = 1.0
+    params["hook_corrupt"] = hooks.corrupt_request
+    params["hook_stall"] = hooks.device_stalls
+    params["hook_late_ns"] = hooks.late_last_notify_ns
+    params["kick_fd"] = -1
+    params["call_fd"] = -1
+    return params
 
 
 def _pool_shape(wl: Workload) -> tuple[int, int]:
     """(slots, words per slot): a power of two >= the in-flight cap, header + largest payload."""
-    from vbench.native import loops as L
+    from vbench.native import loops
 
     slots = 1 << max(0, math.ceil(math.log2(max(1, wl.in_flight_cap))))
-    words = L.HEADER_WORDS + (int(wl.max_size) + 7) // 8
+    words = loops.HEADER_WORDS + (int(wl.max_size) + 7) // 8
     if slots * words * 8 > MAX_POOL_BYTES:
         raise ConfigError(
             f"the native payload pool would need {slots * words * 8 >> 20} MiB "
@@ -187,80 +190,81 @@ def _pool_shape(wl: Workload) -> tuple[int, int]:
     return slots, words
 
 
-def _arrays(wl: Workload) -> tuple[np.ndarray, ...]:
+def _requests(wl: Workload) -> tuple[Any, ...]:
+    """What the driver's adds read: (size, segments, prio, direction, index mask)."""
     return (
         np.ascontiguousarray(wl.size, dtype=np.int64),
         np.ascontiguousarray(wl.segments, dtype=np.int64),
         np.ascontiguousarray(wl.prio, dtype=np.int64),
         np.ascontiguousarray(wl.direction, dtype=np.int64),
+        np.uint64(0xFFFF_FFFF_FFFF_FFFF),  # the arrays hold the whole run: no window
     )
 
 
 class _Side:
     """One side's private arrays: counters (no line states: the hardware tracks lines), io,
-    outputs."""
+    and its state record (on cache lines of its own: the other thread never touches them)."""
 
     def __init__(self) -> None:
-        from vbench.native import loops as L
+        from vbench.native import loops
 
-        self.ctr = np.zeros(N_COUNTERS, dtype=np.int64)
-        self.io = np.zeros(N_IO, dtype=np.int64)
-        self.out = np.zeros(L.N_OUT, dtype=np.int64)
+        self.ctr = aligned_zeros(N_COUNTERS * 8).view(np.int64)
+        self.io = aligned_zeros(N_IO * 8).view(np.int64)
+        self.state = aligned_zeros(loops.STATE.itemsize).view(loops.STATE)
+
+    def clock(self, shared: tuple[Any, ...]) -> tuple[Any, ...]:
+        """This side's clock (see vbench.native.loops.CLOCK_*) over the shared arrays
+        ``(params, requests, pool, slots, added, hist, lat_max, control)``."""
+        params, requests, pool, slots, added, hist, lat_max, control = shared
+        return (params, self.state, requests, pool, slots, added, hist, lat_max, control, self.io)
 
 
 def _call_loops(
-    inst: Instance,
-    arena: np.ndarray,
-    drv: _Side,
-    dev: _Side,
-    pool: np.ndarray,
-    ctl: np.ndarray,
-    p: np.ndarray,
-    nspc: float,
-    arrays: tuple[np.ndarray, ...],
-    hist: np.ndarray,
-    lat_max: np.ndarray,
+    inst: Instance, arena: np.ndarray, drv: _Side, dev: _Side, shared: tuple[Any, ...]
 ) -> tuple[Any, Any]:
-    """The two loop calls as closures (the thread bodies); n = 0 in ``p`` makes them compile
-    and return at once."""
-    from vbench.native import loops as L
+    """The two loop calls as closures (the thread bodies); 0 requests in the parameters make
+    them compile and return at once."""
+    from vbench.native import loops
 
-    size, segs, prio, direction = arrays
+    driver_side = (inst.cfg, arena, inst.drv, drv.ctr, drv.io)
+    device_side = (inst.cfg, arena, inst.dev, dev.ctr, dev.io)
+    driver_clock, device_clock = drv.clock(shared), dev.clock(shared)
 
     def driver() -> None:
-        L.driver_loop(
-            inst.cfg, arena, inst.drv, drv.ctr, drv.io, pool, ctl, p, nspc,
-            size, segs, prio, direction, hist, lat_max, drv.out,
-        )  # fmt: skip
+        loops.driver_loop(driver_clock, driver_side)
 
     def device() -> None:
-        L.device_loop(inst.cfg, arena, inst.dev, dev.ctr, dev.io, pool, ctl, p, dev.out)
+        loops.device_loop(device_clock, device_side)
 
     return driver, device
 
 
-def compile_loops(mdef: ModelDef, opts: ModelOptions, wl: Workload, eng: EngineSpec) -> None:
-    """Compile (or load from the cache) both loops for this model, in the calling thread."""
-    from vbench.native import loops as L
+def _shared(params: np.ndarray, wl: Workload, slots: int, words: int) -> tuple[Any, ...]:
+    """The arrays both sides' clocks hold: (params, requests, pool, slots, added, hist,
+    lat_max, control)."""
+    from vbench.native import loops
 
-    inst = mdef.build(opts, needs_of(wl))
-    slots, words = _pool_shape(wl)
-    p = _params(0, eng, wl, slots, words, Hooks())
-    drv, dev = _call_loops(
-        inst,
-        native_arena(inst.mem),
-        _Side(),
-        _Side(),
-        np.zeros(8, dtype=np.int64),
-        np.zeros(L.N_CTL, dtype=np.int64),
-        p,
-        1.0,
-        _arrays(wl),
+    return (
+        params,
+        _requests(wl),
+        aligned_zeros(slots * words * 8).view(np.int64),
+        np.full(slots, -1, dtype=np.int64),  # the request in each pool slot
+        np.zeros(slots, dtype=np.int64),  # the TSC of each slot's add
         new_hist(wl.classes),
         np.zeros(wl.classes, dtype=np.float64),
+        aligned_zeros(loops.N_CTL * 8).view(np.int64),
     )
-    drv()
-    dev()
+
+
+def compile_loops(mdef: ModelDef, opts: ModelOptions, wl: Workload, eng: EngineSpec) -> None:
+    """Compile (or load from the cache) both loops for this model, in the calling thread."""
+    inst = mdef.build(opts, needs_of(wl))
+    slots, words = _pool_shape(wl)
+    params = _params(0, eng, wl, slots, words, Hooks())
+    shared = _shared(params, wl, slots, words)
+    driver, device = _call_loops(inst, native_arena(inst.mem), _Side(), _Side(), shared)
+    driver()
+    device()
 
 
 def run_once(
@@ -273,28 +277,44 @@ def run_once(
     hooks: Hooks = Hooks(),
 ) -> NativeRun:
     """One native run of one model over the workload; raises InvariantError if it fails."""
-    from vbench.native import loops as L
     from vbench.native import sysio
 
-    nat: NativeSpec = eng.native
     n = len(wl)
     inst = mdef.build(opts, needs_of(wl))
     arena = native_arena(inst.mem)
     inst.mem = arena.view(np.uint8)  # the audit reads the memory the threads used
     slots, words = _pool_shape(wl)
-    pool = aligned_zeros(slots * words * 8).view(np.int64)
-    ctl = aligned_zeros(L.N_CTL * 8).view(np.int64)
-    p = _params(n, eng, wl, slots, words, hooks)
+    params = _params(n, eng, wl, slots, words, hooks)
+    params["ns_per_cycle"] = nspc
+    shared = _shared(params, wl, slots, words)
     drv, dev = _Side(), _Side()
-    hist = new_hist(wl.classes)
-    lat_max = np.zeros(wl.classes, dtype=np.float64)
     kick_fd, call_fd = sysio.eventfd(), sysio.eventfd()
-    p[L.P_KICK_FD] = kick_fd
-    p[L.P_CALL_FD] = call_fd
-    pair = sysio.cpu_pair() if nat.pin else None
-    run_drv, run_dev = _call_loops(
-        inst, arena, drv, dev, pool, ctl, p, nspc, _arrays(wl), hist, lat_max
-    )
+    params["kick_fd"] = kick_fd
+    params["call_fd"] = call_fd
+    try:
+        _run_threads(label, eng.native, _call_loops(inst, arena, drv, dev, shared), shared)
+        # whatever was signalled but not read yet (the last kicks reach a device that had
+        # already finished; a polling side never reads): counted, so sent == received
+        dev.state["received"] += max(0, int(sysio.efd_take(kick_fd)))
+        drv.state["received"] += max(0, int(sysio.efd_take(call_fd)))
+    finally:
+        sysio.close(kick_fd)
+        sysio.close(call_fd)
+    control = shared[-1]
+    _check(label, mdef, inst, eng.native, (drv, dev), control, n)
+    hist, lat_max = shared[5], shared[6]
+    return NativeRun(drv.ctr, dev.ctr, drv.state[0], dev.state[0], hist, lat_max, n)
+
+
+def _run_threads(
+    label: str, native: NativeSpec, bodies: tuple[Any, Any], shared: tuple[Any, ...]
+) -> None:
+    """The driver and the device on two threads (pinned to two CPUs unless told not to),
+    released together, joined; an exception in either is raised here."""
+    from vbench.native import loops, sysio
+
+    params, control = shared[0], shared[-1]
+    pair = sysio.cpu_pair() if native.pin else None
     errors: list[BaseException] = []
 
     def body(fn: Any, cpu: int | None) -> Any:
@@ -304,86 +324,78 @@ def run_once(
                     sysio.pin_current_thread(cpu)
                 fn()
             except BaseException as exc:  # noqa: BLE001 (re-raised in the calling thread)
-                ctl[L.K_STOP] = 1
+                control[loops.K_STOP] = 1
                 errors.append(exc)
 
         return run
 
     threads = [
-        threading.Thread(target=body(run_drv, pair[0] if pair else None), name="vbench-driver"),
-        threading.Thread(target=body(run_dev, pair[1] if pair else None), name="vbench-device"),
+        threading.Thread(target=body(bodies[0], pair[0] if pair else None), name="vbench-driver"),
+        threading.Thread(target=body(bodies[1], pair[1] if pair else None), name="vbench-device"),
     ]
-    try:
-        p[L.P_DEADLINE] = time.monotonic_ns() + int(nat.timeout_s * 1e9)
+    deadline = time.monotonic_ns() + int(native.timeout_s * 1e9)
+    params["deadline"] = deadline
+    for t in threads:
+        t.start()
+    while control[loops.K_READY] < 2 and not errors and time.monotonic_ns() < deadline:
+        time.sleep(0.0001)
+    control[loops.K_GO] = 1
+    for t in threads:
+        t.join(native.timeout_s + 10.0)
+    if any(t.is_alive() for t in threads):
+        control[loops.K_STOP] = 1
         for t in threads:
-            t.start()
-        while ctl[L.K_READY] < 2 and not errors and time.monotonic_ns() < p[L.P_DEADLINE]:
-            time.sleep(0.0001)
-        ctl[L.K_GO] = 1
-        for t in threads:
-            t.join(nat.timeout_s + 10.0)
-        if any(t.is_alive() for t in threads):
-            ctl[L.K_STOP] = 1
-            for t in threads:
-                t.join(5.0)
-        if any(t.is_alive() for t in threads):
-            raise InvariantError(f"{label}: native run threads did not stop (a vbench bug)")
-        # whatever was signalled but not read yet (the last kicks reach a device that had
-        # already finished; a polling side never reads): counted, so sent == received
-        dev.out[L.O_RECEIVED] += max(0, int(sysio.efd_take(kick_fd)))
-        drv.out[L.O_RECEIVED] += max(0, int(sysio.efd_take(call_fd)))
-    finally:
-        sysio.close(kick_fd)
-        sysio.close(call_fd)
+            t.join(5.0)
+    if any(t.is_alive() for t in threads):
+        raise InvariantError(f"{label}: native run threads did not stop (a vbench bug)")
     if errors:
         raise errors[0]
-    _check(label, mdef, inst, wl, nat, drv, dev, ctl, n)
-    return NativeRun(drv.ctr, dev.ctr, drv.out, dev.out, hist, lat_max, n)
 
 
 def _check(
     label: str,
     mdef: ModelDef,
     inst: Instance,
-    wl: Workload,
-    nat: NativeSpec,
-    drv: _Side,
-    dev: _Side,
-    ctl: np.ndarray,
+    native: NativeSpec,
+    sides: tuple[_Side, _Side],
+    control: np.ndarray,
     n: int,
 ) -> None:
-    from vbench.native import loops as L
+    from vbench.native import loops
 
-    sd, sv = int(drv.out[L.O_STATUS]), int(dev.out[L.O_STATUS])
-    if sd != L.ST_OK or sv != L.ST_OK:
-        done, started = int(drv.out[L.O_DONE]), int(drv.out[L.O_STARTED])
-        if L.ST_STALL in (sd, sv) and not ({sd, sv} - {L.ST_STALL, L.ST_PEER, L.ST_OK}):
+    drv, dev = sides[0].state[0], sides[1].state[0]
+    driver_status, device_status = int(drv["status"]), int(dev["status"])
+    if driver_status != loops.ST_OK or device_status != loops.ST_OK:
+        statuses = {driver_status, device_status}
+        if loops.ST_STALL in statuses and not (
+            statuses - {loops.ST_STALL, loops.ST_PEER, loops.ST_OK}
+        ):
+            done, started = int(drv["completed"]), int(drv["next_request"])
             raise InvariantError(
                 f"{label}: native run stalled: no completion of all {n} requests within "
-                f"engine.native.timeout_s = {nat.timeout_s:g} s: driver "
-                f"{L.WAIT_TEXT[int(ctl[L.K_DRV_WAIT])]} with {started - done} requests "
-                f"outstanding ({done} completed), device {L.WAIT_TEXT[int(ctl[L.K_DEV_WAIT])]} "
-                f"({int(dev.out[L.O_DONE])} consumed)"
+                f"engine.native.timeout_s = {native.timeout_s:g} s: driver "
+                f"{loops.WAIT_TEXT[int(control[loops.K_DRV_WAIT])]} with {started - done} requests "
+                f"outstanding ({done} completed), device "
+                f"{loops.WAIT_TEXT[int(control[loops.K_DEV_WAIT])]} ({int(dev['done'])} consumed)"
             )
-        side, st, out = (
-            ("driver", sd, drv.out) if sd not in (L.ST_OK, L.ST_PEER) else ("device", sv, dev.out)
+        side, status, state = (
+            ("driver", driver_status, drv)
+            if driver_status not in (loops.ST_OK, loops.ST_PEER)
+            else ("device", device_status, dev)
         )
-        what = "errno" if st == L.ST_ERRNO else "request"
+        what = "errno" if status == loops.ST_ERRNO else "request"
         raise InvariantError(
-            f"{label}: native run failed: the {side} found {L.STATUS_TEXT[st]} "
-            f"({what} {abs(int(out[L.O_DETAIL]))})"
+            f"{label}: native run failed: the {side} found {loops.STATUS_TEXT[status]} "
+            f"({what} {abs(int(state['detail']))})"
         )
     problems = []
-    if int(drv.out[L.O_DONE]) != n:
-        problems.append(f"{int(drv.out[L.O_DONE])} of {n} requests completed")
-    if int(drv.ctr[C_KICKS]) != int(dev.out[L.O_RECEIVED]):
-        problems.append(
-            f"kicks sent {int(drv.ctr[C_KICKS])} != received {int(dev.out[L.O_RECEIVED])}"
-        )
-    if int(dev.ctr[C_IRQS]) != int(drv.out[L.O_RECEIVED]):
-        problems.append(
-            f"interrupts sent {int(dev.ctr[C_IRQS])} != received {int(drv.out[L.O_RECEIVED])}"
-        )
+    if int(drv["completed"]) != n:
+        problems.append(f"{int(drv['completed'])} of {n} requests completed")
+    kicks, interrupts = int(sides[0].ctr[C_KICKS]), int(sides[1].ctr[C_IRQS])
+    if kicks != int(dev["received"]):
+        problems.append(f"kicks sent {kicks} != received {int(dev['received'])}")
+    if interrupts != int(drv["received"]):
+        problems.append(f"interrupts sent {interrupts} != received {int(drv['received'])}")
     problems += mdef.audit(inst)
     if problems:
         raise InvariantError(
@@ -394,12 +406,10 @@ def _check(
 # --- rows ------------------------------------------------------------------------------------------
 def summarize(label: str, model: str, rep: int, run: NativeRun) -> dict[str, Any]:
     """One row per repetition: every figure a ``measured_*`` column."""
-    from vbench.native import loops as L
-
     n = run.n
-    secs = (int(run.drv_out[L.O_T1]) - int(run.drv_out[L.O_T0])) / 1e9
+    secs = (int(run.drv_state["t1"]) - int(run.drv_state["t0"])) / 1e9
     row: dict[str, Any] = {"label": label, "model": model, "rep": rep}
-    row["measured_requests"] = int(run.drv_out[L.O_DONE])
+    row["measured_requests"] = int(run.drv_state["completed"])
     row["measured_seconds"] = secs
     row["measured_requests_per_s"] = n / secs if secs > 0 else float("nan")
     total = run.hist.sum(axis=0)
@@ -409,10 +419,10 @@ def summarize(label: str, model: str, rep: int, run: NativeRun) -> dict[str, Any
     row["measured_lat_max_ns"] = float(run.lat_max.max())
     d, v = run.drv_ctr, run.dev_ctr
     row["measured_kicks"] = int(d[C_KICKS])
-    row["measured_kicks_received"] = int(run.dev_out[L.O_RECEIVED])
+    row["measured_kicks_received"] = int(run.dev_state["received"])
     row["measured_kicks_suppressed"] = int(d[C_KICKS_SUPPRESSED])
     row["measured_interrupts"] = int(v[C_IRQS])
-    row["measured_interrupts_received"] = int(run.drv_out[L.O_RECEIVED])
+    row["measured_interrupts_received"] = int(run.drv_state["received"])
     row["measured_interrupts_delivered"] = int(d[C_IRQS_DELIVERED])
     row["measured_spurious_device"] = int(v[C_SPURIOUS_DEV])
     row["measured_spurious_driver"] = int(d[C_SPURIOUS_DRV])
