@@ -27,8 +27,7 @@ from vbench.counters import (
     N_IO,
 )
 from vbench.memory import ARENA_GPA, DATA_GPA, DATA_SHIFT, new_tracker, view
-from vbench.models import get_model
-from vbench.models import interface as m
+from vbench.models import get_model, interface
 from vbench.models.interface import Needs
 
 ADD, KICK, REAP, IRQ_OFF, IRQ_ON, POP, PUSH, IRQ, KICK_OFF, KICK_ON = range(10)
@@ -38,24 +37,24 @@ ADD, KICK, REAP, IRQ_OFF, IRQ_ON, POP, PUSH, IRQ, KICK_OFF, KICK_ON = range(10)
 def call(op, cfg, mem, st, ctr, io):
     """Run interface operation ``op`` (0..9 in interface order) on one model instance."""
     if op == 0:
-        return m.add(cfg, mem, st, ctr, io)
+        return interface.add(cfg, mem, st, ctr, io)
     if op == 1:
-        return m.kick_needed(cfg, mem, st, ctr, io)
+        return interface.kick_needed(cfg, mem, st, ctr, io)
     if op == 2:
-        return m.reap(cfg, mem, st, ctr, io)
+        return interface.reap(cfg, mem, st, ctr, io)
     if op == 3:
-        return m.disable_interrupts(cfg, mem, st, ctr, io)
+        return interface.disable_interrupts(cfg, mem, st, ctr, io)
     if op == 4:
-        return m.enable_interrupts(cfg, mem, st, ctr, io)
+        return interface.enable_interrupts(cfg, mem, st, ctr, io)
     if op == 5:
-        return m.pop(cfg, mem, st, ctr, io)
+        return interface.pop(cfg, mem, st, ctr, io)
     if op == 6:
-        return m.push_used(cfg, mem, st, ctr, io)
+        return interface.push_used(cfg, mem, st, ctr, io)
     if op == 7:
-        return m.interrupt_needed(cfg, mem, st, ctr, io)
+        return interface.interrupt_needed(cfg, mem, st, ctr, io)
     if op == 8:
-        return m.disable_kicks(cfg, mem, st, ctr, io)
-    return m.enable_kicks(cfg, mem, st, ctr, io)
+        return interface.disable_kicks(cfg, mem, st, ctr, io)
+    return interface.enable_kicks(cfg, mem, st, ctr, io)
 
 
 @njit
@@ -69,17 +68,17 @@ def warm(cfg, mem, drv, dev, ctr, k, classes=1):
             io[IO_SIZE] = 1
             io[IO_SEGS] = 1
             io[IO_PRIO] = c
-            m.add(cfg, mem, drv, ctr, io)
+            interface.add(cfg, mem, drv, ctr, io)
             io[IO_LAST] = 1
-            m.kick_needed(cfg, mem, drv, ctr, io)
+            interface.kick_needed(cfg, mem, drv, ctr, io)
             io[:] = 0
-            m.pop(cfg, mem, dev, ctr, io)
-            m.push_used(cfg, mem, dev, ctr, io)
+            interface.pop(cfg, mem, dev, ctr, io)
+            interface.push_used(cfg, mem, dev, ctr, io)
             io[IO_LAST] = 1
-            m.interrupt_needed(cfg, mem, dev, ctr, io)
-            m.disable_interrupts(cfg, mem, drv, ctr, io)
-            m.reap(cfg, mem, drv, ctr, io)
-            m.enable_interrupts(cfg, mem, drv, ctr, io)
+            interface.interrupt_needed(cfg, mem, dev, ctr, io)
+            interface.disable_interrupts(cfg, mem, drv, ctr, io)
+            interface.reap(cfg, mem, drv, ctr, io)
+            interface.enable_interrupts(cfg, mem, drv, ctr, io)
 
 
 def split_ref_options(opts: dict[str, Any]) -> dict[str, Any]:
@@ -123,8 +122,8 @@ class Pair:
         io = np.zeros(N_IO, dtype=np.int64)
         for k, v in (slots or {}).items():
             io[k] = v
-        st_ = self.inst.drv if op < POP else self.inst.dev
-        return int(call(op, self.inst.cfg, self.inst.mem, st_, self.ctr, io)), io
+        state = self.inst.drv if op < POP else self.inst.dev
+        return int(call(op, self.inst.cfg, self.inst.mem, state, self.ctr, io)), io
 
     def _eq(self, what: str, got: Any, want: Any) -> None:
         assert got == want, f"{what}: model {got}, reference {want}; ops: {' '.join(self.trace)}"

@@ -17,8 +17,7 @@ from typing import Any
 import pytest
 from test_cli import vbench
 
-from vbench import compare as C
-from vbench import results
+from vbench import compare, results
 from vbench.costs import COST_FIELDS, calibrated_path, load_preset
 from vbench.errors import ConfigError, VbenchError
 
@@ -87,9 +86,9 @@ def test_calibrate_prints_the_figures_on_stdout(calibrated: tuple[Path, Any]) ->
 
 
 def test_calibrate_out_writes_elsewhere(tmp_path: Path) -> None:
-    from vbench.native import calibrate as K
+    from vbench.native import calibrate
 
-    cal = K.Calibration(
+    cal = calibrate.Calibration(
         date="2030-01-02",
         fingerprint="abc",
         cpus=(0, 1),
@@ -106,8 +105,8 @@ def test_calibrate_out_writes_elsewhere(tmp_path: Path) -> None:
         ("line_transfer_ns", "ns", 60.0),
         ("wake_ns", "ns", 9000.0),
     ):
-        cal.measurements[name] = K.Measurement(name, unit, name, (v * 0.9, v, v * 1.5))
-    out = K.write(cal, tmp_path / "sub" / "mine.toml")
+        cal.measurements[name] = calibrate.Measurement(name, unit, name, (v * 0.9, v, v * 1.5))
+    out = calibrate.write(cal, tmp_path / "sub" / "mine.toml")
     p = load_preset(str(out))
     # the derivation, checked by hand: 1000 cycles / 2 cycles per ns + 300 ns write
     assert p.value("exit_ns") == pytest.approx(800.0)
@@ -208,11 +207,11 @@ def mixed(tmp_path: Path) -> results.ResultSet:
 
 
 def test_engines_are_paired_by_point_and_label(mixed: results.ResultSet) -> None:
-    assert C.has_both_engines(mixed)
-    df = C.sim_vs_native(mixed)
+    assert compare.has_both_engines(mixed)
+    df = compare.sim_vs_native(mixed)
     body = df[df["label"] != "geomean"]
     assert "engine.kind" not in df.columns  # the engine is what is compared, not a key
-    assert set(body["metric"]) == {p[0] for p in C.ENGINE_PAIRS}
+    assert set(body["metric"]) == {p[0] for p in compare.ENGINE_PAIRS}
     # split batch 1 (4 native reps: 4e6, 1e6, 0.8e6, 1e6 -> median 1e6)
     assert cell(df, "split", 1, "requests_per_s", "sim") == 2e6
     assert cell(df, "split", 1, "requests_per_s", "native") == 1e6
@@ -234,7 +233,7 @@ def test_engines_are_paired_by_point_and_label(mixed: results.ResultSet) -> None
 
 
 def test_geomean_row_and_within_30_percent_count(mixed: results.ResultSet) -> None:
-    df = C.sim_vs_native(mixed)
+    df = compare.sim_vs_native(mixed)
     g = df[(df["label"] == "geomean") & (df["metric"] == "requests_per_s")]
     assert len(g) == 1
     assert g["sim/native"].iloc[0] == pytest.approx(math.sqrt(2.0 * 1.0))
@@ -242,22 +241,22 @@ def test_geomean_row_and_within_30_percent_count(mixed: results.ResultSet) -> No
 
 
 def test_metric_selection_by_either_name(mixed: results.ResultSet) -> None:
-    df = C.sim_vs_native(mixed, ["measured_lat_p99_ns,kicks_per_req"])
+    df = compare.sim_vs_native(mixed, ["measured_lat_p99_ns,kicks_per_req"])
     assert list(dict.fromkeys(df["metric"])) == ["lat_p99_ns", "kicks_per_req"]
     with pytest.raises(VbenchError, match="no simulated/measured pair"):
-        C.sim_vs_native(mixed, ["lines_per_req"])
+        compare.sim_vs_native(mixed, ["lines_per_req"])
 
 
 def test_where_filters_before_pairing(mixed: results.ResultSet) -> None:
-    df = C.sim_vs_native(mixed, ["requests_per_s"], ["label=ioq"])
+    df = compare.sim_vs_native(mixed, ["requests_per_s"], ["label=ioq"])
     assert set(df["label"]) == {"ioq", "geomean"}
 
 
 def test_one_engine_only_is_a_user_error(tmp_path: Path) -> None:
     rs = make_set(tmp_path, [sim_row("split", 1, "poll")])
-    assert not C.has_both_engines(rs)
+    assert not compare.has_both_engines(rs)
     with pytest.raises(VbenchError, match="both engines"):
-        C.sim_vs_native(rs)
+        compare.sim_vs_native(rs)
 
 
 def test_cli_shows_engines_by_default_and_as_json(mixed: results.ResultSet) -> None:
@@ -268,7 +267,7 @@ def test_cli_shows_engines_by_default_and_as_json(mixed: results.ResultSet) -> N
     r = vbench("compare", str(mixed.path), "--engines", "--format", "json")
     assert r.returncode == 0, r.stderr
     d = json.loads(r.stdout)
-    assert d["schema"] == C.ENGINES_SCHEMA
+    assert d["schema"] == compare.ENGINES_SCHEMA
     assert "engine.kind" not in d["keys"]
     row = next(
         x

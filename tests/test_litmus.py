@@ -20,8 +20,7 @@ import numpy as np
 import pytest
 from numba import njit
 
-from vbench.native import atomics as A
-from vbench.native import sysio
+from vbench.native import atomics, sysio
 
 ROUNDS = 100_000
 # words: x at 0 and y at 8 (one cache line each), the barrier counter at 16
@@ -32,10 +31,10 @@ SPIN_LIMIT = 50_000_000  # spins per barrier before a thread gives up (a desched
 @njit(nogil=True)
 def _barrier(w, target):
     """Arrive, then wait until both threads have: False if the peer never came."""
-    A.fetch_add(w, BAR, 1)
+    atomics.fetch_add(w, BAR, 1)
     spins = 0
-    while A.load_acquire(w, BAR) < target:
-        A.cpu_relax()
+    while atomics.load_acquire(w, BAR) < target:
+        atomics.cpu_relax()
         spins += 1
         if spins > SPIN_LIMIT:
             return False
@@ -54,16 +53,16 @@ def _side(w, me, rounds, fenced, seed, out):
         # a small random delay so that the two stores meet in every relative timing
         rng = rng * np.uint64(6364136223846793005) + np.uint64(1442695040888963407)
         for _ in range((rng >> np.uint64(60)) & np.uint64(7)):
-            A.cpu_relax()
-        A.store_relaxed(w, mine, 1)
+            atomics.cpu_relax()
+        atomics.store_relaxed(w, mine, 1)
         if fenced:
-            A.fence()
+            atomics.fence()
         else:
-            A.compiler_barrier()  # only the hardware may reorder, not the compiler
-        out[i] = A.load_relaxed(w, other)
+            atomics.compiler_barrier()  # only the hardware may reorder, not the compiler
+        out[i] = atomics.load_relaxed(w, other)
         if not _barrier(w, 2 * (2 * i + 2)):
             return i
-        A.store_relaxed(w, mine, 0)  # visible to the peer before its next barrier arrival
+        atomics.store_relaxed(w, mine, 0)  # visible to the peer before its next barrier arrival
     return rounds
 
 
@@ -117,21 +116,21 @@ def test_primitives_values():
 
     @njit
     def f(a, arena):
-        A.store_release(a, 0, 5)
-        A.store_relaxed(a, 1, A.load_acquire(a, 0) + 1)
-        old = A.fetch_add(a, 2, 10)
-        A.st_release_16(arena, 2, 0x1234)
-        A.st_release_8(arena, 9, 0x1FF)  # truncated to the field's width
-        A.st_release_32(arena, 12, -1)
-        A.st_release_64(arena, 16, -2)
+        atomics.store_release(a, 0, 5)
+        atomics.store_relaxed(a, 1, atomics.load_acquire(a, 0) + 1)
+        old = atomics.fetch_add(a, 2, 10)
+        atomics.st_release_16(arena, 2, 0x1234)
+        atomics.st_release_8(arena, 9, 0x1FF)  # truncated to the field's width
+        atomics.st_release_32(arena, 12, -1)
+        atomics.st_release_64(arena, 16, -2)
         return (
-            A.load_relaxed(a, 1),
+            atomics.load_relaxed(a, 1),
             old,
-            A.ld_acquire_16(arena, 2),
-            A.ld_acquire_8(arena, 9),
-            A.ld_acquire_32(arena, 12),
-            A.ld_acquire_64(arena, 16),
-            A.rdtsc() > 0,
+            atomics.ld_acquire_16(arena, 2),
+            atomics.ld_acquire_8(arena, 9),
+            atomics.ld_acquire_32(arena, 12),
+            atomics.ld_acquire_64(arena, 16),
+            atomics.rdtsc() > 0,
         )
 
     a = np.array([0, 0, 7, 0], dtype=np.int64)

@@ -36,6 +36,7 @@ from vbench.layout import LINE
 from vbench.memory import ARENA_GPA
 from vbench.models import get_model
 from vbench.models.interface import Needs
+from vbench.models.virtio_packed import DEV_AVAIL_WRAP, DEV_LAST_AVAIL, DRV_NUM_FREE
 from vbench.simulation import check_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -478,11 +479,11 @@ def test_audit_detects_leaks_and_stray_descriptors():
     mdef = get_model(MODEL)
     assert mdef.audit(run.instance) == []
     inst = run.instance
-    inst.drv[1] -= 1  # num_free
+    inst.drv[DRV_NUM_FREE] -= 1
     assert any("descriptors free" in x for x in mdef.audit(inst))
-    inst.drv[1] += 1
+    inst.drv[DRV_NUM_FREE] += 1
     # make the descriptor at the device's position available in its lap
-    pos, wrap = int(inst.dev[0]), int(inst.dev[1])
+    pos, wrap = int(inst.dev[DEV_LAST_AVAIL]), int(inst.dev[DEV_AVAIL_WRAP])
     flags = layout.VRING_PACKED_DESC_F_AVAIL if wrap else layout.VRING_PACKED_DESC_F_USED
     _put16(inst.mem, int(inst.cfg[0]["desc"]) + 16 * pos + 14, flags)
     assert any("available but was never used" in x for x in mdef.audit(inst))

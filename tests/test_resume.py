@@ -17,9 +17,7 @@ import pytest
 from conftest import error_line
 from typer.testing import CliRunner
 
-from vbench import journal as J
-from vbench import simulation as S
-from vbench import sweep
+from vbench import journal, simulation, sweep
 from vbench.cli import app
 from vbench.costs import load_preset
 from vbench.metrics import describe
@@ -74,42 +72,42 @@ def failed(r, code: int) -> str:
 # --- the journal -----------------------------------------------------------------------------
 def test_point_key_covers_config_seed_and_version(monkeypatch):
     raw = {"workload": {"requests": 10}}
-    k = J.point_key(raw, 1)
-    assert k == J.point_key({"workload": {"requests": 10}}, 1)
-    assert k != J.point_key({"workload": {"requests": 11}}, 1)
-    assert k != J.point_key(raw, 2)
-    monkeypatch.setattr(J, "__version__", "0.0.0-other")
-    assert k != J.point_key(raw, 1)
+    k = journal.point_key(raw, 1)
+    assert k == journal.point_key({"workload": {"requests": 10}}, 1)
+    assert k != journal.point_key({"workload": {"requests": 11}}, 1)
+    assert k != journal.point_key(raw, 2)
+    monkeypatch.setattr(journal, "__version__", "0.0.0-other")
+    assert k != journal.point_key(raw, 1)
 
 
 def test_point_key_changes_when_the_code_does(tmp_path, monkeypatch):
     """A development checkout with a model edited between a run and its resume reruns it."""
     raw = {"workload": {"requests": 10}}
-    k = J.point_key(raw, 1)
+    k = journal.point_key(raw, 1)
     pkg = tmp_path / "vbench"
     (pkg / "models").mkdir(parents=True)
     (pkg / "journal.py").write_text("# journal")
     model = pkg / "models" / "ring.py"
     model.write_text("A = 1\n")
-    monkeypatch.setattr(J.jit, "_PKG", pkg)
-    J.code_hash.cache_clear()
+    monkeypatch.setattr(journal.jit, "_PKG", pkg)
+    journal.code_hash.cache_clear()
     try:
-        k1 = J.point_key(raw, 1)
+        k1 = journal.point_key(raw, 1)
         model.write_text("A = 2\n")
-        J.code_hash.cache_clear()
-        assert k1 != J.point_key(raw, 1) and k1 != k
+        journal.code_hash.cache_clear()
+        assert k1 != journal.point_key(raw, 1) and k1 != k
     finally:
-        J.code_hash.cache_clear()
+        journal.code_hash.cache_clear()
 
 
 def test_journal_round_trip_and_a_cut_line_is_ignored(tmp_path):
-    j = J.Journal.start(tmp_path / "r", {"config": {}, "config_hash": "h"}, 2)
+    j = journal.Journal.start(tmp_path / "r", {"config": {}, "config_hash": "h"}, 2)
     hist = [(0, np.array([3, 5], np.int32), np.array([7, 1], np.int64))]
     row = {"point": 0, "label": "a", "x": 1.0 / 3.0, "n": np.int64(5), "_hist": hist}
     j.append("k0", 0, [row])
     with j.path.open("a") as f:
         f.write('{"key": "k1", "point": 1, "rows": [{"lab')  # a crash mid-write
-    back, info = J.Journal.resume(tmp_path / "r")
+    back, info = journal.Journal.resume(tmp_path / "r")
     assert info["config_hash"] == "h"
     assert back.skipped_lines == 1
     assert back.rows_for("k1", 1) is None
@@ -120,9 +118,9 @@ def test_journal_round_trip_and_a_cut_line_is_ignored(tmp_path):
 
 
 def test_start_refuses_a_folder_that_holds_a_run(tmp_path):
-    J.Journal.start(tmp_path / "r", {"config": {}}, 1)
-    with pytest.raises(J.VbenchError, match="already holds a run"):
-        J.Journal.start(tmp_path / "r", {"config": {}}, 1)
+    journal.Journal.start(tmp_path / "r", {"config": {}}, 1)
+    with pytest.raises(journal.VbenchError, match="already holds a run"):
+        journal.Journal.start(tmp_path / "r", {"config": {}}, 1)
 
 
 # --- the CLI: resume, interruption, unwritable folders ----------------------------------------
@@ -130,23 +128,25 @@ def test_resume_after_a_failure_to_write_completes_the_same_table(small, tmp_pat
     full = tmp_path / "full"
     assert cli("run", str(small), "--out", str(full), "-q").exit_code == 0
     # the disk fills up after three points: the sweep stops, keeps them, says how to go on
-    real = J.Journal.append
+    real = journal.Journal.append
     calls = {"n": 0}
 
     def append(self, key, point, rows):
         calls["n"] += 1
         if calls["n"] > 3:
-            raise J._io_error("the journal", self.path, OSError(28, "No space left on device"))
+            raise journal._io_error(
+                "the journal", self.path, OSError(28, "No space left on device")
+            )
         real(self, key, point, rows)
 
-    monkeypatch.setattr(J.Journal, "append", append)
+    monkeypatch.setattr(journal.Journal, "append", append)
     part = tmp_path / "part"
     r = cli("run", str(small), "--out", str(part), "-q")
     line = failed(r, 1)
     assert "disk full" in line and f"vbench run --resume {part}" in line
-    assert len((part / J.JOURNAL_FILE).read_text().splitlines()) == 3
+    assert len((part / journal.JOURNAL_FILE).read_text().splitlines()) == 3
     assert json.loads((part / "meta.json").read_text())["status"] == "interrupted"
-    monkeypatch.setattr(J.Journal, "append", real)
+    monkeypatch.setattr(journal.Journal, "append", real)
     r = cli("run", "--resume", str(part), "-q")
     assert r.exit_code == 0, r.output
     meta = json.loads((part / "meta.json").read_text())
@@ -161,7 +161,7 @@ def test_a_signal_during_a_journal_write_keeps_the_point_in_the_partial_table(
 ):
     """Ctrl-C landing while a point is journaled: the point is in the journal *and* the table
     written at the interrupt (CI once saw 12 points journaled and 11 in the table)."""
-    real = J.Journal.append
+    real = journal.Journal.append
     calls = {"n": 0}
 
     def append(self, key, point, rows):
@@ -170,24 +170,26 @@ def test_a_signal_during_a_journal_write_keeps_the_point_in_the_partial_table(
         if calls["n"] == 3:
             os.kill(os.getpid(), signal.SIGINT)  # held until the point is fully recorded
 
-    monkeypatch.setattr(J.Journal, "append", append)
+    monkeypatch.setattr(journal.Journal, "append", append)
     part = tmp_path / "part"
     r = cli("run", str(small), "--out", str(part), "-q", "-j", "1")
     assert r.exit_code == 130, r.output
-    journaled = {json.loads(ln)["point"] for ln in (part / J.JOURNAL_FILE).read_text().splitlines()}
+    journaled = {
+        json.loads(ln)["point"] for ln in (part / journal.JOURNAL_FILE).read_text().splitlines()
+    }
     assert journaled == {0, 1, 2}
     assert set(pd.read_parquet(part / "results.parquet")["point"]) == journaled
 
 
 @pytest.mark.parametrize(
-    "sig,exc", [(signal.SIGTERM, J.Interrupted), (signal.SIGINT, KeyboardInterrupt)]
+    "sig,exc", [(signal.SIGTERM, journal.Interrupted), (signal.SIGINT, KeyboardInterrupt)]
 )
 def test_a_handler_run_inside_the_block_is_deferred_to_its_end(sig, exc):
     """The race CI hit twice: a signal that arrived just before the block has its Python
     handler run at the next bytecode, inside it. Calling the current handler there, as Python
     would, must not raise until the block ends (with pthread_sigmask alone it raised at once)."""
     steps = []
-    with J.interrupt_handlers(), pytest.raises(exc), J.signals_held():
+    with journal.interrupt_handlers(), pytest.raises(exc), journal.signals_held():
         signal.getsignal(sig)(sig, None)
         steps.append("the record and the table, both")
     assert steps == ["the record and the table, both"]
@@ -213,7 +215,7 @@ def test_unwritable_or_full_results_folder_fails_before_the_sweep(small, tmp_pat
     class Usage:
         free = 1024
 
-    monkeypatch.setattr(J.shutil, "disk_usage", lambda _p: Usage)
+    monkeypatch.setattr(journal.shutil, "disk_usage", lambda _p: Usage)
     line = failed(cli("run", str(small), "--out", str(tmp_path / "r")), 2)
     assert "not enough disk space" in line and "--out" in line
 
@@ -264,10 +266,10 @@ def test_default_sweep_interrupted_then_resumed_equals_an_uninterrupted_run(
     args = ["configs/default.toml", "--set", "workload.requests=20000", "-q", "-j", jobs]
     part = tmp_path / "part"
     p = _spawn(["run", *args, "--out", str(part)])
-    journal = part / J.JOURNAL_FILE
+    journal_file = part / journal.JOURNAL_FILE
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and p.poll() is None:
-        if journal.exists() and len(journal.read_text().splitlines()) >= 10:
+        if journal_file.exists() and len(journal_file.read_text().splitlines()) >= 10:
             break
         time.sleep(0.02)
     assert p.poll() is None, "the sweep ended before it could be interrupted"
@@ -282,7 +284,7 @@ def test_default_sweep_interrupted_then_resumed_equals_an_uninterrupted_run(
     assert lines[-1].startswith("vbench: error: interrupted:")
     assert f"vbench run --resume {part}" in lines[-1]
     assert "Traceback" not in err
-    saved = len(journal.read_text().splitlines())
+    saved = len(journal_file.read_text().splitlines())
     assert 10 <= saved < 24
     deadline = time.monotonic() + 10  # killed workers are reaped by init: give it a moment
     while time.monotonic() < deadline and any(Path(f"/proc/{w}").exists() for w in workers):
@@ -345,13 +347,15 @@ def test_a_run_fed_through_a_small_window_equals_one_held_whole(model, monkeypat
     counters, histograms, causes, event digest and workload fingerprint."""
     md = get_model(model)
     opts = md.options(queue_size=128)
-    eng = S.EngineSpec(batch=16)
+    eng = simulation.EngineSpec(batch=16)
     preset = load_preset("kvm-modern")
     wl = generate(BIG, 5)
-    a = S.run_model(model, md, opts, wl, eng, preset)
-    monkeypatch.setattr(S, "WINDOW", 2 * CHUNK)
-    b = S.run_model(model, md, opts, WorkloadStream(BIG, 5), eng, preset, S.needs_of(wl))
-    assert S._window_size(BIG.requests) == 2 * CHUNK
+    a = simulation.run_model(model, md, opts, wl, eng, preset)
+    monkeypatch.setattr(simulation, "WINDOW", 2 * CHUNK)
+    b = simulation.run_model(
+        model, md, opts, WorkloadStream(BIG, 5), eng, preset, simulation.needs_of(wl)
+    )
+    assert simulation._window_size(BIG.requests) == 2 * CHUNK
     assert (a.counters == b.counters).all()
     assert (a.hist == b.hist).all() and (a.causes == b.causes).all()
     assert a.digest == b.digest

@@ -14,6 +14,7 @@ from conftest import counters, simulate
 
 from vbench.models import get_model
 from vbench.models.interface import Needs
+from vbench.models.vbus_prio import DRV_OPEN_COUNT
 from vbench.simulation import summarize
 from vbench.workload import WorkloadSpec, generate
 
@@ -94,7 +95,7 @@ def _workload(spec: dict, seed: int = 1):
 def test_audit_sees_an_ioq_left_open_and_a_pending_signal() -> None:
     run = simulate(MODEL, {}, dict(BURSTY, requests=200), {"batch": 4})
     inst = run.instance
-    inst.drv[1] = 1  # P_NOPEN: pretend the guest left an IOQ open
+    inst.drv[DRV_OPEN_COUNT] = 1  # pretend the guest left an IOQ open
     north = int(inst.cfg[1]["vp_north"])
     inst.mem[north + 1] = 1  # q0's north mailbox: pending
     problems = " ".join(_mdef().audit(inst))

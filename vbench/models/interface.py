@@ -30,12 +30,35 @@ level (an out-of-line call with five array arguments costs ~8 ns, which halved t
 request rate); the small memory accessors they call are left to LLVM's inliner.
 Shared state lives only in ``mem`` (the arena); ``st`` holds what one side keeps privately, as a
 real driver keeps its free list and shadow indexes.
+
+A model module defines its ten operations under exactly the names above (``def add(cfg, mem,
+st, ctr, io)``...) and ends with ``implement(CFG, sys.modules[__name__])``, which binds them by
+name; a missing one is an error at import.
+
+Names of slots, one scheme for every flat array the jitted code indexes with module constants:
+
+``DRV_<NAME>`` / ``DEV_<NAME>``
+    a slot of the driver's / the device's private state (``Instance.drv`` / ``Instance.dev``, the
+    ``st`` of the operations), defined in the model's module; ``DRV_BASE`` / ``DEV_BASE`` is the
+    first slot after the fixed ones, where a model's per-descriptor or per-queue tables start,
+    and ``DRV_SLOTS`` / ``DEV_SLOTS`` the length of a state that has only fixed slots
+    (virtio-mq's ``DRV_GLOBAL_SLOTS`` follow its queues' states);
+``<STRUCT>_<FIELD>`` / ``<STRUCT>_BYTES``
+    a model's offset of a field inside a shared structure (``DESC_FLAGS``; ``_DESC_COOKIE``
+    with a leading ``_`` where private to the module) / the structure's size;
+``C_<NAME>``, ``IO_<NAME>``, ``T_<NAME>``
+    the counters (``ctr``), the ``io`` array through which the engine and the operations talk,
+    and the causes of modelled time, in :mod:`vbench.counters`;
+``PARAM_``, ``COST_``, ``OUT_``, ``STATE_``
+    the engine's own vectors (its parameters, the cost figures, its outputs, its saved state),
+    in :mod:`vbench.engine`: no model sees them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -75,15 +98,26 @@ OPS: dict[str, Callable[..., Any]] = {
 }
 
 
-def implement(cfg_dtype: np.dtype, **impls: Callable[..., Any]) -> None:
-    """Register a model's jitted operations for configs of ``cfg_dtype``.
+def implement(cfg_dtype: np.dtype, module: ModuleType) -> None:
+    """Register the jitted operations ``module`` defines under the names of :data:`OPS` as the
+    model's implementation for configs of ``cfg_dtype`` (a dtype unique to the model).
 
-    Every operation of :data:`OPS` must be given; the dtype must be unique to the model.
+    A model module ends with ``implement(CFG, sys.modules[__name__])``; a TypeError names any
+    operation it does not define, or defines without ``@njit``.
     """
-    missing = set(OPS) - set(impls)
-    extra = set(impls) - set(OPS)
-    if missing or extra:
-        raise TypeError(f"implement(): missing {sorted(missing)}, unknown {sorted(extra)}")
+    missing = [name for name in OPS if not hasattr(module, name)]
+    if missing:
+        raise TypeError(
+            f"implement(): model module {module.__name__} does not define {', '.join(missing)}: "
+            f"a model defines every operation of vbench.models.interface.OPS ({', '.join(OPS)})"
+        )
+    impls = {name: getattr(module, name) for name in OPS}
+    not_jitted = [name for name, fn in impls.items() if not hasattr(fn, "py_func")]
+    if not_jitted:
+        raise TypeError(
+            f"implement(): {', '.join(f'{module.__name__}.{n}' for n in not_jitted)} not jitted: "
+            'decorate every operation with @njit(inline="always")'
+        )
     nb_type = from_dtype(cfg_dtype)
     for name, fn in impls.items():
         _register(OPS[name], fn, nb_type)

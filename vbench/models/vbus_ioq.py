@@ -36,6 +36,7 @@ pending: look again, which may find nothing: a spurious wakeup).
 
 from __future__ import annotations
 
+import sys
 from typing import Literal
 
 import numpy as np
@@ -122,45 +123,47 @@ CFG = np.dtype(
 )
 
 # offsets inside the structures, from the one layout definition
-_D_COOKIE = IOQ_RING_DESC.offset("cookie")
-_D_PTR = IOQ_RING_DESC.offset("ptr")
-_D_LEN = IOQ_RING_DESC.offset("len")
-_D_VALID = IOQ_RING_DESC.offset("valid")
-_D_SOWN = IOQ_RING_DESC.offset("sown")
-_DESC = IOQ_RING_DESC.size
-_I_HEAD = IOQ_RING_IDX.offset("head")
-_I_TAIL = IOQ_RING_IDX.offset("tail")
-_I_FULL = IOQ_RING_IDX.offset("full")
-_M_ENABLED = SHM_SIGNAL_IRQ.offset("enabled")
-_M_PENDING = SHM_SIGNAL_IRQ.offset("pending")
-_M_DIRTY = SHM_SIGNAL_IRQ.offset("dirty")
+_DESC_COOKIE = IOQ_RING_DESC.offset("cookie")
+_DESC_PTR = IOQ_RING_DESC.offset("ptr")
+_DESC_LEN = IOQ_RING_DESC.offset("len")
+_DESC_VALID = IOQ_RING_DESC.offset("valid")
+_DESC_SOWN = IOQ_RING_DESC.offset("sown")
+_DESC_BYTES = IOQ_RING_DESC.size
+_IDX_HEAD = IOQ_RING_IDX.offset("head")
+_IDX_TAIL = IOQ_RING_IDX.offset("tail")
+_IDX_FULL = IOQ_RING_IDX.offset("full")
+_MBOX_ENABLED = SHM_SIGNAL_IRQ.offset("enabled")
+_MBOX_PENDING = SHM_SIGNAL_IRQ.offset("pending")
+_MBOX_DIRTY = SHM_SIGNAL_IRQ.offset("dirty")
 _SG_COOKIE = VENET_SG.offset("cookie")
 _SG_LEN = VENET_SG.offset("len")
 _SG_COUNT = VENET_SG.offset("count")
 _SG_IOV = VENET_SG.offset("iov")
 _IOV_LEN = VENET_IOV.offset("len")
 _IOV_PTR = VENET_IOV.offset("ptr")
-_IOV = VENET_IOV.size
+_IOV_BYTES = VENET_IOV.size
 
-_FC_VECTOR = VBUS_PCI_FASTCALL_DESC.offset("call.vector")
-_FC_LEN = VBUS_PCI_FASTCALL_DESC.offset("call.len")
-_FC_DATAP = VBUS_PCI_FASTCALL_DESC.offset("call.datap")
-_FC_RESULT = VBUS_PCI_FASTCALL_DESC.offset("result")
-_DC_DEVH = VBUS_PCI_DEVICECALL.offset("devh")
-_DC_FUNC = VBUS_PCI_DEVICECALL.offset("func")
-_DC_LEN = VBUS_PCI_DEVICECALL.offset("len")
-_DC_FLAGS = VBUS_PCI_DEVICECALL.offset("flags")
-_DC_DATAP = VBUS_PCI_DEVICECALL.offset("datap")
-_DC_OFF = LINE  # the devicecall sits on the line after the fastcall
-_DC_SIZE = VBUS_PCI_DEVICECALL.size
+_FASTCALL_VECTOR = VBUS_PCI_FASTCALL_DESC.offset("call.vector")
+_FASTCALL_LEN = VBUS_PCI_FASTCALL_DESC.offset("call.len")
+_FASTCALL_DATAP = VBUS_PCI_FASTCALL_DESC.offset("call.datap")
+_FASTCALL_RESULT = VBUS_PCI_FASTCALL_DESC.offset("result")
+_DEVCALL_DEVH = VBUS_PCI_DEVICECALL.offset("devh")
+_DEVCALL_FUNC = VBUS_PCI_DEVICECALL.offset("func")
+_DEVCALL_LEN = VBUS_PCI_DEVICECALL.offset("len")
+_DEVCALL_FLAGS = VBUS_PCI_DEVICECALL.offset("flags")
+_DEVCALL_DATAP = VBUS_PCI_DEVICECALL.offset("datap")
+_DEVCALL_OFF = LINE  # the devicecall sits on the line after the fastcall
+_DEVCALL_BYTES = VBUS_PCI_DEVICECALL.size
 
-# private state: driver: the result of the last push's inject, the request of the open call;
-# device: completions not yet signalled
-P_KICK = 0
-P_CALL_REQ = 1
-P_UNSIGNALLED = 0
-P_CURSOR = 1  # the device's iterator position on the inuse index (ioq_iter: pos)
-P_TAKEN = 2  # slots read but not yet popped (completed), in order
+# driver private state
+DRV_KICK = 0  # the result of the last push's inject (-1: none)
+DRV_CALL_REQ = 1  # the request of the open call() (-1: none)
+DRV_SLOTS = 2
+# device private state
+DEV_UNSIGNALLED = 0  # completions not yet signalled
+DEV_CURSOR = 1  # the device's iterator position on the inuse index (ioq_iter: pos)
+DEV_TAKEN = 2  # slots read but not yet popped (completed), in order
+DEV_SLOTS = 3
 
 
 class Options(ModelOptions):
@@ -201,10 +204,13 @@ def _store_then_check(mem, ctr, side, full):
 def _inject(mem, ctr, side, mbox, full):
     """shm_signal_inject towards the mailbox at ``mbox``: 1 a real notification, 0 suppressed."""
     ctr[C_INJECTS] += 1
-    st8(mem, ctr, side, mbox + _M_DIRTY, 1)
+    st8(mem, ctr, side, mbox + _MBOX_DIRTY, 1)
     _store_then_check(mem, ctr, side, full)
-    if ld8(mem, ctr, side, mbox + _M_ENABLED) != 0 and ld8(mem, ctr, side, mbox + _M_PENDING) == 0:
-        st8(mem, ctr, side, mbox + _M_PENDING, 1)
+    if (
+        ld8(mem, ctr, side, mbox + _MBOX_ENABLED) != 0
+        and ld8(mem, ctr, side, mbox + _MBOX_PENDING) == 0
+    ):
+        st8(mem, ctr, side, mbox + _MBOX_PENDING, 1)
         wmb(mem, ctr)
         return 1
     return 0
@@ -213,14 +219,14 @@ def _inject(mem, ctr, side, mbox, full):
 @njit(inline="always")
 def _tail_push(mem, ctr, side, idx, count):
     """idx_tail_push: advance the tail, setting ``full`` first when it meets the head."""
-    t = ld32(mem, ctr, side, idx + _I_TAIL) + 1
+    t = ld32(mem, ctr, side, idx + _IDX_TAIL) + 1
     if t == count:
         t = 0
-    if ld32(mem, ctr, side, idx + _I_HEAD) == t:
+    if ld32(mem, ctr, side, idx + _IDX_HEAD) == t:
         rmb(mem, ctr)
-        st8(mem, ctr, side, idx + _I_FULL, 1)
+        st8(mem, ctr, side, idx + _IDX_FULL, 1)
         wmb(mem, ctr)
-    st32(mem, ctr, side, idx + _I_TAIL, t)
+    st32(mem, ctr, side, idx + _IDX_TAIL, t)
 
 
 @njit(inline="always")
@@ -229,10 +235,10 @@ def _head_pop(mem, ctr, side, idx, head, count):
     h = head + 1
     if h == count:
         h = 0
-    st32(mem, ctr, side, idx + _I_HEAD, h)
+    st32(mem, ctr, side, idx + _IDX_HEAD, h)
     wmb(mem, ctr)
-    if ld8(mem, ctr, side, idx + _I_FULL) != 0:
-        st8(mem, ctr, side, idx + _I_FULL, 0)
+    if ld8(mem, ctr, side, idx + _IDX_FULL) != 0:
+        st8(mem, ctr, side, idx + _IDX_FULL, 0)
         wmb(mem, ctr)
 
 
@@ -242,11 +248,11 @@ def ioq_post(mem, ctr, io, ring, vidx, inuse, count, pool, entry, sg_pool):
     """Driver: fill the slot at the valid tail (through the venet_sg pool or flat) and push on
     both indexes, which hands the slot to the device. 1 posted, 0 no room (nothing changed).
     The caller injects the device's signal (auto-update)."""
-    pos = ld32(mem, ctr, SIDE_DRIVER, vidx + _I_TAIL)
-    if ld8(mem, ctr, SIDE_DRIVER, vidx + _I_FULL) != 0:
+    pos = ld32(mem, ctr, SIDE_DRIVER, vidx + _IDX_TAIL)
+    if ld8(mem, ctr, SIDE_DRIVER, vidx + _IDX_FULL) != 0:
         return 0  # ioq_full(valid): tail == head with full set
-    d = ring + _DESC * pos
-    if ld8(mem, ctr, SIDE_DRIVER, d + _D_SOWN) != 0:
+    d = ring + _DESC_BYTES * pos
+    if ld8(mem, ctr, SIDE_DRIVER, d + _DESC_SOWN) != 0:
         return 0  # the slot still belongs to the device
     req = io[IO_REQ]
     size = io[IO_SIZE]
@@ -257,7 +263,7 @@ def ioq_post(mem, ctr, io, ring, vidx, inuse, count, pool, entry, sg_pool):
         st32(mem, ctr, SIDE_DRIVER, e + _SG_LEN, size)
         st32(mem, ctr, SIDE_DRIVER, e + _SG_COUNT, segs)
         for j in range(segs):
-            v = e + _SG_IOV + _IOV * j
+            v = e + _SG_IOV + _IOV_BYTES * j
             st32(mem, ctr, SIDE_DRIVER, v + _IOV_LEN, seg_len(size, segs, j))
             st64(mem, ctr, SIDE_DRIVER, v + _IOV_PTR, seg_addr(req, size, segs, j))
         ctr[C_DESC_WRITTEN] += segs
@@ -268,16 +274,16 @@ def ioq_post(mem, ctr, io, ring, vidx, inuse, count, pool, entry, sg_pool):
             ctr[C_BYTES_COPIED] += size  # gather into one contiguous buffer
         ptr = seg_addr(req, size, 1, 0)
         ln = size
-    st64(mem, ctr, SIDE_DRIVER, d + _D_COOKIE, req)
-    st64(mem, ctr, SIDE_DRIVER, d + _D_PTR, ptr)
-    st64(mem, ctr, SIDE_DRIVER, d + _D_LEN, ln)
-    st8(mem, ctr, SIDE_DRIVER, d + _D_VALID, 1)
+    st64(mem, ctr, SIDE_DRIVER, d + _DESC_COOKIE, req)
+    st64(mem, ctr, SIDE_DRIVER, d + _DESC_PTR, ptr)
+    st64(mem, ctr, SIDE_DRIVER, d + _DESC_LEN, ln)
+    st8(mem, ctr, SIDE_DRIVER, d + _DESC_VALID, 1)
     ctr[C_DESC_WRITTEN] += 1
     # ioq_iter_push on a "both" iterator: both tails, then the owner flip
     _tail_push(mem, ctr, SIDE_DRIVER, vidx, count)
     _tail_push(mem, ctr, SIDE_DRIVER, inuse, count)
     wmb(mem, ctr)
-    st8(mem, ctr, SIDE_DRIVER, d + _D_SOWN, 1)
+    st8(mem, ctr, SIDE_DRIVER, d + _DESC_SOWN, 1)
     wmb(mem, ctr)
     return 1
 
@@ -286,8 +292,8 @@ def ioq_post(mem, ctr, io, ring, vidx, inuse, count, pool, entry, sg_pool):
 def ioq_read(mem, ctr, io, d, pool, entry, count, sg_pool):
     """Device: read the descriptor at ``d`` (and its venet_sg list); the request id, or -2."""
     rmb(mem, ctr)
-    ptr = ld64(mem, ctr, SIDE_DEVICE, d + _D_PTR)
-    ln = ld64(mem, ctr, SIDE_DEVICE, d + _D_LEN)
+    ptr = ld64(mem, ctr, SIDE_DEVICE, d + _DESC_PTR)
+    ln = ld64(mem, ctr, SIDE_DEVICE, d + _DESC_LEN)
     ctr[C_DESC_READ] += 1
     if sg_pool != 0:
         e = pool + ptr
@@ -297,7 +303,7 @@ def ioq_read(mem, ctr, io, d, pool, entry, count, sg_pool):
         total = ld32(mem, ctr, SIDE_DEVICE, e + _SG_LEN)
         first = 0
         for j in range(segs):
-            v = e + _SG_IOV + _IOV * j
+            v = e + _SG_IOV + _IOV_BYTES * j
             ld32(mem, ctr, SIDE_DEVICE, v + _IOV_LEN)
             a = ld64(mem, ctr, SIDE_DEVICE, v + _IOV_PTR)
             if j == 0:
@@ -317,23 +323,23 @@ def ioq_read(mem, ctr, io, d, pool, entry, count, sg_pool):
 @njit(inline="always")
 def ioq_reap(mem, ctr, ring, vidx, count):
     """Driver: complete the request at the valid head (valid and given back), or -1."""
-    h = ld32(mem, ctr, SIDE_DRIVER, vidx + _I_HEAD)
-    d = ring + _DESC * h
+    h = ld32(mem, ctr, SIDE_DRIVER, vidx + _IDX_HEAD)
+    d = ring + _DESC_BYTES * h
     if (
-        ld8(mem, ctr, SIDE_DRIVER, d + _D_VALID) == 0
-        or ld8(mem, ctr, SIDE_DRIVER, d + _D_SOWN) != 0
+        ld8(mem, ctr, SIDE_DRIVER, d + _DESC_VALID) == 0
+        or ld8(mem, ctr, SIDE_DRIVER, d + _DESC_SOWN) != 0
     ):
         return -1
-    req = ld64(mem, ctr, SIDE_DRIVER, d + _D_COOKIE)
+    req = ld64(mem, ctr, SIDE_DRIVER, d + _DESC_COOKIE)
     ctr[C_DESC_READ] += 1
-    st8(mem, ctr, SIDE_DRIVER, d + _D_VALID, 0)
+    st8(mem, ctr, SIDE_DRIVER, d + _DESC_VALID, 0)
     _head_pop(mem, ctr, SIDE_DRIVER, vidx, h, count)  # NOFLIPOWNER, no update
     return req
 
 
 # --- driver (north) ------------------------------------------------------------------------------
 @njit(inline="always")
-def _add(cfg, mem, st, ctr, io):
+def add(cfg, mem, st, ctr, io):
     c = cfg[0]
     if c.call >= 0:
         return _call_submit(c, mem, st, ctr, io)
@@ -344,31 +350,31 @@ def _add(cfg, mem, st, ctr, io):
         == 0
     ):
         return 0
-    st[P_KICK] = _inject(mem, ctr, SIDE_DRIVER, c.south, c.signal_mb)
+    st[DRV_KICK] = _inject(mem, ctr, SIDE_DRIVER, c.south, c.signal_mb)
     return 1
 
 
 @njit  # out of line: only this option uses it; keeps the hot path small
 def _call_submit(c, mem, st, ctr, io):
     """call(): fill the devicecall and the fastcall that points at it; one exit follows."""
-    if st[P_CALL_REQ] >= 0:
+    if st[DRV_CALL_REQ] >= 0:
         return 0  # one call at a time per vCPU
     req = io[IO_REQ]
     size = io[IO_SIZE]
     if io[IO_SEGS] > 1:
         ctr[C_BYTES_COPIED] += size  # call() takes one buffer: gather the segments first
-    dc = c.call + _DC_OFF
-    st64(mem, ctr, SIDE_DRIVER, dc + _DC_DEVH, 1)
-    st32(mem, ctr, SIDE_DRIVER, dc + _DC_FUNC, 0)
-    st32(mem, ctr, SIDE_DRIVER, dc + _DC_LEN, size)
-    st32(mem, ctr, SIDE_DRIVER, dc + _DC_FLAGS, 0)
-    st64(mem, ctr, SIDE_DRIVER, dc + _DC_DATAP, seg_addr(req, size, 1, 0))
-    st32(mem, ctr, SIDE_DRIVER, c.call + _FC_VECTOR, VBUS_PCI_HC_DEVCALL)
-    st32(mem, ctr, SIDE_DRIVER, c.call + _FC_LEN, _DC_SIZE)
-    st64(mem, ctr, SIDE_DRIVER, c.call + _FC_DATAP, ARENA_GPA + dc)
+    dc = c.call + _DEVCALL_OFF
+    st64(mem, ctr, SIDE_DRIVER, dc + _DEVCALL_DEVH, 1)
+    st32(mem, ctr, SIDE_DRIVER, dc + _DEVCALL_FUNC, 0)
+    st32(mem, ctr, SIDE_DRIVER, dc + _DEVCALL_LEN, size)
+    st32(mem, ctr, SIDE_DRIVER, dc + _DEVCALL_FLAGS, 0)
+    st64(mem, ctr, SIDE_DRIVER, dc + _DEVCALL_DATAP, seg_addr(req, size, 1, 0))
+    st32(mem, ctr, SIDE_DRIVER, c.call + _FASTCALL_VECTOR, VBUS_PCI_HC_DEVCALL)
+    st32(mem, ctr, SIDE_DRIVER, c.call + _FASTCALL_LEN, _DEVCALL_BYTES)
+    st64(mem, ctr, SIDE_DRIVER, c.call + _FASTCALL_DATAP, ARENA_GPA + dc)
     wmb(mem, ctr)
     ctr[C_DESC_WRITTEN] += 2
-    st[P_CALL_REQ] = req
+    st[DRV_CALL_REQ] = req
     io[IO_SYNC] = 1
     return 1
 
@@ -380,19 +386,19 @@ def _call_serve(c, mem, st, ctr, io):
     pop); at any other time (a polling device looking) there is nothing to serve."""
     if io[IO_SYNC] == 0:
         return -1
-    ln = ld32(mem, ctr, SIDE_DEVICE, c.call + _FC_LEN)
-    dc = ld64(mem, ctr, SIDE_DEVICE, c.call + _FC_DATAP) - ARENA_GPA
+    ln = ld32(mem, ctr, SIDE_DEVICE, c.call + _FASTCALL_LEN)
+    dc = ld64(mem, ctr, SIDE_DEVICE, c.call + _FASTCALL_DATAP) - ARENA_GPA
     if (
-        ld32(mem, ctr, SIDE_DEVICE, c.call + _FC_VECTOR) != VBUS_PCI_HC_DEVCALL
-        or dc != c.call + _DC_OFF
-        or ln != _DC_SIZE
+        ld32(mem, ctr, SIDE_DEVICE, c.call + _FASTCALL_VECTOR) != VBUS_PCI_HC_DEVCALL
+        or dc != c.call + _DEVCALL_OFF
+        or ln != _DEVCALL_BYTES
     ):
         return -2
-    ld64(mem, ctr, SIDE_DEVICE, dc + _DC_DEVH)
-    ld32(mem, ctr, SIDE_DEVICE, dc + _DC_FUNC)
-    size = ld32(mem, ctr, SIDE_DEVICE, dc + _DC_LEN)
-    ld32(mem, ctr, SIDE_DEVICE, dc + _DC_FLAGS)
-    data = ld64(mem, ctr, SIDE_DEVICE, dc + _DC_DATAP)
+    ld64(mem, ctr, SIDE_DEVICE, dc + _DEVCALL_DEVH)
+    ld32(mem, ctr, SIDE_DEVICE, dc + _DEVCALL_FUNC)
+    size = ld32(mem, ctr, SIDE_DEVICE, dc + _DEVCALL_LEN)
+    ld32(mem, ctr, SIDE_DEVICE, dc + _DEVCALL_FLAGS)
+    data = ld64(mem, ctr, SIDE_DEVICE, dc + _DEVCALL_DATAP)
     ctr[C_DESC_READ] += 2
     ctr[C_BYTES_COPIED] += size  # copy_from_guest of the parameters
     io[IO_SIZE] = size
@@ -403,22 +409,22 @@ def _call_serve(c, mem, st, ctr, io):
 
 
 @njit(inline="always")
-def _kick_needed(cfg, mem, st, ctr, io):
-    r = st[P_KICK]  # decided by the push's own inject
-    st[P_KICK] = -1
+def kick_needed(cfg, mem, st, ctr, io):
+    r = st[DRV_KICK]  # decided by the push's own inject
+    st[DRV_KICK] = -1
     return r
 
 
 @njit(inline="always")
-def _reap(cfg, mem, st, ctr, io):
+def reap(cfg, mem, st, ctr, io):
     c = cfg[0]
     if c.call >= 0:
-        req = st[P_CALL_REQ]
+        req = st[DRV_CALL_REQ]
         if req < 0:
             return -1
-        if ld32(mem, ctr, SIDE_DRIVER, c.call + _FC_RESULT) != 0:
+        if ld32(mem, ctr, SIDE_DRIVER, c.call + _FASTCALL_RESULT) != 0:
             return -2
-        st[P_CALL_REQ] = -1
+        st[DRV_CALL_REQ] = -1
         return req
     return ioq_reap(mem, ctr, c.ring, c.valid_idx, c.ioq_count)
 
@@ -430,11 +436,11 @@ def _disable_mailbox(mem, ctr, side, m):
     The loop clears ``dirty``, the handler sets ``enabled = 0`` (so the loop ends) and
     ``pending`` is cleared: from now on the peer's injects only set ``dirty``.
     """
-    if ld8(mem, ctr, side, m + _M_ENABLED) == 0:
+    if ld8(mem, ctr, side, m + _MBOX_ENABLED) == 0:
         return 0  # already disabled (a polling side): nothing to hand over
-    st8(mem, ctr, side, m + _M_DIRTY, 0)
-    st8(mem, ctr, side, m + _M_ENABLED, 0)
-    st8(mem, ctr, side, m + _M_PENDING, 0)
+    st8(mem, ctr, side, m + _MBOX_DIRTY, 0)
+    st8(mem, ctr, side, m + _MBOX_ENABLED, 0)
+    st8(mem, ctr, side, m + _MBOX_PENDING, 0)
     wmb(mem, ctr)
     return 0
 
@@ -442,101 +448,89 @@ def _disable_mailbox(mem, ctr, side, m):
 @njit(inline="always")
 def _enable_mailbox(mem, ctr, side, m, full):
     """shm_signal_enable: 1 nothing happened meanwhile; 0 a replay is due (dirty or pending)."""
-    st8(mem, ctr, side, m + _M_ENABLED, 1)
+    st8(mem, ctr, side, m + _MBOX_ENABLED, 1)
     _store_then_check(mem, ctr, side, full)
-    if ld8(mem, ctr, side, m + _M_DIRTY) != 0 or ld8(mem, ctr, side, m + _M_PENDING) != 0:
+    if ld8(mem, ctr, side, m + _MBOX_DIRTY) != 0 or ld8(mem, ctr, side, m + _MBOX_PENDING) != 0:
         return 0  # a deferred wakeup, which may find nothing new (a spurious wakeup)
     return 1
 
 
 @njit(inline="always")
-def _disable_interrupts(cfg, mem, st, ctr, io):
+def disable_interrupts(cfg, mem, st, ctr, io):
     c = cfg[0]
     if c.eoi_windows != 0:
         # Windows: the wakeup clears dirty and defers the handler; enabled and pending stay
-        st8(mem, ctr, SIDE_DRIVER, c.north + _M_DIRTY, 0)
+        st8(mem, ctr, SIDE_DRIVER, c.north + _MBOX_DIRTY, 0)
         return 0
     return _disable_mailbox(mem, ctr, SIDE_DRIVER, c.north)
 
 
 @njit(inline="always")
-def _enable_interrupts(cfg, mem, st, ctr, io):
+def enable_interrupts(cfg, mem, st, ctr, io):
     c = cfg[0]
     if c.eoi_windows != 0:
         # the deferred handler finished: EOI (pending = 0), then look at dirty again
-        st8(mem, ctr, SIDE_DRIVER, c.north + _M_PENDING, 0)
+        st8(mem, ctr, SIDE_DRIVER, c.north + _MBOX_PENDING, 0)
         _store_then_check(mem, ctr, SIDE_DRIVER, c.signal_mb)
-        return 0 if ld8(mem, ctr, SIDE_DRIVER, c.north + _M_DIRTY) != 0 else 1
+        return 0 if ld8(mem, ctr, SIDE_DRIVER, c.north + _MBOX_DIRTY) != 0 else 1
     return _enable_mailbox(mem, ctr, SIDE_DRIVER, c.north, c.signal_mb)
 
 
 # --- device (south) ------------------------------------------------------------------------------
 @njit(inline="always")
-def _pop(cfg, mem, st, ctr, io):
+def pop(cfg, mem, st, ctr, io):
     c = cfg[0]
     if c.call >= 0:
         return _call_serve(c, mem, st, ctr, io)
-    if st[P_TAKEN] == 0:
-        st[P_CURSOR] = ld32(mem, ctr, SIDE_DEVICE, c.inuse_idx + _I_HEAD)  # seek to the head
-    h = st[P_CURSOR]
-    d = c.ring + _DESC * h
-    if st[P_TAKEN] == c.ioq_count or ld8(mem, ctr, SIDE_DEVICE, d + _D_SOWN) == 0:
+    if st[DEV_TAKEN] == 0:
+        st[DEV_CURSOR] = ld32(mem, ctr, SIDE_DEVICE, c.inuse_idx + _IDX_HEAD)  # seek to the head
+    h = st[DEV_CURSOR]
+    d = c.ring + _DESC_BYTES * h
+    if st[DEV_TAKEN] == c.ioq_count or ld8(mem, ctr, SIDE_DEVICE, d + _DESC_SOWN) == 0:
         return -1
-    st[P_CURSOR] = h + 1 if h + 1 < c.ioq_count else 0  # ioq_seek_next: the next slot
-    st[P_TAKEN] += 1
+    st[DEV_CURSOR] = h + 1 if h + 1 < c.ioq_count else 0  # ioq_seek_next: the next slot
+    st[DEV_TAKEN] += 1
     io[IO_HANDLE] = h
     return ioq_read(mem, ctr, io, d, c.pool, c.entry, c.ioq_count, c.sg_pool)
 
 
 @njit(inline="always")
-def _push_used(cfg, mem, st, ctr, io):
+def push_used(cfg, mem, st, ctr, io):
     c = cfg[0]
     if c.call >= 0:
         ctr[C_BYTES_COPIED] += io[IO_SIZE]  # copy_to_guest of the results
-        st32(mem, ctr, SIDE_DEVICE, c.call + _FC_RESULT, 0)
+        st32(mem, ctr, SIDE_DEVICE, c.call + _FASTCALL_RESULT, 0)
         return 0
     h = io[IO_HANDLE]  # completions come in ring order: h is the inuse head
-    st[P_TAKEN] -= 1
+    st[DEV_TAKEN] -= 1
     _head_pop(mem, ctr, SIDE_DEVICE, c.inuse_idx, h, c.ioq_count)
-    st8(mem, ctr, SIDE_DEVICE, c.ring + _DESC * h + _D_SOWN, 0)  # flip back to the driver
+    st8(mem, ctr, SIDE_DEVICE, c.ring + _DESC_BYTES * h + _DESC_SOWN, 0)  # flip back to the driver
     wmb(mem, ctr)
-    st[P_UNSIGNALLED] += 1
+    st[DEV_UNSIGNALLED] += 1
     return 0
 
 
 @njit(inline="always")
-def _interrupt_needed(cfg, mem, st, ctr, io):
+def interrupt_needed(cfg, mem, st, ctr, io):
     c = cfg[0]
-    k = st[P_UNSIGNALLED]
+    k = st[DEV_UNSIGNALLED]
     if k == 0 or (k < c.txmitigation and io[IO_LAST] == 0):
         return -1
-    st[P_UNSIGNALLED] = 0
+    st[DEV_UNSIGNALLED] = 0
     return _inject(mem, ctr, SIDE_DEVICE, c.north, c.signal_mb)
 
 
 @njit(inline="always")
-def _disable_kicks(cfg, mem, st, ctr, io):
+def disable_kicks(cfg, mem, st, ctr, io):
     return _disable_mailbox(mem, ctr, SIDE_DEVICE, cfg[0].south)
 
 
 @njit(inline="always")
-def _enable_kicks(cfg, mem, st, ctr, io):
+def enable_kicks(cfg, mem, st, ctr, io):
     return _enable_mailbox(mem, ctr, SIDE_DEVICE, cfg[0].south, cfg[0].signal_mb)
 
 
-implement(
-    CFG,
-    add=_add,
-    kick_needed=_kick_needed,
-    reap=_reap,
-    disable_interrupts=_disable_interrupts,
-    enable_interrupts=_enable_interrupts,
-    pop=_pop,
-    push_used=_push_used,
-    interrupt_needed=_interrupt_needed,
-    disable_kicks=_disable_kicks,
-    enable_kicks=_enable_kicks,
-)
+implement(CFG, sys.modules[__name__])
 
 
 # --- Python side ---------------------------------------------------------------------------------
@@ -582,10 +576,10 @@ def build(opts: Options, needs: Needs) -> Instance:
     w[(sig + SHM_SIGNAL_DESC.offset("magic")) >> 2] = SHM_SIGNAL_MAGIC
     w[(sig + SHM_SIGNAL_DESC.offset("ver")) >> 2] = SHM_SIGNAL_VER
     w[(ioq.offset + IOQ_RING_HEAD.offset("count")) >> 2] = opts.queue_size
-    mem[c["north"] + _M_ENABLED] = 1  # the driver takes interrupts
-    mem[c["south"] + _M_ENABLED] = 1  # the device sleeps waiting for kicks
-    drv = np.full(2, -1, dtype=np.int64)
-    dev = np.zeros(3, dtype=np.int64)
+    mem[c["north"] + _MBOX_ENABLED] = 1  # the driver takes interrupts
+    mem[c["south"] + _MBOX_ENABLED] = 1  # the device sleeps waiting for kicks
+    drv = np.full(DRV_SLOTS, -1, dtype=np.int64)
+    dev = np.zeros(DEV_SLOTS, dtype=np.int64)
     return Instance(NAME, lay, cfg, mem, drv, dev)
 
 
@@ -597,8 +591,8 @@ def audit(inst: Instance) -> list[str]:
     ring = int(c["ring"])
     b = view(mem, np.uint8)
     w = view(mem, np.uint32)
-    sown = b[ring + _D_SOWN : ring + _DESC * count : _DESC]
-    valid = b[ring + _D_VALID : ring + _DESC * count : _DESC]
+    sown = b[ring + _DESC_SOWN : ring + _DESC_BYTES * count : _DESC_BYTES]
+    valid = b[ring + _DESC_VALID : ring + _DESC_BYTES * count : _DESC_BYTES]
     if np.any(sown):
         out.append(f"{int(np.count_nonzero(sown))} slots still owned by the device")
     if np.any(valid):
@@ -606,8 +600,8 @@ def audit(inst: Instance) -> list[str]:
     heads = []
     for name in ("valid_idx", "inuse_idx"):
         idx = int(c[name])
-        h, t = int(w[(idx + _I_HEAD) >> 2]), int(w[(idx + _I_TAIL) >> 2])
-        full = int(b[idx + _I_FULL])
+        h, t = int(w[(idx + _IDX_HEAD) >> 2]), int(w[(idx + _IDX_TAIL) >> 2])
+        full = int(b[idx + _IDX_FULL])
         if full or h != t:
             out.append(f"{name}: head {h}, tail {t}, full {full}: not empty")
         heads.append(h)

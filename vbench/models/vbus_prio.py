@@ -34,6 +34,7 @@ device signals into one event.
 
 from __future__ import annotations
 
+import sys
 from typing import Literal
 
 import numpy as np
@@ -83,18 +84,18 @@ from vbench.memory import (
 )
 from vbench.models.interface import Instance, ModelDef, ModelOptions, Needs, implement
 from vbench.models.vbus_ioq import (
-    _D_COOKIE,
-    _D_LEN,
-    _D_PTR,
-    _D_SOWN,
-    _D_VALID,
-    _DESC,
-    _I_FULL,
-    _I_HEAD,
-    _I_TAIL,
-    _M_DIRTY,
-    _M_ENABLED,
-    _M_PENDING,
+    _DESC_BYTES,
+    _DESC_COOKIE,
+    _DESC_LEN,
+    _DESC_PTR,
+    _DESC_SOWN,
+    _DESC_VALID,
+    _IDX_FULL,
+    _IDX_HEAD,
+    _IDX_TAIL,
+    _MBOX_DIRTY,
+    _MBOX_ENABLED,
+    _MBOX_PENDING,
     _disable_mailbox,
     _enable_mailbox,
     _head_pop,
@@ -131,22 +132,22 @@ CFG = np.dtype(
     ]
 )
 
-_E_FLAGS = VBUS_EVENT.offset("flags")
-_E_SIZE = VBUS_EVENT.offset("size")
-_E_COOKIE = VBUS_EVENT.offset("cookie")
-_EVENT = VBUS_EVENT.size
+_EVENT_FLAGS = VBUS_EVENT.offset("flags")
+_EVENT_SIZE = VBUS_EVENT.offset("size")
+_EVENT_COOKIE = VBUS_EVENT.offset("cookie")
+_EVENT_BYTES = VBUS_EVENT.size
 _HANDLE_Q = 1 << 16  # io[IO_HANDLE] = queue * _HANDLE_Q + slot (slots < IOQ_MAX_COUNT)
 
 # driver private state: the last push's inject, the number of open IOQs, then an open flag per
-# IOQ (at _P_OPEN + k), then the open IOQs in the order they were opened (at _P_OPEN + Q + i)
-P_KICK = 0
-P_NOPEN = 1
-_P_OPEN = 2
+# IOQ (at DRV_BASE + k), then the open IOQs in the order they were opened (at DRV_BASE + Q + i)
+DRV_KICK = 0
+DRV_OPEN_COUNT = 1
+DRV_BASE = 2
 # device private state: the IOQ served last (round-robin), then per IOQ the unsignalled
-# completions (at _P_UNSIG + k), the iterator position on its inuse index (ioq_iter: pos, at
-# _P_UNSIG + Q + k) and the slots read but not yet completed, in order (at _P_UNSIG + 2Q + k)
-P_LAST = 0
-_P_UNSIG = 1
+# completions (at DEV_BASE + k), the iterator position on its inuse index (ioq_iter: pos, at
+# DEV_BASE + Q + k) and the slots read but not yet completed, in order (at DEV_BASE + 2Q + k)
+DEV_LAST_SERVED = 0
+DEV_BASE = 1
 
 
 class Options(ModelOptions):
@@ -164,7 +165,7 @@ class Options(ModelOptions):
 
 # --- driver (north) ------------------------------------------------------------------------------
 @njit(inline="always")
-def _add(cfg, mem, st, ctr, io):
+def add(cfg, mem, st, ctr, io):
     g = cfg[0]
     k = min(io[IO_PRIO], g.vp_q - 1)
     c = cfg[1 + k]
@@ -184,16 +185,16 @@ def _add(cfg, mem, st, ctr, io):
         == 0
     ):
         return 0
-    st[P_KICK] = _inject(
+    st[DRV_KICK] = _inject(
         mem, ctr, SIDE_DRIVER, c.vp_south, cfg[0].vp_signal_mb
     )  # guest->host ignores prio
     return 1
 
 
 @njit(inline="always")
-def _kick_needed(cfg, mem, st, ctr, io):
-    r = st[P_KICK]
-    st[P_KICK] = -1
+def kick_needed(cfg, mem, st, ctr, io):
+    r = st[DRV_KICK]
+    st[DRV_KICK] = -1
     return r
 
 
@@ -201,12 +202,12 @@ def _kick_needed(cfg, mem, st, ctr, io):
 def _open(cfg, mem, st, ctr, k):
     """An event named IOQ k's signal: start its wakeup (dirty = 0) and mark it open."""
     nq = cfg[0].vp_q
-    st8(mem, ctr, SIDE_DRIVER, cfg[1 + k].vp_north + _M_DIRTY, 0)
+    st8(mem, ctr, SIDE_DRIVER, cfg[1 + k].vp_north + _MBOX_DIRTY, 0)
     wmb(mem, ctr)
-    if st[_P_OPEN + k] == 0:
-        st[_P_OPEN + k] = 1
-        st[_P_OPEN + nq + st[P_NOPEN]] = k
-        st[P_NOPEN] += 1
+    if st[DRV_BASE + k] == 0:
+        st[DRV_BASE + k] = 1
+        st[DRV_BASE + nq + st[DRV_OPEN_COUNT]] = k
+        st[DRV_OPEN_COUNT] += 1
 
 
 @njit(inline="always")
@@ -220,21 +221,21 @@ def _take_events(cfg, mem, st, ctr):
         idx = q.vp_inuse_idx
         took = 0
         while True:
-            h = ld32(mem, ctr, SIDE_DRIVER, idx + _I_HEAD)
-            d = q.vp_ring + _DESC * h
-            if ld8(mem, ctr, SIDE_DRIVER, d + _D_SOWN) != 0:
+            h = ld32(mem, ctr, SIDE_DRIVER, idx + _IDX_HEAD)
+            d = q.vp_ring + _DESC_BYTES * h
+            if ld8(mem, ctr, SIDE_DRIVER, d + _DESC_SOWN) != 0:
                 break  # still the host's: no more events here
             rmb(mem, ctr)
-            ev = ld64(mem, ctr, SIDE_DRIVER, d + _D_COOKIE)  # the guest's own event pointer
-            ld32(mem, ctr, SIDE_DRIVER, ev + _E_FLAGS)
-            ld32(mem, ctr, SIDE_DRIVER, ev + _E_SIZE)
-            k = ld64(mem, ctr, SIDE_DRIVER, ev + _E_COOKIE)
+            ev = ld64(mem, ctr, SIDE_DRIVER, d + _DESC_COOKIE)  # the guest's own event pointer
+            ld32(mem, ctr, SIDE_DRIVER, ev + _EVENT_FLAGS)
+            ld32(mem, ctr, SIDE_DRIVER, ev + _EVENT_SIZE)
+            k = ld64(mem, ctr, SIDE_DRIVER, ev + _EVENT_COOKIE)
             ctr[C_DESC_READ] += 1
             if k < 0 or k >= nq:
                 return -2
             _open(cfg, mem, st, ctr, k)
             _head_pop(mem, ctr, SIDE_DRIVER, idx, h, q.vp_count)
-            st8(mem, ctr, SIDE_DRIVER, d + _D_SOWN, 1)  # the slot goes back to the host
+            st8(mem, ctr, SIDE_DRIVER, d + _DESC_SOWN, 1)  # the slot goes back to the host
             wmb(mem, ctr)
             took += 1
         if took > 0:
@@ -251,14 +252,14 @@ def _reap_ioq(c, mem, ctr):
 
 
 @njit(inline="always")
-def _reap(cfg, mem, st, ctr, io):
+def reap(cfg, mem, st, ctr, io):
     g = cfg[0]
     nq = g.vp_q
     if _take_events(cfg, mem, st, ctr) != 0:
         return -2
-    order = _P_OPEN + nq
-    while st[P_NOPEN] > 0:
-        n = st[P_NOPEN]
+    order = DRV_BASE + nq
+    while st[DRV_OPEN_COUNT] > 0:
+        n = st[DRV_OPEN_COUNT]
         i = 0
         if g.vp_designed != 0:
             for j in range(1, n):
@@ -270,21 +271,21 @@ def _reap(cfg, mem, st, ctr, io):
         if r >= 0:
             return r
         # drained: the signal's wakeup ends, unless the device signalled again meanwhile
-        st8(mem, ctr, SIDE_DRIVER, c.vp_north + _M_PENDING, 0)
+        st8(mem, ctr, SIDE_DRIVER, c.vp_north + _MBOX_PENDING, 0)
         _store_then_check(mem, ctr, SIDE_DRIVER, g.vp_signal_mb)
-        if ld8(mem, ctr, SIDE_DRIVER, c.vp_north + _M_DIRTY) != 0:
-            st8(mem, ctr, SIDE_DRIVER, c.vp_north + _M_DIRTY, 0)
+        if ld8(mem, ctr, SIDE_DRIVER, c.vp_north + _MBOX_DIRTY) != 0:
+            st8(mem, ctr, SIDE_DRIVER, c.vp_north + _MBOX_DIRTY, 0)
             wmb(mem, ctr)
             continue  # look at this IOQ again
         for j in range(i, n - 1):
             st[order + j] = st[order + j + 1]
-        st[P_NOPEN] = n - 1
-        st[_P_OPEN + k] = 0
+        st[DRV_OPEN_COUNT] = n - 1
+        st[DRV_BASE + k] = 0
     return -1
 
 
 @njit(inline="always")
-def _disable_interrupts(cfg, mem, st, ctr, io):
+def disable_interrupts(cfg, mem, st, ctr, io):
     g = cfg[0]
     for e in range(g.vp_e):
         _disable_mailbox(mem, ctr, SIDE_DRIVER, cfg[1 + g.vp_q + e].vp_north)
@@ -292,9 +293,9 @@ def _disable_interrupts(cfg, mem, st, ctr, io):
 
 
 @njit(inline="always")
-def _enable_interrupts(cfg, mem, st, ctr, io):
+def enable_interrupts(cfg, mem, st, ctr, io):
     g = cfg[0]
-    r = 0 if st[P_NOPEN] > 0 else 1
+    r = 0 if st[DRV_OPEN_COUNT] > 0 else 1
     for e in range(g.vp_e):
         if (
             _enable_mailbox(
@@ -308,39 +309,39 @@ def _enable_interrupts(cfg, mem, st, ctr, io):
 
 # --- device (south) ------------------------------------------------------------------------------
 @njit(inline="always")
-def _pop(cfg, mem, st, ctr, io):
+def pop(cfg, mem, st, ctr, io):
     g = cfg[0]
     nq = g.vp_q
-    last = st[P_LAST]
+    last = st[DEV_LAST_SERVED]
     for i in range(1, nq + 1):
         k = (last + i) % nq
         c = cfg[1 + k]
-        cur = _P_UNSIG + nq + k
+        cur = DEV_BASE + nq + k
         taken = cur + nq
         if st[taken] == 0:
-            st[cur] = ld32(mem, ctr, SIDE_DEVICE, c.vp_inuse_idx + _I_HEAD)  # seek to the head
+            st[cur] = ld32(mem, ctr, SIDE_DEVICE, c.vp_inuse_idx + _IDX_HEAD)  # seek to the head
         h = st[cur]
-        d = c.vp_ring + _DESC * h
-        if st[taken] == c.vp_count or ld8(mem, ctr, SIDE_DEVICE, d + _D_SOWN) == 0:
+        d = c.vp_ring + _DESC_BYTES * h
+        if st[taken] == c.vp_count or ld8(mem, ctr, SIDE_DEVICE, d + _DESC_SOWN) == 0:
             continue
         st[cur] = h + 1 if h + 1 < c.vp_count else 0  # ioq_seek_next: the next slot
         st[taken] += 1
-        st[P_LAST] = k
+        st[DEV_LAST_SERVED] = k
         io[IO_HANDLE] = k * _HANDLE_Q + h
         return ioq_read(mem, ctr, io, d, c.vp_pool, c.vp_entry, c.vp_count, g.vp_sg_pool)
     return -1
 
 
 @njit(inline="always")
-def _push_used(cfg, mem, st, ctr, io):
+def push_used(cfg, mem, st, ctr, io):
     k = io[IO_HANDLE] // _HANDLE_Q
     h = io[IO_HANDLE] - k * _HANDLE_Q  # completions come in ring order: h is the inuse head
     c = cfg[1 + k]
-    st[_P_UNSIG + 2 * cfg[0].vp_q + k] -= 1
+    st[DEV_BASE + 2 * cfg[0].vp_q + k] -= 1
     _head_pop(mem, ctr, SIDE_DEVICE, c.vp_inuse_idx, h, c.vp_count)
-    st8(mem, ctr, SIDE_DEVICE, c.vp_ring + _DESC * h + _D_SOWN, 0)
+    st8(mem, ctr, SIDE_DEVICE, c.vp_ring + _DESC_BYTES * h + _DESC_SOWN, 0)
     wmb(mem, ctr)
-    st[_P_UNSIG + k] += 1
+    st[DEV_BASE + k] += 1
     return 0
 
 
@@ -355,41 +356,41 @@ def _signal(cfg, mem, ctr, k):
         return 0  # the signal's one event is still queued or being handled: merged
     q = cfg[1 + g.vp_q + min(k, g.vp_e - 1)]  # the connector's routing: min(prio, E - 1)
     idx = q.vp_inuse_idx
-    t = ld32(mem, ctr, SIDE_DEVICE, idx + _I_TAIL)
-    d = q.vp_ring + _DESC * t
-    if ld8(mem, ctr, SIDE_DEVICE, d + _D_SOWN) == 0:
+    t = ld32(mem, ctr, SIDE_DEVICE, idx + _IDX_TAIL)
+    d = q.vp_ring + _DESC_BYTES * t
+    if ld8(mem, ctr, SIDE_DEVICE, d + _DESC_SOWN) == 0:
         return 0  # no room: cannot happen while eventq_size >= classes (check() enforces it)
     rmb(mem, ctr)
-    ev = ld64(mem, ctr, SIDE_DEVICE, d + _D_PTR) - ARENA_GPA  # where the guest posted it
-    st32(mem, ctr, SIDE_DEVICE, ev + _E_FLAGS, 0)
-    st32(mem, ctr, SIDE_DEVICE, ev + _E_SIZE, _EVENT)
-    st64(mem, ctr, SIDE_DEVICE, ev + _E_COOKIE, k)
+    ev = ld64(mem, ctr, SIDE_DEVICE, d + _DESC_PTR) - ARENA_GPA  # where the guest posted it
+    st32(mem, ctr, SIDE_DEVICE, ev + _EVENT_FLAGS, 0)
+    st32(mem, ctr, SIDE_DEVICE, ev + _EVENT_SIZE, _EVENT_BYTES)
+    st64(mem, ctr, SIDE_DEVICE, ev + _EVENT_COOKIE, k)
     ctr[C_DESC_WRITTEN] += 1
     _tail_push(mem, ctr, SIDE_DEVICE, idx, q.vp_count)
     wmb(mem, ctr)
-    st8(mem, ctr, SIDE_DEVICE, d + _D_SOWN, 0)  # the event is the guest's now
+    st8(mem, ctr, SIDE_DEVICE, d + _DESC_SOWN, 0)  # the event is the guest's now
     wmb(mem, ctr)
     return _inject(mem, ctr, SIDE_DEVICE, q.vp_north, cfg[0].vp_signal_mb)
 
 
 @njit(inline="always")
-def _interrupt_needed(cfg, mem, st, ctr, io):
+def interrupt_needed(cfg, mem, st, ctr, io):
     g = cfg[0]
     nq = g.vp_q
     decided = False
     msi = 0
     if io[IO_LAST] == 0:
-        k = st[P_LAST]
-        if st[_P_UNSIG + k] >= g.vp_txmitigation:
-            st[_P_UNSIG + k] = 0
+        k = st[DEV_LAST_SERVED]
+        if st[DEV_BASE + k] >= g.vp_txmitigation:
+            st[DEV_BASE + k] = 0
             decided = True
             msi += _signal(cfg, mem, ctr, k)
     else:
-        last = st[P_LAST]
+        last = st[DEV_LAST_SERVED]
         for i in range(1, nq + 1):
             k = (last + i) % nq
-            if st[_P_UNSIG + k] > 0:
-                st[_P_UNSIG + k] = 0
+            if st[DEV_BASE + k] > 0:
+                st[DEV_BASE + k] = 0
                 decided = True
                 msi += _signal(cfg, mem, ctr, k)
     if not decided:
@@ -398,7 +399,7 @@ def _interrupt_needed(cfg, mem, st, ctr, io):
 
 
 @njit(inline="always")
-def _disable_kicks(cfg, mem, st, ctr, io):
+def disable_kicks(cfg, mem, st, ctr, io):
     g = cfg[0]
     for k in range(g.vp_q):
         _disable_mailbox(mem, ctr, SIDE_DEVICE, cfg[1 + k].vp_south)
@@ -406,7 +407,7 @@ def _disable_kicks(cfg, mem, st, ctr, io):
 
 
 @njit(inline="always")
-def _enable_kicks(cfg, mem, st, ctr, io):
+def enable_kicks(cfg, mem, st, ctr, io):
     g = cfg[0]
     r = 1
     for k in range(g.vp_q):
@@ -415,19 +416,7 @@ def _enable_kicks(cfg, mem, st, ctr, io):
     return r
 
 
-implement(
-    CFG,
-    add=_add,
-    kick_needed=_kick_needed,
-    reap=_reap,
-    disable_interrupts=_disable_interrupts,
-    enable_interrupts=_enable_interrupts,
-    pop=_pop,
-    push_used=_push_used,
-    interrupt_needed=_interrupt_needed,
-    disable_kicks=_disable_kicks,
-    enable_kicks=_enable_kicks,
-)
+implement(CFG, sys.modules[__name__])
 
 
 # --- Python side ---------------------------------------------------------------------------------
@@ -485,8 +474,8 @@ def build(opts: Options, needs: Needs) -> Instance:
             c["vp_pool"] = lay.area(f"q{k}.sg_pool").offset
             c["vp_entry"] = lay.params["sg_entry_size"]
         _register_ioq(mem, a.offset, opts.queue_size)
-        mem[c["vp_north"] + _M_ENABLED] = 1  # the guest takes this IOQ's signals (as events)
-        mem[c["vp_south"] + _M_ENABLED] = 1  # the device sleeps waiting for kicks
+        mem[c["vp_north"] + _MBOX_ENABLED] = 1  # the guest takes this IOQ's signals (as events)
+        mem[c["vp_south"] + _MBOX_ENABLED] = 1  # the device sleeps waiting for kicks
     n = opts.eventq_size
     for e in range(ne):
         a = lay.area(f"evq{e}.ioq")
@@ -496,28 +485,28 @@ def build(opts: Options, needs: Needs) -> Instance:
         ev = lay.area(f"evq{e}.events").offset
         c["vp_events"] = ev
         _register_ioq(mem, a.offset, n)
-        mem[c["vp_north"] + _M_ENABLED] = 1  # the guest takes this queue's MSI
+        mem[c["vp_north"] + _MBOX_ENABLED] = 1  # the guest takes this queue's MSI
         # eventq_init: every slot posted to the host with an empty event (valid index full)
         ring = int(c["vp_ring"])
         d64 = view(mem, np.uint64)
         for i in range(n):
-            d = ring + _DESC * i
-            d64[(d + _D_COOKIE) >> 3] = ev + _EVENT * i
-            d64[(d + _D_PTR) >> 3] = ARENA_GPA + ev + _EVENT * i
-            d64[(d + _D_LEN) >> 3] = _EVENT
-            mem[d + _D_VALID] = 1
-            mem[d + _D_SOWN] = 1
-        mem[int(c["vp_valid_idx"]) + _I_FULL] = 1
-    drv = np.zeros(_P_OPEN + 2 * nq, dtype=np.int64)
-    drv[P_KICK] = -1
-    dev = np.zeros(_P_UNSIG + 3 * nq, dtype=np.int64)
-    dev[P_LAST] = nq - 1  # round-robin starts at IOQ 0
+            d = ring + _DESC_BYTES * i
+            d64[(d + _DESC_COOKIE) >> 3] = ev + _EVENT_BYTES * i
+            d64[(d + _DESC_PTR) >> 3] = ARENA_GPA + ev + _EVENT_BYTES * i
+            d64[(d + _DESC_LEN) >> 3] = _EVENT_BYTES
+            mem[d + _DESC_VALID] = 1
+            mem[d + _DESC_SOWN] = 1
+        mem[int(c["vp_valid_idx"]) + _IDX_FULL] = 1
+    drv = np.zeros(DRV_BASE + 2 * nq, dtype=np.int64)
+    drv[DRV_KICK] = -1
+    dev = np.zeros(DEV_BASE + 3 * nq, dtype=np.int64)
+    dev[DEV_LAST_SERVED] = nq - 1  # round-robin starts at IOQ 0
     return Instance(NAME, lay, cfg, mem, drv, dev)
 
 
 def _idx_state(mem: np.ndarray, idx: int) -> tuple[int, int, int]:
     w = view(mem, np.uint32)
-    return int(w[(idx + _I_HEAD) >> 2]), int(w[(idx + _I_TAIL) >> 2]), int(mem[idx + _I_FULL])
+    return int(w[(idx + _IDX_HEAD) >> 2]), int(w[(idx + _IDX_TAIL) >> 2]), int(mem[idx + _IDX_FULL])
 
 
 def audit(inst: Instance) -> list[str]:
@@ -530,8 +519,8 @@ def audit(inst: Instance) -> list[str]:
         c = cfg[1 + j]
         name = f"q{j}" if j < nq else f"evq{j - nq}"
         count, ring = int(c["vp_count"]), int(c["vp_ring"])
-        sown = mem[ring + _D_SOWN : ring + _DESC * count : _DESC]
-        valid = mem[ring + _D_VALID : ring + _DESC * count : _DESC]
+        sown = mem[ring + _DESC_SOWN : ring + _DESC_BYTES * count : _DESC_BYTES]
+        valid = mem[ring + _DESC_VALID : ring + _DESC_BYTES * count : _DESC_BYTES]
         vh, vt, vf = _idx_state(mem, int(c["vp_valid_idx"]))
         ih, it, ifull = _idx_state(mem, int(c["vp_inuse_idx"]))
         if j < nq:
@@ -553,10 +542,10 @@ def audit(inst: Instance) -> list[str]:
         if ifull or ih != it:
             out.append(f"{name}: inuse index head {ih}, tail {it}, full {ifull}: not empty")
         for side, m in (("north", int(c["vp_north"])), ("south", int(c["vp_south"]))):
-            if mem[m + _M_PENDING]:
+            if mem[m + _MBOX_PENDING]:
                 out.append(f"{name}: {side} signal still pending")
-    if inst.drv[P_NOPEN] != 0:
-        out.append(f"{int(inst.drv[P_NOPEN])} IOQs left open by the guest")
+    if inst.drv[DRV_OPEN_COUNT] != 0:
+        out.append(f"{int(inst.drv[DRV_OPEN_COUNT])} IOQs left open by the guest")
     return out
 
 

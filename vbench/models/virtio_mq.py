@@ -45,6 +45,7 @@ mitigation timer and the look-ahead window are single-queue device policies and 
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -84,10 +85,12 @@ CFG = np.dtype(
     ]
 )
 
-# driver globals, after the queues' states
-G_OPEN = 0  # the queue whose batch is open (added to since its last kick decision), or -1
-G_PREV = 1  # a queue whose batch the last add closed by switching queue, or -1
-N_DRV_GLOBAL = 2
+# driver private state: every queue's split-ring state (mq_drv_stride slots each), then these
+# global slots, at queues * mq_drv_stride + DRV_<NAME>
+DRV_OPEN = 0  # the queue whose batch is open (added to since its last kick decision), or -1
+DRV_CLOSING = 1  # a queue whose batch the last add closed by switching queue, or -1
+DRV_GLOBAL_SLOTS = 2
+# device private state: every queue's split-ring state (mq_dev_stride slots each), no more
 
 
 class Options(split.Options):
@@ -103,39 +106,41 @@ class Options(split.Options):
 
 # --- driver ------------------------------------------------------------------------------------
 @njit(inline="always")
-def _add(cfg, mem, st, ctr, io):
+def add(cfg, mem, st, ctr, io):
     g = cfg[0]
     nq = g.mq_queues
-    s = g.mq_drv_stride
-    gb = nq * s
+    stride = g.mq_drv_stride
+    globals_base = nq * stride
     q = min(max(io[IO_PRIO], 0), nq - 1)
-    ok = split.add_q(cfg[1 + q], mem, st, q * s, ctr, io)
+    ok = split.add_q(cfg[1 + q], mem, st, q * stride, ctr, io)
     if ok == 1:
-        cur = st[gb + G_OPEN]
+        cur = st[globals_base + DRV_OPEN]
         if cur >= 0 and cur != q:
-            st[gb + G_PREV] = cur  # its batch ends here: decided at this add's kick_needed
-        st[gb + G_OPEN] = q
+            st[globals_base + DRV_CLOSING] = (
+                cur  # its batch ends: decided at this add's kick_needed
+            )
+        st[globals_base + DRV_OPEN] = q
     return ok
 
 
 @njit(inline="always")
-def _kick_needed(cfg, mem, st, ctr, io):
+def kick_needed(cfg, mem, st, ctr, io):
     g = cfg[0]
     nq = g.mq_queues
-    s = g.mq_drv_stride
-    gb = nq * s
+    stride = g.mq_drv_stride
+    globals_base = nq * stride
     k = -1
-    p = st[gb + G_PREV]
+    p = st[globals_base + DRV_CLOSING]
     if p >= 0:
         last = io[IO_LAST]
         io[IO_LAST] = 1
-        k = split.kick_needed_q(cfg[1 + p], mem, st, p * s, ctr, io)
+        k = split.kick_needed_q(cfg[1 + p], mem, st, p * stride, ctr, io)
         io[IO_LAST] = last
-        st[gb + G_PREV] = -1
-    q = st[gb + G_OPEN]
+        st[globals_base + DRV_CLOSING] = -1
+    q = st[globals_base + DRV_OPEN]
     if io[IO_LAST] != 0 and q >= 0:
-        k2 = split.kick_needed_q(cfg[1 + q], mem, st, q * s, ctr, io)
-        st[gb + G_OPEN] = -1
+        k2 = split.kick_needed_q(cfg[1 + q], mem, st, q * stride, ctr, io)
+        st[globals_base + DRV_OPEN] = -1
         if k < 0:
             k = k2
         else:
@@ -150,31 +155,31 @@ def _kick_needed(cfg, mem, st, ctr, io):
 
 
 @njit(inline="always")
-def _reap(cfg, mem, st, ctr, io):
+def reap(cfg, mem, st, ctr, io):
     g = cfg[0]
-    s = g.mq_drv_stride
-    q = g.mq_queues - 1  # the highest queue with a completion, the ring operation once (_pop)
-    while q > 0 and split.used_ready_q(cfg[1 + q], mem, st, q * s, ctr) == 0:
+    stride = g.mq_drv_stride
+    q = g.mq_queues - 1  # the highest queue with a completion, then reap once (as pop does)
+    while q > 0 and split.used_ready_q(cfg[1 + q], mem, st, q * stride, ctr) == 0:
         q -= 1
-    return split.reap_q(cfg[1 + q], mem, st, q * s, ctr, io)  # a request, -1, or -2
+    return split.reap_q(cfg[1 + q], mem, st, q * stride, ctr, io)  # a request, -1, or -2
 
 
 @njit(inline="always")
-def _disable_interrupts(cfg, mem, st, ctr, io):
+def disable_interrupts(cfg, mem, st, ctr, io):
     g = cfg[0]
-    s = g.mq_drv_stride
+    stride = g.mq_drv_stride
     for q in range(g.mq_queues):
-        split.disable_interrupts_q(cfg[1 + q], mem, st, q * s, ctr, io)
+        split.disable_interrupts_q(cfg[1 + q], mem, st, q * stride, ctr, io)
     return 0
 
 
 @njit(inline="always")
-def _enable_interrupts(cfg, mem, st, ctr, io):
+def enable_interrupts(cfg, mem, st, ctr, io):
     g = cfg[0]
-    s = g.mq_drv_stride
+    stride = g.mq_drv_stride
     quiet = 1
     for q in range(g.mq_queues):
-        e = split.enable_interrupts_q(cfg[1 + q], mem, st, q * s, ctr, io)
+        e = split.enable_interrupts_q(cfg[1 + q], mem, st, q * stride, ctr, io)
         if e != 1:
             quiet = 0  # keep going: every queue must be re-armed
     return quiet
@@ -182,48 +187,48 @@ def _enable_interrupts(cfg, mem, st, ctr, io):
 
 # --- device ------------------------------------------------------------------------------------
 @njit(inline="always")
-def _pop(cfg, mem, st, ctr, io):
+def pop(cfg, mem, st, ctr, io):
     g = cfg[0]
-    s = g.mq_dev_stride
+    stride = g.mq_dev_stride
     # find the highest queue with work by the reads pop would make to find each one empty, then
     # pop once: the ring operation sits outside the loop (inlined into a loop over queues, numba
     # adds reference-count updates of its array arguments to every call: slow)
     q = g.mq_queues - 1
-    while q > 0 and split.avail_ready_q(cfg[1 + q], mem, st, q * s, ctr) == 0:
+    while q > 0 and split.avail_ready_q(cfg[1 + q], mem, st, q * stride, ctr) == 0:
         q -= 1
-    r = split.pop_q(cfg[1 + q], mem, st, q * s, ctr, io)
+    r = split.pop_q(cfg[1 + q], mem, st, q * stride, ctr, io)
     if r >= 0:
         io[IO_HANDLE] += q * cfg[1].split_n  # the handle names the queue as well
     return r
 
 
 @njit(inline="always")
-def _push_used(cfg, mem, st, ctr, io):
-    s = cfg[0].mq_dev_stride
+def push_used(cfg, mem, st, ctr, io):
+    stride = cfg[0].mq_dev_stride
     n = cfg[1].split_n  # every queue has the same size
     h = io[IO_HANDLE]
     q = h // n
     io[IO_HANDLE] = h - q * n
-    r = split.push_used_q(cfg[1 + q], mem, st, q * s, ctr, io)
+    r = split.push_used_q(cfg[1 + q], mem, st, q * stride, ctr, io)
     io[IO_HANDLE] = h
     return r
 
 
 @njit(inline="always")
-def _interrupt_needed(cfg, mem, st, ctr, io):
+def interrupt_needed(cfg, mem, st, ctr, io):
     g = cfg[0]
-    s = g.mq_dev_stride
+    stride = g.mq_dev_stride
     due = -1
     n_due = 0
     for q in range(g.mq_queues):
-        if split.irq_decision_due_q(st, q * s):
+        if split.irq_decision_due_q(st, q * stride):
             due = q
             n_due += 1
     if n_due == 0:
         return -1  # every queue would answer -1 without touching anything
     if n_due == 1:
-        # the common case, outside any loop (see _pop): that queue's own answer is the answer
-        return split.interrupt_needed_q(cfg[1 + due], mem, st, due * s, ctr, io)
+        # the common case, outside any loop (see pop): that queue's own answer is the answer
+        return split.interrupt_needed_q(cfg[1 + due], mem, st, due * stride, ctr, io)
     return _interrupt_needed_all(cfg, mem, st, ctr, io)
 
 
@@ -231,11 +236,11 @@ def _interrupt_needed(cfg, mem, st, ctr, io):
 def _interrupt_needed_all(cfg, mem, st, ctr, io):
     """Every queue decides; k queues notifying are k interrupts (one vector each)."""
     g = cfg[0]
-    s = g.mq_dev_stride
+    stride = g.mq_dev_stride
     sent = 0
     suppressed = 0
     for q in range(g.mq_queues):
-        d = split.interrupt_needed_q(cfg[1 + q], mem, st, q * s, ctr, io)
+        d = split.interrupt_needed_q(cfg[1 + q], mem, st, q * stride, ctr, io)
         if d >= 1:
             sent += d
         elif d == 0:
@@ -250,39 +255,27 @@ def _interrupt_needed_all(cfg, mem, st, ctr, io):
 
 
 @njit(inline="always")
-def _disable_kicks(cfg, mem, st, ctr, io):
+def disable_kicks(cfg, mem, st, ctr, io):
     g = cfg[0]
-    s = g.mq_dev_stride
+    stride = g.mq_dev_stride
     for q in range(g.mq_queues):
-        split.disable_kicks_q(cfg[1 + q], mem, st, q * s, ctr, io)
+        split.disable_kicks_q(cfg[1 + q], mem, st, q * stride, ctr, io)
     return 0  # no mitigation timer (refused by check): work is never deferred
 
 
 @njit(inline="always")
-def _enable_kicks(cfg, mem, st, ctr, io):
+def enable_kicks(cfg, mem, st, ctr, io):
     g = cfg[0]
-    s = g.mq_dev_stride
+    stride = g.mq_dev_stride
     empty = 1
     for q in range(g.mq_queues):
-        e = split.enable_kicks_q(cfg[1 + q], mem, st, q * s, ctr, io)
+        e = split.enable_kicks_q(cfg[1 + q], mem, st, q * stride, ctr, io)
         if e != 1:
             empty = 0  # keep going: every queue must be re-armed before the device sleeps
     return empty
 
 
-implement(
-    CFG,
-    add=_add,
-    kick_needed=_kick_needed,
-    reap=_reap,
-    disable_interrupts=_disable_interrupts,
-    enable_interrupts=_enable_interrupts,
-    pop=_pop,
-    push_used=_push_used,
-    interrupt_needed=_interrupt_needed,
-    disable_kicks=_disable_kicks,
-    enable_kicks=_enable_kicks,
-)
+implement(CFG, sys.modules[__name__])
 
 
 # --- Python side: build, layout, audit, check ---------------------------------------------------
@@ -330,12 +323,12 @@ def build(opts: Options, needs: Needs) -> Instance:
     lay = layout(opts, needs)
     one = split.build(_split_options(opts), needs)
     nq = queues_of(opts, needs)
-    sd, sv = one.drv.shape[0], one.dev.shape[0]
+    drv_stride, dev_stride = one.drv.shape[0], one.dev.shape[0]
     names = {a.name for a in lay.areas}
     cfg = np.zeros(1 + nq, dtype=CFG)
     cfg[0]["mq_queues"] = nq
-    cfg[0]["mq_drv_stride"] = sd
-    cfg[0]["mq_dev_stride"] = sv
+    cfg[0]["mq_drv_stride"] = drv_stride
+    cfg[0]["mq_dev_stride"] = dev_stride
     for q in range(nq):
         c = cfg[1 + q]
         for name in split.CFG.names:
@@ -345,7 +338,7 @@ def build(opts: Options, needs: Needs) -> Instance:
         c["used"] = lay.area(f"q{q}.used").offset
         if f"q{q}.indirect" in names:
             c["ind"] = lay.area(f"q{q}.indirect").offset
-    drv = np.concatenate([np.tile(one.drv, nq), np.full(N_DRV_GLOBAL, -1, dtype=np.int64)])
+    drv = np.concatenate([np.tile(one.drv, nq), np.full(DRV_GLOBAL_SLOTS, -1, dtype=np.int64)])
     dev = np.tile(one.dev, nq)
     return Instance(NAME, lay, cfg, new_mem(lay.size), drv, dev)
 
@@ -353,14 +346,14 @@ def build(opts: Options, needs: Needs) -> Instance:
 def _queue_view(inst: Instance, q: int) -> Instance:
     """Queue q as a lone split ring (views, not copies), for the split model's audit."""
     g = inst.cfg[0]
-    sd, sv = int(g["mq_drv_stride"]), int(g["mq_dev_stride"])
+    drv_stride, dev_stride = int(g["mq_drv_stride"]), int(g["mq_dev_stride"])
     return Instance(
         split.NAME,
         inst.layout,
         inst.cfg[1 + q : 2 + q],
         inst.mem,
-        inst.drv[q * sd : (q + 1) * sd],
-        inst.dev[q * sv : (q + 1) * sv],
+        inst.drv[q * drv_stride : (q + 1) * drv_stride],
+        inst.dev[q * dev_stride : (q + 1) * dev_stride],
     )
 
 
@@ -368,11 +361,11 @@ def audit(inst: Instance) -> list[str]:
     """End-of-run invariants: every queue passes the split ring's audit, no batch left open."""
     nq = int(inst.cfg[0]["mq_queues"])
     out = [f"q{q}: {p}" for q in range(nq) for p in split.audit(_queue_view(inst, q))]
-    gb = nq * int(inst.cfg[0]["mq_drv_stride"])
-    if inst.drv[gb + G_OPEN] != -1 or inst.drv[gb + G_PREV] != -1:
+    globals_base = nq * int(inst.cfg[0]["mq_drv_stride"])
+    if inst.drv[globals_base + DRV_OPEN] != -1 or inst.drv[globals_base + DRV_CLOSING] != -1:
         out.append(
-            f"a batch was left without a kick decision (open q{inst.drv[gb + G_OPEN]}, "
-            f"closing q{inst.drv[gb + G_PREV]})"
+            f"a batch was left without a kick decision (open q{inst.drv[globals_base + DRV_OPEN]}, "
+            f"closing q{inst.drv[globals_base + DRV_CLOSING]})"
         )
     return out
 

@@ -23,6 +23,8 @@ and wrap counter, so every "is there work" test reads a descriptor's flags. Opti
 
 from __future__ import annotations
 
+import sys
+
 import numpy as np
 from numba import njit
 from pydantic import Field
@@ -92,21 +94,21 @@ CFG = np.dtype(
     ]
 )
 
-# descriptor field offsets (struct vring_packed_desc) and suppression area offsets
+# field offsets in struct vring_packed_desc and struct vring_packed_desc_event
 DESC_ADDR, DESC_LEN, DESC_ID, DESC_FLAGS = 0, 8, 12, 14
-EV_OFF_WRAP, EV_FLAGS = 0, 2
+EVENT_OFF_WRAP, EVENT_FLAGS = 0, 2
 AVAIL_USED = VRING_PACKED_DESC_F_AVAIL | VRING_PACKED_DESC_F_USED
 WRAP_BIT = 1 << VRING_PACKED_EVENT_F_WRAP_CTR
 
 # driver private state (Linux: struct vring_virtqueue_packed, desc_state[], desc_extra[])
-D_FREE_HEAD, D_NUM_FREE, D_NEXT_AVAIL, D_AVAIL_WRAP, D_NUM_ADDED = range(5)
-D_LAST_USED, D_USED_WRAP, D_FLAGS_SHADOW = range(5, 8)
-D_IO_ACTIVE, D_IO_LAST_ID, D_IO_LAST_LEN = range(8, 11)  # the in-order batch being reaped
-D_BASE = 12  # then NEXT[n] (free-id links), TOKEN[n] (request per id), CHAIN[n] (descs per id)
+DRV_FREE_HEAD, DRV_NUM_FREE, DRV_NEXT_AVAIL, DRV_AVAIL_WRAP, DRV_NUM_ADDED = range(5)
+DRV_LAST_USED, DRV_USED_WRAP, DRV_FLAGS_SHADOW = range(5, 8)
+DRV_IO_ACTIVE, DRV_IO_LAST_ID, DRV_IO_LAST_LEN = range(8, 11)  # the in-order batch being reaped
+DRV_BASE = 12  # then NEXT[n] (free-id links), TOKEN[n] (request per id), CHAIN[n] (descs per id)
 # device private state (QEMU VirtQueue: last_avail_idx/wrap, used_idx/wrap, used_elems[])
-V_LAST_AVAIL, V_AVAIL_WRAP, V_NEXT_USED, V_USED_WRAP = range(4)
-V_PENDING, V_SIG_ADDED, V_FLAGS_SHADOW = range(4, 7)
-V_BASE = 8  # then CHAIN[n] (descs per popped id), PEND_ID[n], PEND_LEN[n] (unwritten used)
+DEV_LAST_AVAIL, DEV_AVAIL_WRAP, DEV_NEXT_USED, DEV_USED_WRAP = range(4)
+DEV_PENDING, DEV_SIG_ADDED, DEV_FLAGS_SHADOW = range(4, 7)
+DEV_BASE = 8  # then CHAIN[n] (descs per popped id), PEND_ID[n], PEND_LEN[n] (unwritten used)
 
 
 class Options(ModelOptions):
@@ -161,7 +163,7 @@ def _decide(snap, new, added, wrap, n):
 
 # --- driver ------------------------------------------------------------------------------------
 @njit(inline="always")
-def _add(cfg, mem, st, ctr, io):
+def add(cfg, mem, st, ctr, io):
     c = cfg[0]
     n = c.packed_n
     segs = io[IO_SEGS]
@@ -169,12 +171,12 @@ def _add(cfg, mem, st, ctr, io):
     req = io[IO_REQ]
     use_ind = c.indirect != 0 and segs > 1
     need = 1 if use_ind else segs
-    if st[D_NUM_FREE] < need:
+    if st[DRV_NUM_FREE] < need:
         return 0
-    head = st[D_NEXT_AVAIL]
-    w = st[D_AVAIL_WRAP]
+    head = st[DRV_NEXT_AVAIL]
+    w = st[DRV_AVAIL_WRAP]
     # IN_ORDER: the id is the head slot; otherwise the front of the free-id list
-    bid = head if c.in_order != 0 else st[D_FREE_HEAD]
+    bid = head if c.in_order != 0 else st[DRV_FREE_HEAD]
     wflag = VRING_DESC_F_WRITE if io[IO_DIR] != 0 else 0
     i = head
     if use_ind:
@@ -215,36 +217,36 @@ def _add(cfg, mem, st, ctr, io):
     # the head's flags last: the device must never see part of a chain
     wmb(mem, ctr)
     st16(mem, ctr, SIDE_DRIVER, c.desc + 16 * head + DESC_FLAGS, head_flags)
-    st[D_NEXT_AVAIL] = i
-    st[D_AVAIL_WRAP] = w
-    st[D_NUM_FREE] -= need
+    st[DRV_NEXT_AVAIL] = i
+    st[DRV_AVAIL_WRAP] = w
+    st[DRV_NUM_FREE] -= need
     if c.in_order == 0:
-        st[D_FREE_HEAD] = st[D_BASE + bid]
-    st[D_BASE + n + bid] = req
-    st[D_BASE + 2 * n + bid] = need
-    st[D_NUM_ADDED] += need  # in descriptors: positions are slots, not buffers
+        st[DRV_FREE_HEAD] = st[DRV_BASE + bid]
+    st[DRV_BASE + n + bid] = req
+    st[DRV_BASE + 2 * n + bid] = need
+    st[DRV_NUM_ADDED] += need  # in descriptors: positions are slots, not buffers
     return 1
 
 
 @njit(inline="always")
-def _kick_needed(cfg, mem, st, ctr, io):
+def kick_needed(cfg, mem, st, ctr, io):
     if io[IO_LAST] == 0:
         return -1
     c = cfg[0]
     mb(mem, ctr, SIDE_DRIVER)  # expose the new flags before reading the device's suppression
-    added = st[D_NUM_ADDED]
-    st[D_NUM_ADDED] = 0
+    added = st[DRV_NUM_ADDED]
+    st[DRV_NUM_ADDED] = 0
     snap = ld32(mem, ctr, SIDE_DRIVER, c.dev_event)
-    return _decide(snap, st[D_NEXT_AVAIL], added, st[D_AVAIL_WRAP], c.packed_n)
+    return _decide(snap, st[DRV_NEXT_AVAIL], added, st[DRV_AVAIL_WRAP], c.packed_n)
 
 
 @njit(inline="always")
-def _reap(cfg, mem, st, ctr, io):
+def reap(cfg, mem, st, ctr, io):
     c = cfg[0]
     n = c.packed_n
-    last = st[D_LAST_USED]
-    w = st[D_USED_WRAP]
-    if c.in_order != 0 and st[D_IO_ACTIVE] != 0:
+    last = st[DRV_LAST_USED]
+    w = st[DRV_USED_WRAP]
+    if c.in_order != 0 and st[DRV_IO_ACTIVE] != 0:
         bid = last  # inside an in-order batch: the next buffer is the one at last_used
     else:
         d = c.desc + 16 * last
@@ -256,66 +258,66 @@ def _reap(cfg, mem, st, ctr, io):
         ctr[C_DESC_READ] += 1
         if c.in_order != 0:
             # one used descriptor per batch carries the id of its last buffer
-            if bid >= n or st[D_BASE + 2 * n + bid] == 0:
+            if bid >= n or st[DRV_BASE + 2 * n + bid] == 0:
                 return -2
-            st[D_IO_ACTIVE] = 1
-            st[D_IO_LAST_ID] = bid
-            st[D_IO_LAST_LEN] = ln
+            st[DRV_IO_ACTIVE] = 1
+            st[DRV_IO_LAST_ID] = bid
+            st[DRV_IO_LAST_LEN] = ln
             bid = last
         else:
             io[IO_LEN] = ln
-    if bid >= n or st[D_BASE + 2 * n + bid] == 0:
+    if bid >= n or st[DRV_BASE + 2 * n + bid] == 0:
         return -2  # a used id the driver never made available: protocol violation
-    req = st[D_BASE + n + bid]
-    chain = st[D_BASE + 2 * n + bid]
+    req = st[DRV_BASE + n + bid]
+    chain = st[DRV_BASE + 2 * n + bid]
     if c.in_order != 0:
-        if bid == st[D_IO_LAST_ID]:
-            st[D_IO_ACTIVE] = 0
-            io[IO_LEN] = st[D_IO_LAST_LEN]
+        if bid == st[DRV_IO_LAST_ID]:
+            st[DRV_IO_ACTIVE] = 0
+            io[IO_LEN] = st[DRV_IO_LAST_LEN]
         else:
             io[IO_LEN] = 0  # the device wrote no length for buffers inside a batch
     else:
-        st[D_BASE + bid] = st[D_FREE_HEAD]  # detach_buf_packed: the id back on the list
-        st[D_FREE_HEAD] = bid
-    st[D_NUM_FREE] += chain
-    st[D_BASE + 2 * n + bid] = 0
+        st[DRV_BASE + bid] = st[DRV_FREE_HEAD]  # detach_buf_packed: the id back on the list
+        st[DRV_FREE_HEAD] = bid
+    st[DRV_NUM_FREE] += chain
+    st[DRV_BASE + 2 * n + bid] = 0
     last += chain
     if last >= n:
         last -= n
         w ^= 1
-    st[D_LAST_USED] = last
-    st[D_USED_WRAP] = w
-    if st[D_FLAGS_SHADOW] == VRING_PACKED_EVENT_FLAG_DESC:
+    st[DRV_LAST_USED] = last
+    st[DRV_USED_WRAP] = w
+    if st[DRV_FLAGS_SHADOW] == VRING_PACKED_EVENT_FLAG_DESC:
         # get_buf re-arms on every buffer: virtio_store_mb(off_wrap = last_used_idx)
-        st16(mem, ctr, SIDE_DRIVER, c.drv_event + EV_OFF_WRAP, last | (w << 15))
+        st16(mem, ctr, SIDE_DRIVER, c.drv_event + EVENT_OFF_WRAP, last | (w << 15))
         mb(mem, ctr, SIDE_DRIVER)
     return req
 
 
 @njit(inline="always")
-def _disable_interrupts(cfg, mem, st, ctr, io):
+def disable_interrupts(cfg, mem, st, ctr, io):
     c = cfg[0]
-    if st[D_FLAGS_SHADOW] != VRING_PACKED_EVENT_FLAG_DISABLE:
-        st[D_FLAGS_SHADOW] = VRING_PACKED_EVENT_FLAG_DISABLE
-        st16(mem, ctr, SIDE_DRIVER, c.drv_event + EV_FLAGS, VRING_PACKED_EVENT_FLAG_DISABLE)
+    if st[DRV_FLAGS_SHADOW] != VRING_PACKED_EVENT_FLAG_DISABLE:
+        st[DRV_FLAGS_SHADOW] = VRING_PACKED_EVENT_FLAG_DISABLE
+        st16(mem, ctr, SIDE_DRIVER, c.drv_event + EVENT_FLAGS, VRING_PACKED_EVENT_FLAG_DISABLE)
     return 0
 
 
 @njit(inline="always")
-def _enable_interrupts(cfg, mem, st, ctr, io):
+def enable_interrupts(cfg, mem, st, ctr, io):
     c = cfg[0]
-    last = st[D_LAST_USED]
-    w = st[D_USED_WRAP]
+    last = st[DRV_LAST_USED]
+    w = st[DRV_USED_WRAP]
     if c.event_idx != 0:
         # the offset and its wrap bit before the flags that make the device read them
-        st16(mem, ctr, SIDE_DRIVER, c.drv_event + EV_OFF_WRAP, last | (w << 15))
+        st16(mem, ctr, SIDE_DRIVER, c.drv_event + EVENT_OFF_WRAP, last | (w << 15))
         wmb(mem, ctr)
-    if st[D_FLAGS_SHADOW] == VRING_PACKED_EVENT_FLAG_DISABLE:
+    if st[DRV_FLAGS_SHADOW] == VRING_PACKED_EVENT_FLAG_DISABLE:
         f = VRING_PACKED_EVENT_FLAG_DESC if c.event_idx != 0 else VRING_PACKED_EVENT_FLAG_ENABLE
-        st[D_FLAGS_SHADOW] = f
-        st16(mem, ctr, SIDE_DRIVER, c.drv_event + EV_FLAGS, f)
+        st[DRV_FLAGS_SHADOW] = f
+        st16(mem, ctr, SIDE_DRIVER, c.drv_event + EVENT_FLAGS, f)
     mb(mem, ctr, SIDE_DRIVER)  # virtqueue_poll: the lost-wakeup re-check
-    if c.in_order != 0 and st[D_IO_ACTIVE] != 0:
+    if c.in_order != 0 and st[DRV_IO_ACTIVE] != 0:
         return 0  # the rest of an in-order batch is already known to be used
     fl = ld16(mem, ctr, SIDE_DRIVER, c.desc + 16 * last + DESC_FLAGS)
     return 0 if _is_used(fl, w) else 1
@@ -323,11 +325,11 @@ def _enable_interrupts(cfg, mem, st, ctr, io):
 
 # --- device ------------------------------------------------------------------------------------
 @njit(inline="always")
-def _pop(cfg, mem, st, ctr, io):
+def pop(cfg, mem, st, ctr, io):
     c = cfg[0]
     n = c.packed_n
-    la = st[V_LAST_AVAIL]
-    w = st[V_AVAIL_WRAP]
+    la = st[DEV_LAST_AVAIL]
+    w = st[DEV_AVAIL_WRAP]
     d = c.desc + 16 * la
     fl = ld16(mem, ctr, SIDE_DEVICE, d + DESC_FLAGS)
     if not _is_avail(fl, w):
@@ -375,15 +377,15 @@ def _pop(cfg, mem, st, ctr, io):
             wrote |= fl & VRING_DESC_F_WRITE
             count += 1
             segs += 1
-    if bid >= n or st[V_BASE + bid] != 0:
+    if bid >= n or st[DEV_BASE + bid] != 0:
         return -2  # an id out of range or already outstanding
     la += count
     if la >= n:
         la -= n
         w ^= 1
-    st[V_LAST_AVAIL] = la
-    st[V_AVAIL_WRAP] = w
-    st[V_BASE + bid] = count
+    st[DEV_LAST_AVAIL] = la
+    st[DEV_AVAIL_WRAP] = w
+    st[DEV_BASE + bid] = count
     ctr[C_SEGMENTS] += segs
     io[IO_SIZE] = total
     io[IO_SEGS] = segs
@@ -410,19 +412,19 @@ def _flush(c, mem, st, ctr):
     """Write the pending used descriptors (QEMU ``virtqueue_packed_flush``): every one but the
     first, then the first, whose flags publish the whole batch; then skip the batch's slots."""
     n = c.packed_n
-    p = st[V_PENDING]
+    p = st[DEV_PENDING]
     if p == 0:
         return
-    pid = V_BASE + n
-    plen = V_BASE + 2 * n
-    u = st[V_NEXT_USED]
-    w = st[V_USED_WRAP]
+    pid = DEV_BASE + n
+    plen = DEV_BASE + 2 * n
+    u = st[DEV_NEXT_USED]
+    w = st[DEV_USED_WRAP]
     total = 0
     if c.in_order != 0:
         for k in range(p):
             b = st[pid + k]
-            total += st[V_BASE + b]
-            st[V_BASE + b] = 0
+            total += st[DEV_BASE + b]
+            st[DEV_BASE + b] = 0
         _write_used(c, mem, st, ctr, u, w, st[pid + p - 1], st[plen + p - 1], True)
     else:
         pos = u
@@ -431,8 +433,8 @@ def _flush(c, mem, st, ctr):
             b = st[pid + k]
             if k > 0:
                 _write_used(c, mem, st, ctr, pos, pw, b, st[plen + k], False)
-            ch = st[V_BASE + b]
-            st[V_BASE + b] = 0
+            ch = st[DEV_BASE + b]
+            st[DEV_BASE + b] = 0
             total += ch
             pos += ch
             if pos >= n:
@@ -443,84 +445,72 @@ def _flush(c, mem, st, ctr):
     while u >= n:
         u -= n
         w ^= 1
-    st[V_NEXT_USED] = u
-    st[V_USED_WRAP] = w
-    st[V_SIG_ADDED] += total
-    st[V_PENDING] = 0
+    st[DEV_NEXT_USED] = u
+    st[DEV_USED_WRAP] = w
+    st[DEV_SIG_ADDED] += total
+    st[DEV_PENDING] = 0
 
 
 @njit(inline="always")
-def _push_used(cfg, mem, st, ctr, io):
+def push_used(cfg, mem, st, ctr, io):
     c = cfg[0]
     n = c.packed_n
     b = io[IO_HANDLE]
-    p = st[V_PENDING]
-    if b < 0 or b >= n or st[V_BASE + b] == 0 or p >= n:
+    p = st[DEV_PENDING]
+    if b < 0 or b >= n or st[DEV_BASE + b] == 0 or p >= n:
         return -2  # not a buffer the device holds
-    st[V_BASE + n + p] = b
-    st[V_BASE + 2 * n + p] = io[IO_LEN]
-    st[V_PENDING] = p + 1
+    st[DEV_BASE + n + p] = b
+    st[DEV_BASE + 2 * n + p] = io[IO_LEN]
+    st[DEV_PENDING] = p + 1
     if p + 1 >= c.used_batch:
         _flush(c, mem, st, ctr)
     return 0
 
 
 @njit(inline="always")
-def _interrupt_needed(cfg, mem, st, ctr, io):
+def interrupt_needed(cfg, mem, st, ctr, io):
     c = cfg[0]
-    if st[V_PENDING] > 0:
+    if st[DEV_PENDING] > 0:
         if io[IO_LAST] == 0:
             return -1  # the batch is not full yet: nothing written
         _flush(c, mem, st, ctr)
-    added = st[V_SIG_ADDED]
+    added = st[DEV_SIG_ADDED]
     if added == 0:
         return -1  # nothing published since the last decision
-    st[V_SIG_ADDED] = 0
+    st[DEV_SIG_ADDED] = 0
     mb(mem, ctr, SIDE_DEVICE)
     snap = ld32(mem, ctr, SIDE_DEVICE, c.drv_event)
-    return _decide(snap, st[V_NEXT_USED], added, st[V_USED_WRAP], c.packed_n)
+    return _decide(snap, st[DEV_NEXT_USED], added, st[DEV_USED_WRAP], c.packed_n)
 
 
 @njit(inline="always")
-def _disable_kicks(cfg, mem, st, ctr, io):
+def disable_kicks(cfg, mem, st, ctr, io):
     c = cfg[0]
-    if st[V_FLAGS_SHADOW] != VRING_PACKED_EVENT_FLAG_DISABLE:
-        st[V_FLAGS_SHADOW] = VRING_PACKED_EVENT_FLAG_DISABLE
-        st16(mem, ctr, SIDE_DEVICE, c.dev_event + EV_FLAGS, VRING_PACKED_EVENT_FLAG_DISABLE)
+    if st[DEV_FLAGS_SHADOW] != VRING_PACKED_EVENT_FLAG_DISABLE:
+        st[DEV_FLAGS_SHADOW] = VRING_PACKED_EVENT_FLAG_DISABLE
+        st16(mem, ctr, SIDE_DEVICE, c.dev_event + EVENT_FLAGS, VRING_PACKED_EVENT_FLAG_DISABLE)
     return 0
 
 
 @njit(inline="always")
-def _enable_kicks(cfg, mem, st, ctr, io):
+def enable_kicks(cfg, mem, st, ctr, io):
     c = cfg[0]
-    la = st[V_LAST_AVAIL]
-    w = st[V_AVAIL_WRAP]
+    la = st[DEV_LAST_AVAIL]
+    w = st[DEV_AVAIL_WRAP]
     f = VRING_PACKED_EVENT_FLAG_ENABLE
     if c.event_idx != 0:
-        st16(mem, ctr, SIDE_DEVICE, c.dev_event + EV_OFF_WRAP, la | (w << 15))
+        st16(mem, ctr, SIDE_DEVICE, c.dev_event + EVENT_OFF_WRAP, la | (w << 15))
         wmb(mem, ctr)
         f = VRING_PACKED_EVENT_FLAG_DESC
-    if st[V_FLAGS_SHADOW] != f:
-        st[V_FLAGS_SHADOW] = f
-        st16(mem, ctr, SIDE_DEVICE, c.dev_event + EV_FLAGS, f)
+    if st[DEV_FLAGS_SHADOW] != f:
+        st[DEV_FLAGS_SHADOW] = f
+        st16(mem, ctr, SIDE_DEVICE, c.dev_event + EVENT_FLAGS, f)
     mb(mem, ctr, SIDE_DEVICE)  # the lost-wakeup re-check
     fl = ld16(mem, ctr, SIDE_DEVICE, c.desc + 16 * la + DESC_FLAGS)
     return 0 if _is_avail(fl, w) else 1
 
 
-implement(
-    CFG,
-    add=_add,
-    kick_needed=_kick_needed,
-    reap=_reap,
-    disable_interrupts=_disable_interrupts,
-    enable_interrupts=_enable_interrupts,
-    pop=_pop,
-    push_used=_push_used,
-    interrupt_needed=_interrupt_needed,
-    disable_kicks=_disable_kicks,
-    enable_kicks=_enable_kicks,
-)
+implement(CFG, sys.modules[__name__])
 
 
 # --- Python side: build, layout, audit, check ---------------------------------------------------
@@ -547,16 +537,16 @@ def build(opts: Options, needs: Needs) -> Instance:
     c["indirect"] = int(opts.indirect)
     c["used_batch"] = opts.used_batch
     c["in_order"] = int(opts.in_order)
-    drv = np.zeros(D_BASE + 3 * n, dtype=np.int64)
-    drv[D_BASE : D_BASE + n] = np.arange(1, n + 1)  # free ids 0 -> 1 -> ... -> n-1
-    drv[D_NUM_FREE] = n
-    drv[D_AVAIL_WRAP] = 1
-    drv[D_USED_WRAP] = 1
-    drv[D_FLAGS_SHADOW] = VRING_PACKED_EVENT_FLAG_ENABLE
-    dev = np.zeros(V_BASE + 3 * n, dtype=np.int64)
-    dev[V_AVAIL_WRAP] = 1
-    dev[V_USED_WRAP] = 1
-    dev[V_FLAGS_SHADOW] = VRING_PACKED_EVENT_FLAG_ENABLE
+    drv = np.zeros(DRV_BASE + 3 * n, dtype=np.int64)
+    drv[DRV_BASE : DRV_BASE + n] = np.arange(1, n + 1)  # free ids 0 -> 1 -> ... -> n-1
+    drv[DRV_NUM_FREE] = n
+    drv[DRV_AVAIL_WRAP] = 1
+    drv[DRV_USED_WRAP] = 1
+    drv[DRV_FLAGS_SHADOW] = VRING_PACKED_EVENT_FLAG_ENABLE
+    dev = np.zeros(DEV_BASE + 3 * n, dtype=np.int64)
+    dev[DEV_AVAIL_WRAP] = 1
+    dev[DEV_USED_WRAP] = 1
+    dev[DEV_FLAGS_SHADOW] = VRING_PACKED_EVENT_FLAG_ENABLE
     return Instance(NAME, lay, cfg, new_mem(lay.size), drv, dev)
 
 
@@ -566,28 +556,28 @@ def audit(inst: Instance) -> list[str]:
     c, drv, dev, mem = inst.cfg[0], inst.drv, inst.dev, inst.mem
     n = int(c["packed_n"])
     out = []
-    if drv[D_NUM_FREE] != n:
-        out.append(f"{drv[D_NUM_FREE]} of {n} descriptors free")
-    if np.any(drv[D_BASE + 2 * n : D_BASE + 3 * n]):
+    if drv[DRV_NUM_FREE] != n:
+        out.append(f"{drv[DRV_NUM_FREE]} of {n} descriptors free")
+    if np.any(drv[DRV_BASE + 2 * n : DRV_BASE + 3 * n]):
         out.append("a buffer id is still outstanding at the driver")
     if not c["in_order"]:
         seen = np.zeros(n, dtype=bool)
-        i = int(drv[D_FREE_HEAD])
+        i = int(drv[DRV_FREE_HEAD])
         for _ in range(n):
             if i >= n or seen[i]:
                 out.append(f"free-id list broken at id {i}")
                 break
             seen[i] = True
-            i = int(drv[D_BASE + i])
-    elif drv[D_IO_ACTIVE]:
+            i = int(drv[DRV_BASE + i])
+    elif drv[DRV_IO_ACTIVE]:
         out.append("an in-order batch is half reaped")
-    if np.any(dev[V_BASE : V_BASE + n]) or dev[V_PENDING]:
+    if np.any(dev[DEV_BASE : DEV_BASE + n]) or dev[DEV_PENDING]:
         out.append("the device still holds buffers or unwritten used descriptors")
     pos = {
-        "driver next_avail": (int(drv[D_NEXT_AVAIL]), int(drv[D_AVAIL_WRAP])),
-        "device last_avail": (int(dev[V_LAST_AVAIL]), int(dev[V_AVAIL_WRAP])),
-        "device next_used": (int(dev[V_NEXT_USED]), int(dev[V_USED_WRAP])),
-        "driver last_used": (int(drv[D_LAST_USED]), int(drv[D_USED_WRAP])),
+        "driver next_avail": (int(drv[DRV_NEXT_AVAIL]), int(drv[DRV_AVAIL_WRAP])),
+        "device last_avail": (int(dev[DEV_LAST_AVAIL]), int(dev[DEV_AVAIL_WRAP])),
+        "device next_used": (int(dev[DEV_NEXT_USED]), int(dev[DEV_USED_WRAP])),
+        "driver last_used": (int(drv[DRV_LAST_USED]), int(drv[DRV_USED_WRAP])),
     }
     if len(set(pos.values())) != 1:
         out.append(

@@ -31,6 +31,7 @@ Follows the virtio 1.x "Split Virtqueues" rules and the code paths of Linux
 
 from __future__ import annotations
 
+import sys
 from typing import Literal
 
 import numpy as np
@@ -112,13 +113,17 @@ REAP_GET_BUF, REAP_DELAYED, REAP_NAPI = 0, 1, 2
 REAP_POLICIES = {"get_buf": REAP_GET_BUF, "delayed": REAP_DELAYED, "napi": REAP_NAPI}
 
 # driver private state (Linux keeps these in struct vring_virtqueue and desc_extra[])
-D_FREE_HEAD, D_NUM_FREE, D_AVAIL_SHADOW, D_NUM_ADDED, D_LAST_USED, D_FLAGS_SHADOW = range(6)
-D_REAPED, D_IO_ACTIVE, D_IO_LAST_ID, D_IO_NEXT, D_IO_LAST_LEN = range(6, 11)  # NAPI; in-order
-D_BASE = 12  # then NEXT[n] (free-list links), TOKEN[n] (request per head), CHAIN[n] (descs)
+DRV_FREE_HEAD, DRV_NUM_FREE, DRV_AVAIL_SHADOW, DRV_NUM_ADDED, DRV_LAST_USED, DRV_FLAGS_SHADOW = (
+    range(6)
+)
+DRV_REAPED, DRV_IO_ACTIVE, DRV_IO_LAST_ID, DRV_IO_NEXT, DRV_IO_LAST_LEN = range(
+    6, 11
+)  # NAPI; in-order
+DRV_BASE = 12  # then NEXT[n] (free-list links), TOKEN[n] (request per head), CHAIN[n] (descs)
 # device private state (vhost_virtqueue)
-V_LAST_AVAIL, V_AVAIL_CACHE, V_USED_SHADOW, V_SIGNALLED, V_PENDING, V_FLAGS = range(6)
-V_IO_LAST_ID, V_IO_LAST_LEN, V_TIMER_ARMED, V_TIMER_AT, V_WIN = range(6, 11)
-N_DEV = 12  # then the look-ahead window: HEAD[n], CLASS[n] (V_WIN entries in ring order)
+DEV_LAST_AVAIL, DEV_AVAIL_CACHE, DEV_USED_SHADOW, DEV_SIGNALLED, DEV_PENDING, DEV_FLAGS = range(6)
+DEV_IO_LAST_ID, DEV_IO_LAST_LEN, DEV_TIMER_ARMED, DEV_TIMER_AT, DEV_WIN = range(6, 11)
+DEV_BASE = 12  # then the look-ahead window: HEAD[n], CLASS[n] (DEV_WIN entries in ring order)
 
 
 class Options(ModelOptions):
@@ -153,11 +158,11 @@ def add_q(c, mem, st, b, ctr, io):
     req = io[IO_REQ]
     use_ind = c.indirect != 0 and segs > 1
     need = 1 if use_ind else segs
-    if st[b + D_NUM_FREE] < need:
+    if st[b + DRV_NUM_FREE] < need:
         return 0
     wflag = VRING_DESC_F_WRITE if io[IO_DIR] != 0 else 0
-    head = st[b + D_FREE_HEAD]
-    nxt = D_BASE
+    head = st[b + DRV_FREE_HEAD]
+    nxt = DRV_BASE
     if use_ind:
         tbl = c.ind + head * c.ind_stride
         for j in range(segs):
@@ -192,15 +197,15 @@ def add_q(c, mem, st, b, ctr, io):
         st32(mem, ctr, SIDE_DRIVER, h, 1 if io[IO_DIR] == 0 else 0)
         st32(mem, ctr, SIDE_DRIVER, h + 4, io[IO_PRIO])
         st64(mem, ctr, SIDE_DRIVER, h + 8, req)
-    st[b + D_FREE_HEAD] = free
-    st[b + D_NUM_FREE] -= need
-    st[b + D_BASE + n + head] = req
-    st[b + D_BASE + 2 * n + head] = need
-    shadow = st[b + D_AVAIL_SHADOW]
+    st[b + DRV_FREE_HEAD] = free
+    st[b + DRV_NUM_FREE] -= need
+    st[b + DRV_BASE + n + head] = req
+    st[b + DRV_BASE + 2 * n + head] = need
+    shadow = st[b + DRV_AVAIL_SHADOW]
     st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * (shadow & (n - 1)), head)
     shadow = (shadow + 1) & 0xFFFF
-    st[b + D_AVAIL_SHADOW] = shadow
-    st[b + D_NUM_ADDED] += 1
+    st[b + DRV_AVAIL_SHADOW] = shadow
+    st[b + DRV_NUM_ADDED] += 1
     if c.publish_on_add != 0:
         wmb(mem, ctr)
         st16(mem, ctr, SIDE_DRIVER, c.avail + 2, shadow)
@@ -212,12 +217,12 @@ def kick_needed_q(c, mem, st, b, ctr, io):
     if io[IO_LAST] == 0:
         return -1
     n = c.split_n
-    new = st[b + D_AVAIL_SHADOW]
-    old = (new - st[b + D_NUM_ADDED]) & 0xFFFF
+    new = st[b + DRV_AVAIL_SHADOW]
+    old = (new - st[b + DRV_NUM_ADDED]) & 0xFFFF
     if c.publish_on_add == 0:
         wmb(mem, ctr)
         st16(mem, ctr, SIDE_DRIVER, c.avail + 2, new)
-    st[b + D_NUM_ADDED] = 0
+    st[b + DRV_NUM_ADDED] = 0
     mb(mem, ctr, SIDE_DRIVER)
     if c.event_idx != 0:
         ev = ld16(mem, ctr, SIDE_DRIVER, c.used + 4 + 8 * n)
@@ -229,11 +234,11 @@ def kick_needed_q(c, mem, st, b, ctr, io):
 @njit(inline="always")
 def reap_q(c, mem, st, b, ctr, io):
     n = c.split_n
-    if c.reap_policy == REAP_NAPI and st[b + D_REAPED] >= c.napi_budget:
+    if c.reap_policy == REAP_NAPI and st[b + DRV_REAPED] >= c.napi_budget:
         return -1  # budget spent: the poll ends here and is rescheduled
-    last = st[b + D_LAST_USED]
-    if c.in_order != 0 and st[b + D_IO_ACTIVE] != 0:
-        head = st[b + D_IO_NEXT]  # inside an in-order batch: no ring access needed
+    last = st[b + DRV_LAST_USED]
+    if c.in_order != 0 and st[b + DRV_IO_ACTIVE] != 0:
+        head = st[b + DRV_IO_NEXT]  # inside an in-order batch: no ring access needed
     else:
         if ld16(mem, ctr, SIDE_DRIVER, c.used + 2) == last:
             return -1
@@ -244,36 +249,36 @@ def reap_q(c, mem, st, b, ctr, io):
         ctr[C_DESC_READ] += 1
         if c.in_order != 0:
             # one element per batch carries the id and the length of its last buffer
-            st[b + D_IO_ACTIVE] = 1
-            st[b + D_IO_LAST_ID] = head
-            st[b + D_IO_LAST_LEN] = ln
-            head = st[b + D_IO_NEXT]
+            st[b + DRV_IO_ACTIVE] = 1
+            st[b + DRV_IO_LAST_ID] = head
+            st[b + DRV_IO_LAST_LEN] = ln
+            head = st[b + DRV_IO_NEXT]
         else:
             io[IO_LEN] = ln
-    if head >= n or st[b + D_BASE + 2 * n + head] == 0:
+    if head >= n or st[b + DRV_BASE + 2 * n + head] == 0:
         return -2  # a used id the driver never made available: protocol violation
-    req = st[b + D_BASE + n + head]
-    chain = st[b + D_BASE + 2 * n + head]
+    req = st[b + DRV_BASE + n + head]
+    chain = st[b + DRV_BASE + 2 * n + head]
     if c.in_order != 0:
-        st[b + D_IO_NEXT] = (head + chain) % n
-        if head == st[b + D_IO_LAST_ID]:
-            st[b + D_IO_ACTIVE] = 0
-            io[IO_LEN] = st[b + D_IO_LAST_LEN]  # the element's length is its last buffer's
+        st[b + DRV_IO_NEXT] = (head + chain) % n
+        if head == st[b + DRV_IO_LAST_ID]:
+            st[b + DRV_IO_ACTIVE] = 0
+            io[IO_LEN] = st[b + DRV_IO_LAST_LEN]  # the element's length is its last buffer's
         else:
             io[IO_LEN] = 0  # the device wrote no length for buffers inside a batch
     else:
         # detach_buf: the chain's private links already lead from head to its last descriptor
         i = head
         for _ in range(chain - 1):
-            i = st[b + D_BASE + i]
-        st[b + D_BASE + i] = st[b + D_FREE_HEAD]
-        st[b + D_FREE_HEAD] = head
-    st[b + D_NUM_FREE] += chain
-    st[b + D_BASE + 2 * n + head] = 0
-    st[b + D_REAPED] += 1
+            i = st[b + DRV_BASE + i]
+        st[b + DRV_BASE + i] = st[b + DRV_FREE_HEAD]
+        st[b + DRV_FREE_HEAD] = head
+    st[b + DRV_NUM_FREE] += chain
+    st[b + DRV_BASE + 2 * n + head] = 0
+    st[b + DRV_REAPED] += 1
     last = (last + 1) & 0xFFFF
-    st[b + D_LAST_USED] = last
-    if c.event_idx != 0 and (st[b + D_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT) == 0:
+    st[b + DRV_LAST_USED] = last
+    if c.event_idx != 0 and (st[b + DRV_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT) == 0:
         # get_buf re-arms on every buffer: virtio_store_mb(used_event = last_used)
         st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * n, last)
         mb(mem, ctr, SIDE_DRIVER)
@@ -282,32 +287,32 @@ def reap_q(c, mem, st, b, ctr, io):
 
 @njit(inline="always")
 def disable_interrupts_q(c, mem, st, b, ctr, io):
-    st[b + D_REAPED] = 0
+    st[b + DRV_REAPED] = 0
     if c.reap_policy == REAP_GET_BUF:
         return 0  # the handler leaves interrupts armed; get_buf re-arms as it goes
-    if (st[b + D_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT) == 0:
-        st[b + D_FLAGS_SHADOW] |= VRING_AVAIL_F_NO_INTERRUPT
+    if (st[b + DRV_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT) == 0:
+        st[b + DRV_FLAGS_SHADOW] |= VRING_AVAIL_F_NO_INTERRUPT
         if c.event_idx != 0:
             # Linux writes used_event = 0 here ("a hack"): interrupts only at the u16 wrap
             st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * c.split_n, 0)
         else:
-            st16(mem, ctr, SIDE_DRIVER, c.avail, st[b + D_FLAGS_SHADOW])
+            st16(mem, ctr, SIDE_DRIVER, c.avail, st[b + DRV_FLAGS_SHADOW])
     return 0
 
 
 @njit(inline="always")
 def enable_interrupts_q(c, mem, st, b, ctr, io):
-    if c.reap_policy == REAP_NAPI and st[b + D_REAPED] >= c.napi_budget:
+    if c.reap_policy == REAP_NAPI and st[b + DRV_REAPED] >= c.napi_budget:
         return 0  # budget exhausted: stay disabled and poll again (napi_schedule)
-    last = st[b + D_LAST_USED]
-    if st[b + D_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT:
-        st[b + D_FLAGS_SHADOW] &= ~VRING_AVAIL_F_NO_INTERRUPT
+    last = st[b + DRV_LAST_USED]
+    if st[b + DRV_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT:
+        st[b + DRV_FLAGS_SHADOW] &= ~VRING_AVAIL_F_NO_INTERRUPT
         if c.event_idx == 0:
-            st16(mem, ctr, SIDE_DRIVER, c.avail, st[b + D_FLAGS_SHADOW])
+            st16(mem, ctr, SIDE_DRIVER, c.avail, st[b + DRV_FLAGS_SHADOW])
     bufs = 0
     if c.reap_policy == REAP_DELAYED:
         # virtqueue_enable_cb_delayed: interrupt once 3/4 of the outstanding buffers are used
-        bufs = (((st[b + D_AVAIL_SHADOW] - last) & 0xFFFF) * 3) // 4
+        bufs = (((st[b + DRV_AVAIL_SHADOW] - last) & 0xFFFF) * 3) // 4
     if c.event_idx != 0:
         st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * c.split_n, (last + bufs) & 0xFFFF)
     mb(mem, ctr, SIDE_DRIVER)  # virtqueue_poll: the lost-wakeup re-check
@@ -322,27 +327,27 @@ def _lookahead_take(c, mem, st, b, ctr):
     in order, so no entry can be overwritten), reading each new entry's class from its request
     header; then serve the highest class in the window, oldest first among equals."""
     n = c.split_n
-    while st[b + V_WIN] < c.lookahead and st[b + V_LAST_AVAIL] != st[b + V_AVAIL_CACHE]:
-        la = st[b + V_LAST_AVAIL]
+    while st[b + DEV_WIN] < c.lookahead and st[b + DEV_LAST_AVAIL] != st[b + DEV_AVAIL_CACHE]:
+        la = st[b + DEV_LAST_AVAIL]
         head = ld16(mem, ctr, SIDE_DEVICE, c.avail + 4 + 2 * (la & (n - 1)))
-        k = st[b + V_WIN]
-        st[b + N_DEV + k] = head
-        st[b + N_DEV + n + k] = ld32(mem, ctr, SIDE_DEVICE, c.hdr + 16 * head + 4)
+        k = st[b + DEV_WIN]
+        st[b + DEV_BASE + k] = head
+        st[b + DEV_BASE + n + k] = ld32(mem, ctr, SIDE_DEVICE, c.hdr + 16 * head + 4)
         ctr[C_DESC_READ] += 1
-        st[b + V_WIN] = k + 1
-        st[b + V_LAST_AVAIL] = (la + 1) & 0xFFFF
-    w = st[b + V_WIN]
+        st[b + DEV_WIN] = k + 1
+        st[b + DEV_LAST_AVAIL] = (la + 1) & 0xFFFF
+    w = st[b + DEV_WIN]
     if w == 0:
         return -1
     best = 0
     for k in range(1, w):
-        if st[b + N_DEV + n + k] > st[b + N_DEV + n + best]:
+        if st[b + DEV_BASE + n + k] > st[b + DEV_BASE + n + best]:
             best = k
-    head = st[b + N_DEV + best]
+    head = st[b + DEV_BASE + best]
     for k in range(best, w - 1):
-        st[b + N_DEV + k] = st[b + N_DEV + k + 1]
-        st[b + N_DEV + n + k] = st[b + N_DEV + n + k + 1]
-    st[b + V_WIN] = w - 1
+        st[b + DEV_BASE + k] = st[b + DEV_BASE + k + 1]
+        st[b + DEV_BASE + n + k] = st[b + DEV_BASE + n + k + 1]
+    st[b + DEV_WIN] = w - 1
     return head
 
 
@@ -351,11 +356,11 @@ def avail_ready_q(c, mem, st, b, ctr):
     """1 if the queue has an available entry to pop, else 0, making exactly the reads (and the
     read barrier) with which pop_q would find that out; a pop_q that follows reads no more.
     For a device choosing among queues (virtio-mq). Not for a look-ahead device."""
-    la = st[b + V_LAST_AVAIL]
-    if la != st[b + V_AVAIL_CACHE]:
+    la = st[b + DEV_LAST_AVAIL]
+    if la != st[b + DEV_AVAIL_CACHE]:
         return 1
     ai = ld16(mem, ctr, SIDE_DEVICE, c.avail + 2)
-    st[b + V_AVAIL_CACHE] = ai
+    st[b + DEV_AVAIL_CACHE] = ai
     if ai == la:
         return 0
     rmb(mem, ctr)
@@ -367,44 +372,44 @@ def used_ready_q(c, mem, st, b, ctr):
     """1 if reap_q would take a buffer now, else 0, with the read reap_q makes to find the
     ring empty (a reap_q that follows re-reads that line from its own cache: no cost). For a
     driver choosing among queues (virtio-mq)."""
-    if c.reap_policy == REAP_NAPI and st[b + D_REAPED] >= c.napi_budget:
+    if c.reap_policy == REAP_NAPI and st[b + DRV_REAPED] >= c.napi_budget:
         return 0
-    if c.in_order != 0 and st[b + D_IO_ACTIVE] != 0:
+    if c.in_order != 0 and st[b + DRV_IO_ACTIVE] != 0:
         return 1
-    return 0 if ld16(mem, ctr, SIDE_DRIVER, c.used + 2) == st[b + D_LAST_USED] else 1
+    return 0 if ld16(mem, ctr, SIDE_DRIVER, c.used + 2) == st[b + DRV_LAST_USED] else 1
 
 
 @njit(inline="always")
 def irq_decision_due_q(st, b):
     """False when interrupt_needed_q would answer -1 without touching anything: no used entry
     pending and nothing published since the last decision."""
-    return st[b + V_PENDING] > 0 or st[b + V_USED_SHADOW] != st[b + V_SIGNALLED]
+    return st[b + DEV_PENDING] > 0 or st[b + DEV_USED_SHADOW] != st[b + DEV_SIGNALLED]
 
 
 @njit(inline="always")
 def pop_q(c, mem, st, b, ctr, io):
     n = c.split_n
-    la = st[b + V_LAST_AVAIL]
+    la = st[b + DEV_LAST_AVAIL]
     if c.lookahead > 0:
-        if st[b + V_WIN] < c.lookahead and la == st[b + V_AVAIL_CACHE]:
+        if st[b + DEV_WIN] < c.lookahead and la == st[b + DEV_AVAIL_CACHE]:
             ai = ld16(mem, ctr, SIDE_DEVICE, c.avail + 2)  # look for more to choose from
-            st[b + V_AVAIL_CACHE] = ai
+            st[b + DEV_AVAIL_CACHE] = ai
             if ai != la:
                 rmb(mem, ctr)
         head = _lookahead_take(c, mem, st, b, ctr)
         if head < 0:
             return -1
-        la = st[b + V_LAST_AVAIL]
+        la = st[b + DEV_LAST_AVAIL]
     else:
-        if la == st[b + V_AVAIL_CACHE]:
+        if la == st[b + DEV_AVAIL_CACHE]:
             ai = ld16(mem, ctr, SIDE_DEVICE, c.avail + 2)
-            st[b + V_AVAIL_CACHE] = ai
+            st[b + DEV_AVAIL_CACHE] = ai
             if ai == la:
                 return -1
             rmb(mem, ctr)
         head = ld16(mem, ctr, SIDE_DEVICE, c.avail + 4 + 2 * (la & (n - 1)))
         la = (la + 1) & 0xFFFF
-        st[b + V_LAST_AVAIL] = la
+        st[b + DEV_LAST_AVAIL] = la
     if c.event_idx != 0 and c.qemu_avail_event != 0:
         st16(mem, ctr, SIDE_DEVICE, c.used + 4 + 8 * n, la)
     d = c.desc + 16 * head
@@ -450,42 +455,42 @@ def pop_q(c, mem, st, b, ctr, io):
 
 @njit(inline="always")
 def push_used_q(c, mem, st, b, ctr, io):
-    st[b + V_PENDING] += 1
+    st[b + DEV_PENDING] += 1
     if c.in_order != 0:
         # IN_ORDER: one used element per flush, for the batch's last buffer
-        st[b + V_IO_LAST_ID] = io[IO_HANDLE]
-        st[b + V_IO_LAST_LEN] = io[IO_LEN]
+        st[b + DEV_IO_LAST_ID] = io[IO_HANDLE]
+        st[b + DEV_IO_LAST_LEN] = io[IO_LEN]
         return 0
-    u = st[b + V_USED_SHADOW]
+    u = st[b + DEV_USED_SHADOW]
     e = c.used + 4 + 8 * (u & (c.split_n - 1))
     st32(mem, ctr, SIDE_DEVICE, e, io[IO_HANDLE])
     st32(mem, ctr, SIDE_DEVICE, e + 4, io[IO_LEN])
     ctr[C_DESC_WRITTEN] += 1
-    st[b + V_USED_SHADOW] = (u + 1) & 0xFFFF
+    st[b + DEV_USED_SHADOW] = (u + 1) & 0xFFFF
     return 0
 
 
 @njit(inline="always")
 def interrupt_needed_q(c, mem, st, b, ctr, io):
-    pend = st[b + V_PENDING]
+    pend = st[b + DEV_PENDING]
     if pend > 0:
         if pend < c.used_batch and io[IO_LAST] == 0:
             return -1
         if c.in_order != 0:
-            u = st[b + V_USED_SHADOW]
+            u = st[b + DEV_USED_SHADOW]
             e = c.used + 4 + 8 * (u & (c.split_n - 1))
-            st32(mem, ctr, SIDE_DEVICE, e, st[b + V_IO_LAST_ID])
-            st32(mem, ctr, SIDE_DEVICE, e + 4, st[b + V_IO_LAST_LEN])
+            st32(mem, ctr, SIDE_DEVICE, e, st[b + DEV_IO_LAST_ID])
+            st32(mem, ctr, SIDE_DEVICE, e + 4, st[b + DEV_IO_LAST_LEN])
             ctr[C_DESC_WRITTEN] += 1
-            st[b + V_USED_SHADOW] = (u + pend) & 0xFFFF
+            st[b + DEV_USED_SHADOW] = (u + pend) & 0xFFFF
         wmb(mem, ctr)
-        st16(mem, ctr, SIDE_DEVICE, c.used + 2, st[b + V_USED_SHADOW])
-        st[b + V_PENDING] = 0
-    new = st[b + V_USED_SHADOW]
-    old = st[b + V_SIGNALLED]
+        st16(mem, ctr, SIDE_DEVICE, c.used + 2, st[b + DEV_USED_SHADOW])
+        st[b + DEV_PENDING] = 0
+    new = st[b + DEV_USED_SHADOW]
+    old = st[b + DEV_SIGNALLED]
     if new == old:
         return -1  # nothing published since the last decision
-    st[b + V_SIGNALLED] = new
+    st[b + DEV_SIGNALLED] = new
     mb(mem, ctr, SIDE_DEVICE)
     if c.event_idx == 0:
         flags = ld16(mem, ctr, SIDE_DEVICE, c.avail)
@@ -496,96 +501,84 @@ def interrupt_needed_q(c, mem, st, b, ctr, io):
 
 @njit(inline="always")
 def disable_kicks_q(c, mem, st, b, ctr, io):
-    if c.event_idx == 0 and (st[b + V_FLAGS] & VRING_USED_F_NO_NOTIFY) == 0:
-        st[b + V_FLAGS] |= VRING_USED_F_NO_NOTIFY
-        st16(mem, ctr, SIDE_DEVICE, c.used, st[b + V_FLAGS])
+    if c.event_idx == 0 and (st[b + DEV_FLAGS] & VRING_USED_F_NO_NOTIFY) == 0:
+        st[b + DEV_FLAGS] |= VRING_USED_F_NO_NOTIFY
+        st16(mem, ctr, SIDE_DEVICE, c.used, st[b + DEV_FLAGS])
     if c.tx_timer_ns > 0:
         # QEMU 2009 virtio_net_handle_tx_timer: the first kick arms the timer; work waits
-        if st[b + V_TIMER_ARMED] == 0:
-            st[b + V_TIMER_ARMED] = 1
-            st[b + V_TIMER_AT] = io[IO_NOW] + c.tx_timer_ns
-        if io[IO_NOW] < st[b + V_TIMER_AT]:
-            io[IO_WAKE_AT] = st[b + V_TIMER_AT]
+        if st[b + DEV_TIMER_ARMED] == 0:
+            st[b + DEV_TIMER_ARMED] = 1
+            st[b + DEV_TIMER_AT] = io[IO_NOW] + c.tx_timer_ns
+        if io[IO_NOW] < st[b + DEV_TIMER_AT]:
+            io[IO_WAKE_AT] = st[b + DEV_TIMER_AT]
             return 1
-        st[b + V_TIMER_ARMED] = 0  # virtio_net_tx_timer: flush the queue now
+        st[b + DEV_TIMER_ARMED] = 0  # virtio_net_tx_timer: flush the queue now
     return 0
 
 
 @njit(inline="always")
 def enable_kicks_q(c, mem, st, b, ctr, io):
     if c.event_idx != 0:
-        st16(mem, ctr, SIDE_DEVICE, c.used + 4 + 8 * c.split_n, st[b + V_AVAIL_CACHE])
-    elif st[b + V_FLAGS] & VRING_USED_F_NO_NOTIFY:
-        st[b + V_FLAGS] &= ~VRING_USED_F_NO_NOTIFY
-        st16(mem, ctr, SIDE_DEVICE, c.used, st[b + V_FLAGS])
+        st16(mem, ctr, SIDE_DEVICE, c.used + 4 + 8 * c.split_n, st[b + DEV_AVAIL_CACHE])
+    elif st[b + DEV_FLAGS] & VRING_USED_F_NO_NOTIFY:
+        st[b + DEV_FLAGS] &= ~VRING_USED_F_NO_NOTIFY
+        st16(mem, ctr, SIDE_DEVICE, c.used, st[b + DEV_FLAGS])
     mb(mem, ctr, SIDE_DEVICE)  # the lost-wakeup re-check
-    return 1 if ld16(mem, ctr, SIDE_DEVICE, c.avail + 2) == st[b + V_AVAIL_CACHE] else 0
+    return 1 if ld16(mem, ctr, SIDE_DEVICE, c.avail + 2) == st[b + DEV_AVAIL_CACHE] else 0
 
 
 # --- the interface: a lone ring is queue 0 of its own config and state arrays ---------------
 @njit(inline="always")
-def _add(cfg, mem, st, ctr, io):
+def add(cfg, mem, st, ctr, io):
     return add_q(cfg[0], mem, st, 0, ctr, io)
 
 
 @njit(inline="always")
-def _kick_needed(cfg, mem, st, ctr, io):
+def kick_needed(cfg, mem, st, ctr, io):
     return kick_needed_q(cfg[0], mem, st, 0, ctr, io)
 
 
 @njit(inline="always")
-def _reap(cfg, mem, st, ctr, io):
+def reap(cfg, mem, st, ctr, io):
     return reap_q(cfg[0], mem, st, 0, ctr, io)
 
 
 @njit(inline="always")
-def _disable_interrupts(cfg, mem, st, ctr, io):
+def disable_interrupts(cfg, mem, st, ctr, io):
     return disable_interrupts_q(cfg[0], mem, st, 0, ctr, io)
 
 
 @njit(inline="always")
-def _enable_interrupts(cfg, mem, st, ctr, io):
+def enable_interrupts(cfg, mem, st, ctr, io):
     return enable_interrupts_q(cfg[0], mem, st, 0, ctr, io)
 
 
 @njit(inline="always")
-def _pop(cfg, mem, st, ctr, io):
+def pop(cfg, mem, st, ctr, io):
     return pop_q(cfg[0], mem, st, 0, ctr, io)
 
 
 @njit(inline="always")
-def _push_used(cfg, mem, st, ctr, io):
+def push_used(cfg, mem, st, ctr, io):
     return push_used_q(cfg[0], mem, st, 0, ctr, io)
 
 
 @njit(inline="always")
-def _interrupt_needed(cfg, mem, st, ctr, io):
+def interrupt_needed(cfg, mem, st, ctr, io):
     return interrupt_needed_q(cfg[0], mem, st, 0, ctr, io)
 
 
 @njit(inline="always")
-def _disable_kicks(cfg, mem, st, ctr, io):
+def disable_kicks(cfg, mem, st, ctr, io):
     return disable_kicks_q(cfg[0], mem, st, 0, ctr, io)
 
 
 @njit(inline="always")
-def _enable_kicks(cfg, mem, st, ctr, io):
+def enable_kicks(cfg, mem, st, ctr, io):
     return enable_kicks_q(cfg[0], mem, st, 0, ctr, io)
 
 
-implement(
-    CFG,
-    add=_add,
-    kick_needed=_kick_needed,
-    reap=_reap,
-    disable_interrupts=_disable_interrupts,
-    enable_interrupts=_enable_interrupts,
-    pop=_pop,
-    push_used=_push_used,
-    interrupt_needed=_interrupt_needed,
-    disable_kicks=_disable_kicks,
-    enable_kicks=_enable_kicks,
-)
+implement(CFG, sys.modules[__name__])
 
 
 # --- Python side: build, layout, audit, check ---------------------------------------------------
@@ -617,12 +610,12 @@ def build(opts: Options, needs: Needs) -> Instance:
     c["tx_timer_ns"] = int(opts.tx_timer_ns)
     c["lookahead"] = opts.lookahead
     c["hdr"] = lay.area("headers").offset if opts.lookahead > 0 else 0
-    drv = np.zeros(D_BASE + 3 * n, dtype=np.int64)
-    drv[D_BASE : D_BASE + n] = np.arange(1, n + 1)  # free list 0 -> 1 -> ... (desc_extra.next)
+    drv = np.zeros(DRV_BASE + 3 * n, dtype=np.int64)
+    drv[DRV_BASE : DRV_BASE + n] = np.arange(1, n + 1)  # free list 0 -> 1 -> ... (desc_extra.next)
     if opts.in_order:
-        drv[D_BASE + n - 1] = 0  # in order the free "list" is the ring itself, a counter
-    drv[D_NUM_FREE] = n
-    dev = np.zeros(N_DEV + 2 * n, dtype=np.int64)
+        drv[DRV_BASE + n - 1] = 0  # in order the free "list" is the ring itself, a counter
+    drv[DRV_NUM_FREE] = n
+    dev = np.zeros(DEV_BASE + 2 * n, dtype=np.int64)
     return Instance(NAME, lay, cfg, new_mem(lay.size), drv, dev)
 
 
@@ -631,28 +624,28 @@ def audit(inst: Instance) -> list[str]:
     c, drv, dev, mem = inst.cfg[0], inst.drv, inst.dev, inst.mem
     n = int(c["split_n"])
     out = []
-    if drv[D_NUM_FREE] != n:
-        out.append(f"{drv[D_NUM_FREE]} of {n} descriptors on the free list")
+    if drv[DRV_NUM_FREE] != n:
+        out.append(f"{drv[DRV_NUM_FREE]} of {n} descriptors on the free list")
     seen = np.zeros(n, dtype=bool)
-    i = int(drv[D_FREE_HEAD])
-    for _ in range(int(drv[D_NUM_FREE])):
+    i = int(drv[DRV_FREE_HEAD])
+    for _ in range(int(drv[DRV_NUM_FREE])):
         if i >= n or seen[i]:
             out.append(f"free list broken at descriptor {i}")
             break
         seen[i] = True
-        i = int(drv[D_BASE + i])
-    if np.any(drv[D_BASE + 2 * n : D_BASE + 3 * n]):
+        i = int(drv[DRV_BASE + i])
+    if np.any(drv[DRV_BASE + 2 * n : DRV_BASE + 3 * n]):
         out.append("a chain is still outstanding")
     h = view(mem, np.uint16)
     avail_idx = int(h[(int(c["avail"]) + 2) >> 1])
     used_idx = int(h[(int(c["used"]) + 2) >> 1])
-    if not (avail_idx == drv[D_AVAIL_SHADOW] == dev[V_LAST_AVAIL]):
+    if not (avail_idx == drv[DRV_AVAIL_SHADOW] == dev[DEV_LAST_AVAIL]):
         out.append(
-            f"avail.idx {avail_idx}, driver shadow {drv[D_AVAIL_SHADOW]}, device {dev[V_LAST_AVAIL]}"
+            f"avail.idx {avail_idx}, driver shadow {drv[DRV_AVAIL_SHADOW]}, device {dev[DEV_LAST_AVAIL]}"
         )
-    if not (used_idx == dev[V_USED_SHADOW] == drv[D_LAST_USED] == avail_idx):
+    if not (used_idx == dev[DEV_USED_SHADOW] == drv[DRV_LAST_USED] == avail_idx):
         out.append(
-            f"used.idx {used_idx}, device shadow {dev[V_USED_SHADOW]}, driver last_used {drv[D_LAST_USED]}"
+            f"used.idx {used_idx}, device shadow {dev[DEV_USED_SHADOW]}, driver last_used {drv[DRV_LAST_USED]}"
         )
     return out
 
