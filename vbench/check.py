@@ -18,10 +18,13 @@ missing or incomparable (made from a different config).
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import shutil
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,10 +33,11 @@ import pandas as pd
 
 from vbench import results
 from vbench.compare import Comparison, Policy, compare_sets, to_json
-from vbench.errors import VbenchError
+from vbench.errors import InvariantError, VbenchError
 from vbench.results import ResultSet
 
 EXIT_OK, EXIT_REGRESSION, EXIT_USAGE, EXIT_INVARIANT, EXIT_BASELINE = 0, 1, 2, 3, 4
+EXIT_INTERRUPTED = 130  # Ctrl-C (or SIGTERM) while the gate's sweep ran: nothing was judged
 DEFAULT_CONFIG = Path("configs/ci.toml")
 DEFAULT_BASELINE = Path("results/baseline")
 DEFAULT_RTOL = 0.01
@@ -138,7 +142,6 @@ def run_config(config: Path, jobs: int, out: Path, plan: Any = None) -> Path:
     breaks an invariant raises InvariantError: the gate must not judge a broken run."""
     from vbench import config as cfgmod
     from vbench import sweep
-    from vbench.errors import InvariantError
 
     plan = plan or cfgmod.plan(config, [])
     start = results.now()
@@ -154,6 +157,80 @@ def run_config(config: Path, jobs: int, out: Path, plan: Any = None) -> Path:
     meta = sweep.meta_of(plan, config, [], outcome, start, results.now())
     results.write(out, outcome.rows, meta)
     return out
+
+
+@dataclass
+class GateOutcome:
+    """How ``vbench check`` ended: the verdict (``result.code`` is the exit code), the reports
+    written (check.md, check.json), whether the run was judged against the baseline (else it
+    stopped before: a broken run, no baseline, an interrupt) and, after --update-baseline,
+    what changed against the previous baseline."""
+
+    result: CheckResult
+    reports: tuple[Path, Path] | None = None
+    judged: bool = False
+    baseline_changes: list[str] | None = None
+
+
+def gate(
+    config: Path = DEFAULT_CONFIG,
+    baseline: Path = DEFAULT_BASELINE,
+    policy: Policy | None = None,
+    *,
+    results_dir: Path | None = None,
+    report: Path | None = None,
+    jobs: int = 0,
+    update: bool = False,
+    rerun: bool = True,
+    status: Callable[[str], AbstractContextManager[Any]] | None = None,
+) -> GateOutcome:
+    """The CI regression gate, as ``vbench check`` runs it: run ``config`` (twice, with
+    ``rerun``; or judge the folder ``results_dir``) and judge it against ``baseline``, or with
+    ``update`` make it the baseline. The reports go to ``report`` (default: the run's folder)
+    whatever the verdict, so CI always has one to show; ``jobs`` 0 means every core."""
+    policy = policy or Policy(rtol=DEFAULT_RTOL)
+    jobs = jobs or (os.cpu_count() or 1)
+    second = None
+    if results_dir is not None:
+        cur = results.load(results_dir)
+    else:
+        try:
+            with status(f"running {config}…") if status else contextlib.nullcontext():
+                folder = run_config(config, jobs, results.default_dir("check"))
+                cur = results.load(folder)
+                if rerun:
+                    second = results.load(run_config(config, jobs, folder / "rerun"))
+        except InvariantError as e:
+            res = CheckResult(EXIT_INVARIANT, f"invariant violation: {e}")
+            out_dir = report or results.default_dir("check")
+            return GateOutcome(res, write_reports(res, out_dir, None, None, policy))
+        except KeyboardInterrupt:
+            headline = "interrupted: nothing was judged; run vbench check again"
+            return GateOutcome(CheckResult(EXIT_INTERRUPTED, headline))
+    out_dir = report or cur.path
+    if update:
+        return _update(cur, second, baseline, out_dir, policy)
+    try:
+        base = load_baseline(baseline)
+    except BaselineMissing as e:
+        res = CheckResult(EXIT_BASELINE, str(e))
+        return GateOutcome(res, write_reports(res, out_dir, None, cur, policy))
+    res = judge(base, cur, policy, second)
+    return GateOutcome(res, write_reports(res, out_dir, base, cur, policy), judged=True)
+
+
+def _update(
+    cur: ResultSet, rerun: ResultSet | None, baseline: Path, out_dir: Path, policy: Policy
+) -> GateOutcome:
+    """--update-baseline: write ``cur`` as the baseline, unless its rerun differs (a baseline
+    must come from a deterministic run; then the reports say why, and nothing is written)."""
+    if rerun is not None:
+        res = judge(cur, cur, policy, rerun)  # determinism first
+        if res.code == EXIT_INVARIANT:
+            return GateOutcome(res, write_reports(res, out_dir, None, cur, policy))
+    changes = update_baseline(cur, baseline)
+    written = f"baseline written: {baseline} (commit it with the change that caused it)"
+    return GateOutcome(CheckResult(EXIT_OK, written), baseline_changes=changes)
 
 
 # --- reports ------------------------------------------------------------------------------------

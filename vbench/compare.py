@@ -23,13 +23,15 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from vbench.errors import VbenchError, did_you_mean
-from vbench.results import ResultSet
+from vbench.exits import Stop
+from vbench.results import ResultSet, load
 
 VERDICTS = ("same", "better", "worse", "changed", "incomparable")
 REPORT_SCHEMA = "vbench.compare/1"
@@ -654,3 +656,86 @@ def sim_vs_native_json(df: pd.DataFrame, rs: ResultSet) -> dict[str, Any]:
         "pairs": [list(p) for p in ENGINE_PAIRS],
         "rows": _records(df),
     }
+
+
+# --- the command: what ``vbench compare`` shows --------------------------------------------------
+FORMATS = ("table", "markdown", "json", "csv", "gab-json")
+
+
+@dataclass
+class Report:
+    """What ``vbench compare`` shows: a JSON ``document``, or a ``table`` with its ``title``
+    (``verdicts``: its verdict column is coloured); the ``notes`` for stderr; and, for two
+    result sets, the verdict ``counts`` that decide the exit code."""
+
+    document: dict[str, Any] | None = None
+    table: pd.DataFrame | None = None
+    title: str = ""
+    verdicts: bool = False
+    notes: list[str] = field(default_factory=list)
+    counts: dict[str, int] | None = None
+
+    @property
+    def worse(self) -> int:
+        """Values that got worse (two result sets; 0 for one): ``vbench compare`` exits 1."""
+        return (self.counts or {}).get("worse", 0)
+
+
+def run(
+    paths: list[Path],
+    metrics: list[str] | None = None,
+    where: list[str] | None = None,
+    ref: str | None = None,
+    fmt: str = "table",
+    policy: Policy | None = None,
+    engines: bool | None = None,
+) -> Report:
+    """``vbench compare`` without its command line: one results folder shows its models side by
+    side (or, with ``engines``, by default when it holds both, the simulation beside the
+    native measurement); two, BASELINE and CURRENT, show what changed, judged by ``policy``.
+
+    ``fmt`` chooses a JSON document (json, gab-json) or a table (table, markdown, csv: the
+    caller renders it). Arguments that contradict each other raise :class:`Stop` (exit 2)."""
+    if fmt not in FORMATS:
+        raise Stop(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
+    if len(paths) not in (1, 2):
+        raise Stop("compare takes one results folder, or two: BASELINE CURRENT")
+    if engines and len(paths) == 2:
+        raise Stop("--engines shows one result set: vbench compare RESULTS --engines")
+    sets = [load(p) for p in paths]
+    if len(sets) == 1:
+        return _one_set(sets[0], metrics, where, ref, fmt, engines)
+    if fmt == "gab-json":
+        raise Stop(
+            "--format gab-json exports one result set: vbench compare RESULTS --format gab-json"
+        )
+    base, cur = sets
+    policy = policy or Policy()
+    cmp = compare_sets(base, cur, metrics, where, policy)
+    if fmt == "json":
+        doc = to_json(cmp, base, cur, policy)
+        return Report(document=doc, notes=cmp.notes, counts=cmp.counts())
+    title = f"{base.name} → {cur.name}"
+    return Report(table=cmp.table, title=title, verdicts=True, notes=cmp.notes, counts=cmp.counts())
+
+
+def _one_set(
+    rs: ResultSet,
+    metrics: list[str] | None,
+    where: list[str] | None,
+    ref: str | None,
+    fmt: str,
+    engines: bool | None,
+) -> Report:
+    """One result set: its models side by side, or the simulation beside the measurement."""
+    if fmt == "gab-json":
+        return Report(document=gab_json(rs, metrics))
+    if engines or (engines is None and has_both_engines(rs)):
+        df = sim_vs_native(rs, metrics, where)
+        if fmt == "json":
+            return Report(document=sim_vs_native_json(df, rs))
+        return Report(table=df, title=f"{rs.name}: simulation (sim) against native measurement")
+    df = side_by_side(rs, metrics, ref, where)
+    if fmt == "json":
+        return Report(document=side_by_side_json(df, rs))
+    return Report(table=df, title=f"{rs.name}: models side by side (ratios to {df.attrs['ref']})")

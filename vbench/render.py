@@ -1,14 +1,43 @@
-"""Rich tables for people: the models side by side per sweep point, and layouts.
+"""What people see: rich tables (the models side by side per sweep point, layouts, presets,
+comparisons), the other output formats of a table (Markdown, CSV, JSON), and a sweep's
+progress on stderr.
 
-Only presentation lives here; every figure comes from the tidy result rows.
+Only presentation lives here; every figure comes from the library (the tidy result rows, a
+:class:`~vbench.compare.Report`, a layout dict). Data goes to stdout, progress and notes to
+stderr; rich honours NO_COLOR.
 """
 
 from __future__ import annotations
 
+import contextlib
+import json
 import math
+import sys
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+from rich.console import Console
 from rich.table import Table
+
+from vbench.commands import OnPoint, SweepDisplay
+
+
+def stdout_console() -> Console:
+    """The console for data: as wide as the terminal, or unbounded when piped (a wide table
+    written to a file or a pager must not be crushed to 80 columns)."""
+    return Console() if sys.stdout.isatty() else Console(width=100_000)
+
+
+def stderr_console() -> Console:
+    """The console for progress, notes and diagnostics."""
+    return Console(stderr=True)
+
+
+def write_json(document: Any) -> None:
+    """A JSON document on stdout, indented, with a final newline."""
+    sys.stdout.write(json.dumps(document, indent=2) + "\n")
+
 
 # (column title, row key, scale, format) shown per model in the summary
 SUMMARY_METRICS: tuple[tuple[str, str, float, str], ...] = (
@@ -138,3 +167,154 @@ def frame_table(df: Any, title: str, verdicts: bool = False) -> Table:
             cells.append(text)
         t.add_row(*cells)
     return t
+
+
+def markdown(df: Any) -> str:
+    """A DataFrame as a Markdown table, every value through :func:`cell`."""
+    cols = list(df.columns)
+    out = ["| " + " | ".join(cols) + " |", "|" + " --- |" * len(cols)]
+    for rec in df.itertuples(index=False):
+        out.append("| " + " | ".join(cell(v) for v in rec) + " |")
+    return "\n".join(out)
+
+
+def emit_frame(df: Any, fmt: str, title: str, verdicts: bool = False) -> None:
+    """A table on stdout in ``fmt``: csv, json (records), markdown, else a rich table."""
+    if fmt == "csv":
+        sys.stdout.write(df.to_csv(index=False))
+    elif fmt == "json":
+        sys.stdout.write(df.to_json(orient="records", indent=2) + "\n")
+    elif fmt == "markdown":
+        sys.stdout.write(markdown(df) + "\n")
+    else:
+        stdout_console().print(frame_table(df, title, verdicts))
+
+
+def models_table(models: dict[str, Any]) -> Table:
+    """Each model's summary, then its options with their defaults and descriptions."""
+    t = Table(title="models", header_style="bold")
+    for c in ("model", "option", "default", "what"):
+        t.add_column(c)
+    for name, definition in models.items():
+        t.add_row(name, "", "", definition.summary)
+        for option, f in definition.options.model_fields.items():
+            t.add_row("", option, repr(f.default), f.description or "")
+    return t
+
+
+def provenance_table(preset: Any, title: str, value_format: str = "g") -> Table:
+    """Every figure of a cost preset with its value, its tag (M, D, E) and its source."""
+    t = Table(title=title, header_style="bold")
+    for c in ("figure", "value", "tag", "source"):
+        t.add_column(c, overflow="fold")
+    for figure, v in preset.provenance().items():
+        t.add_row(figure, format(v["value"], value_format), v["tag"], v["source"])
+    return t
+
+
+def measurements_table(calibration: Any) -> Table:
+    """What ``vbench calibrate`` measured: median, min and max of each measurement."""
+    t = Table(
+        title=f"measured on {calibration.fingerprint}, {calibration.date}", header_style="bold"
+    )
+    for c in ("measurement", "median", "min", "max", "unit"):
+        t.add_column(c, justify="left" if c in ("measurement", "unit") else "right")
+    for m in calibration.measurements.values():
+        t.add_row(m.what, f"{m.median:.4g}", f"{m.lo:.4g}", f"{m.hi:.4g}", m.unit)
+    return t
+
+
+class SweepView(SweepDisplay):
+    """``vbench run`` as a person sees it on stderr: the sweep's size, a spinner while the
+    models compile, a progress bar, then the summary table on stdout. ``quiet`` leaves only
+    the notes and the results folder."""
+
+    def __init__(self, quiet: bool = False) -> None:
+        self.quiet = quiet
+        self.err = stderr_console()
+
+    def note(self, text: str) -> None:
+        self.err.print(f"[yellow]note:[/] {text}")
+
+    def starting(self, plan: Any, runs: int, jobs: int, resuming: Path | None) -> None:
+        if not self.quiet:
+            self.err.print(
+                f"[bold]{plan.name}[/]: {len(plan.points)} points × models = {runs} runs, "
+                f"{jobs} job(s)" + (f", resuming {resuming}" if resuming is not None else "")
+            )
+
+    def compiling(self) -> contextlib.AbstractContextManager[Any]:
+        if self.quiet:
+            return contextlib.nullcontext()
+        return self.err.status("compiling / loading the jitted models…", spinner="dots")
+
+    @contextlib.contextmanager
+    def running(self, points: int) -> Iterator[OnPoint | None]:
+        if self.quiet:
+            yield None
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
+        columns = (TextColumn("[progress.description]{task.description}"), BarColumn())
+        with Progress(
+            *columns, MofNCompleteColumn(), TimeElapsedColumn(), console=stderr_console()
+        ) as progress:
+            task = progress.add_task("points", total=points)
+            yield lambda _index, _failure: progress.advance(task)
+
+    def finished(self, plan: Any, outcome: Any, folder: Path) -> None:
+        if not self.quiet and outcome.rows and not outcome.interrupted:
+            title = f"{plan.name} ({plan.raw.get('preset', 'kvm-modern')})"
+            stdout_console().print(summary_table(outcome.rows, plan.swept, title))
+        self.err.print(f"results: {folder}")
+
+    def verified(self, points: int) -> None:
+        if not self.quiet:
+            self.err.print(
+                f"verified: every point ran twice with the same event sequence ({points} points)"
+            )
+
+
+def show_report(report: Any, fmt: str) -> None:
+    """``vbench compare``'s :class:`~vbench.compare.Report`: the notes on stderr, the document
+    or the table on stdout in ``fmt``, then, for two result sets, the verdict counts."""
+    err = stderr_console()
+    for note in report.notes:
+        err.print(f"[yellow]note:[/] {note}")
+    if report.document is not None:
+        write_json(report.document)
+    else:
+        emit_frame(report.table, fmt, report.title, report.verdicts)
+    if report.counts is not None:
+        err.print(", ".join(f"{n} {v}" for v, n in report.counts.items() if n))
+
+
+#: the columns of the failing values ``vbench check`` shows, after the row keys
+FAILING_COLUMNS = ("metric", "kind", "old", "new", "change_pct", "verdict")
+
+
+def show_gate(outcome: Any) -> None:
+    """``vbench check``'s :class:`~vbench.check.GateOutcome`: what changed in the baseline, or
+    the failing values (stdout) and where the reports are; then, if the gate passed, its
+    verdict (a failure's is the caller's one-line error)."""
+    err, result = stderr_console(), outcome.result
+    for line in outcome.baseline_changes or []:
+        err.print(line)
+    if outcome.judged:
+        if len(result.failing):
+            show = result.failing[[*result.comparison.keys, *FAILING_COLUMNS]].head(40)
+            stdout_console().print(frame_table(show, "failing values", True))
+        markdown_path, json_path = outcome.reports
+        err.print(f"report: {markdown_path} and {json_path}", soft_wrap=True)
+    if result.code:
+        return
+    if outcome.baseline_changes is not None:
+        err.print(result.headline, soft_wrap=True)
+    else:
+        err.print(f"vbench check: {result.headline}")

@@ -1,0 +1,163 @@
+"""The command line's arguments and options: each one's flags, bounds and help text, declared
+once, so that a command in :mod:`vbench.cli` reads as what it takes and what it does.
+
+Defaults stay with the commands (``jobs: opt.RunJobs = 1``): the same flag may default
+differently per command. Options shared by commands with one meaning (``--rtol``,
+``--noise-floor``) are declared once for both.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+# --- shared ---------------------------------------------------------------------------------------
+Debug = Annotated[
+    bool, typer.Option("--debug", help="on an error, show the Python traceback, not one line")
+]
+Rtol = Annotated[float, typer.Option("--rtol", min=0.0, help="modeled metrics: relative tolerance")]
+NoiseFloor = Annotated[
+    float, typer.Option("--noise-floor", min=0.0, help="timing metrics: noise floor")
+]
+
+# --- run --------------------------------------------------------------------------------------------
+RunConfig = Annotated[
+    Path | None, typer.Argument(help="sweep config (TOML); default configs/default.toml")
+]
+Sets = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--set", "-s", help="override a value: key=value (repeatable), e.g. engine.batch=32"
+    ),
+]
+RunJobs = Annotated[
+    int, typer.Option("--jobs", "-j", min=1, help="points run in parallel processes")
+]
+RunOut = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="results folder (default results/runs/<name>-<time>)"),
+]
+Resume = Annotated[
+    Path | None,
+    typer.Option(
+        "--resume",
+        help="finish an interrupted run in this results folder: its finished points are kept",
+    ),
+]
+Verify = Annotated[
+    bool,
+    typer.Option("--verify", help="run every point twice; a different event sequence exits 3"),
+]
+Engine = Annotated[
+    str | None,
+    typer.Option(
+        "--engine", help="sim (the deterministic simulation) or native (two real threads)"
+    ),
+]
+Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar and no table")]
+
+# --- layout, presets ------------------------------------------------------------------------------
+Model = Annotated[str, typer.Argument(help="model name, e.g. virtio-split or vbus-ioq")]
+QueueSize = Annotated[int, typer.Option("--queue-size", "-n", help="descriptors in the ring")]
+Segments = Annotated[
+    int,
+    typer.Option(
+        "--segments", help="largest scatter/gather list (sizes indirect tables / sg pools)"
+    ),
+]
+LayoutFormat = Annotated[str, typer.Option("--format", "-f", help="table or json")]
+PresetName = Annotated[str | None, typer.Argument(help="a preset to show (default: list them)")]
+
+# --- compare --------------------------------------------------------------------------------------
+CompareResults = Annotated[
+    list[Path],
+    typer.Argument(
+        metavar="RESULTS [CURRENT]",
+        help="one results folder (models side by side) or BASELINE CURRENT (changes)",
+    ),
+]
+Metrics = Annotated[
+    list[str] | None,
+    typer.Option("--metric", "-m", help="metric column(s) to show (repeat or comma-separate)"),
+]
+CompareWhere = Annotated[
+    list[str] | None,
+    typer.Option("--where", "-w", help="row filter KEY=VALUE (or !=, <, <=, >, >=); repeatable"),
+]
+CompareRef = Annotated[
+    str | None,
+    typer.Option("--ref", help="reference model label (default: the first virtio model)"),
+]
+CompareFormat = Annotated[
+    str, typer.Option("--format", "-f", help="table, markdown, json, csv or gab-json")
+]
+FailOnRegression = Annotated[
+    bool,
+    typer.Option(
+        "--fail/--no-fail", help="exit 1 when any metric got worse (BASELINE CURRENT only)"
+    ),
+]
+Engines = Annotated[
+    bool | None,
+    typer.Option(
+        "--engines/--models",
+        help="one set: the simulation beside the native measurement, or models side by "
+        "side (default: --engines when the set holds both engines)",
+    ),
+]
+
+# --- plot -----------------------------------------------------------------------------------------
+PlotResults = Annotated[Path, typer.Argument(metavar="RESULTS", help="a results folder")]
+PlotOut = Annotated[
+    Path | None, typer.Option("--out", "-o", help="figure folder (default RESULTS/figures)")
+]
+X = Annotated[str | None, typer.Option("--x", help="column on the x axis")]
+Y = Annotated[str | None, typer.Option("--y", help="metric on the y axis")]
+Hue = Annotated[
+    str | None, typer.Option("--hue", help="one series per value (default: the model label)")
+]
+Facet = Annotated[str | None, typer.Option("--facet", help="one panel per value")]
+Kind = Annotated[str | None, typer.Option("--kind", "-k", help="line, heatmap, cdf or bar")]
+PlotWhere = Annotated[
+    list[str] | None,
+    typer.Option("--where", "-w", help="row filter KEY=VALUE (or !=, <, <=, >, >=)"),
+]
+PlotRef = Annotated[
+    str | None, typer.Option("--ref", help="draw differences from this model label")
+]
+PlotFormat = Annotated[str, typer.Option("--format", "-f", help="png, svg or pdf, comma-separated")]
+
+# --- check ----------------------------------------------------------------------------------------
+CheckConfig = Annotated[Path, typer.Option("--config", "-c", help="the gate's sweep config")]
+CheckResults = Annotated[
+    Path | None,
+    typer.Option("--results", help="judge this results folder instead of running the sweep"),
+]
+Baseline = Annotated[Path, typer.Option("--baseline", "-b", help="the committed baseline folder")]
+Report = Annotated[
+    Path | None,
+    typer.Option("--report", help="where check.md and check.json go (default: the run's folder)"),
+]
+CheckJobs = Annotated[
+    int, typer.Option("--jobs", "-j", min=0, help="parallel processes (0: all cores)")
+]
+UpdateBaseline = Annotated[
+    bool,
+    typer.Option("--update-baseline", help="rewrite the baseline from this run, on purpose"),
+]
+Rerun = Annotated[
+    bool, typer.Option("--rerun/--no-rerun", help="run twice; the rerun must be bit-identical")
+]
+
+# --- calibrate ------------------------------------------------------------------------------------
+PresetOut = Annotated[
+    Path | None,
+    typer.Option(
+        "--out", "-o", help="preset file to write (default: where preset 'calibrated' is found)"
+    ),
+]
+Quick = Annotated[
+    bool, typer.Option("--quick", help="fewer, shorter repetitions (seconds; noisier)")
+]
