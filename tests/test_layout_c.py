@@ -663,7 +663,7 @@ def test_vbus_c_declaration_matches_published_sizes(vbus_c):
 
 def test_vbus_structs_all_checked():
     """Every vbus struct vbench defines is checked against C, every member deep-checked."""
-    # checked against the Linux uapi headers instead (here and in tests/test_packed.py)
+    # checked against the Linux uapi headers instead (here and in tests/test_virtio_packed.py)
     uapi = {
         "vring_desc",
         "vring_used_elem",

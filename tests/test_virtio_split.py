@@ -1,13 +1,14 @@
-"""The jitted ring models against the small pure-Python references of tests/reference_rings.py.
+"""virtio-split: the jitted model against its pure-Python reference (tests/reference/split.py).
 
-Random interleavings of driver and device operations (not the engine's schedule) run through a
-model and its reference side by side: every answer must agree (add, kick decisions, pop's
-request and io slots, reap's request, interrupt decisions, the re-arm re-checks), and so must
-the shared state a peer can read from the arena, checked after every step. A drain at the end
-must leave the model's own audit clean. The split ring's options are all drawn, IN_ORDER, the
-device look-ahead window (with requests of several classes) and the TX mitigation timer (with a
-clock that moves between device wakeups) included. A few fixed scenarios pin the capacity rules,
-the EVENT_IDX window rule and what each of those three options does.
+Random interleavings of driver and device operations (not the engine's schedule) run through the
+model and its reference side by side (the harness of tests/reference/lockstep.py): every answer
+must agree (add, kick decisions, pop's request and io slots, reap's request and used length,
+interrupt decisions, the re-arm re-checks), and so must the shared state a peer can read from
+the arena, checked after every step. A drain at the end must leave the model's own audit clean.
+The split ring's options are all drawn, IN_ORDER, the device look-ahead window (with requests of
+several classes) and the TX mitigation timer (with a clock that moves between device wakeups)
+included. A few fixed scenarios pin the capacity rules, the EVENT_IDX window rule and what each
+of those three options does.
 """
 
 from __future__ import annotations
@@ -18,18 +19,25 @@ from typing import Any
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
-from lockstep import KICK_OFF, Pair, SplitView, payload_addr, rd, split_ref_options, warm
-from reference_rings import IoqRef, SplitRef
+from reference.lockstep import (
+    ACTIONS,
+    KICK_OFF,
+    MAX_SIZE,
+    Pair,
+    SplitView,
+    random_steps,
+    split_ref_options,
+    warm,
+)
+from reference.split import SplitRef
 
 from vbench.counters import (
     IO_NOW,
     IO_WAKE_AT,
 )
-from vbench.layout import IOQ_RING_DESC, IOQ_RING_IDX, SHM_SIGNAL_IRQ, VENET_IOV, VENET_SG
 from vbench.models.interface import Needs
 
 U16 = 0xFFFF
-MAX_SIZE = 1 << 16
 
 
 def split_ref(opts: dict[str, Any]) -> SplitRef:
@@ -113,86 +121,6 @@ class SplitPair(Pair):
         self.view.compare(self._eq, self.ref, descriptors=full or len(self.trace) % 4 == 0)
 
 
-class IoqPair(Pair):  # the default play hooks: slots handed back in order
-    def __init__(self, opts: dict[str, Any], max_segments: int) -> None:
-        ref = IoqRef(
-            opts["queue_size"],
-            txmitigation=opts["txmitigation"],
-            sg_pool=opts["sg"] == "pool",
-            eoi_windows=opts.get("eoi") == "windows",
-        )
-        super().__init__("vbus-ioq", opts, Needs(max_segments, MAX_SIZE), ref)
-        self.count = opts["queue_size"]
-
-    def scalars(self) -> dict[str, int]:
-        mem, c = self.inst.mem, self.cfg
-        out = {}
-        for name in ("valid", "inuse"):
-            ix = int(c[f"{name}_idx"])
-            out[f"{name}.head"] = rd(mem, ix + IOQ_RING_IDX.offset("head"), 4)
-            out[f"{name}.tail"] = rd(mem, ix + IOQ_RING_IDX.offset("tail"), 4)
-            out[f"{name}.full"] = rd(mem, ix + IOQ_RING_IDX.offset("full"), 1)
-        for who in ("north", "south"):
-            mb = int(c[who])
-            for k in ("enabled", "pending", "dirty"):
-                out[f"{who}.{k}"] = rd(mem, mb + SHM_SIGNAL_IRQ.offset(k), 1)
-        return out
-
-    def check(self, full: bool = False) -> None:
-        self._eq("indexes/mailboxes", self.scalars(), self.ref.shared_scalars())
-        mem, ring, size = self.inst.mem, int(self.cfg["ring"]), IOQ_RING_DESC.size
-        for i, s in enumerate(self.ref.slots):
-            d = ring + size * i
-            got = (
-                rd(mem, d + IOQ_RING_DESC.offset("cookie"), 8),
-                rd(mem, d + IOQ_RING_DESC.offset("valid"), 1),
-                rd(mem, d + IOQ_RING_DESC.offset("sown"), 1),
-            )
-            self._eq(f"slot {i} cookie/valid/sown", got, (s.cookie, s.valid, s.sown))
-            if s.valid and (full or len(self.trace) % 4 == 0):
-                self.check_buffer(d, s)
-
-    def check_buffer(self, d: int, s: Any) -> None:
-        """What the slot points at describes the request the reference put there."""
-        mem = self.inst.mem
-        ptr = rd(mem, d + IOQ_RING_DESC.offset("ptr"), 8)
-        ln = rd(mem, d + IOQ_RING_DESC.offset("len"), 8)
-        if not self.ref.sg_pool:
-            self._eq("flat ptr/len", (ptr, ln), (payload_addr(s.cookie, 0), s.size))
-            return
-        e = int(self.cfg["pool"]) + ptr
-        hdr = (
-            rd(mem, e + VENET_SG.offset("cookie"), 8),
-            rd(mem, e + VENET_SG.offset("len"), 4),
-            rd(mem, e + VENET_SG.offset("count"), 4),
-        )
-        self._eq("venet_sg header", hdr, (s.cookie, s.size, s.segs))
-        off = 0
-        for j in range(s.segs):
-            v = e + VENET_SG.offset("iov") + VENET_IOV.size * j
-            seg = rd(mem, v + VENET_IOV.offset("len"), 4)
-            self._eq(
-                f"iov {j} ptr", rd(mem, v + VENET_IOV.offset("ptr"), 8), payload_addr(s.cookie, off)
-            )
-            off += seg
-        self._eq("iov lengths sum", off, s.size)
-
-
-# --- random operation sequences ------------------------------------------------------------------
-# weights: the data path more often than the notification toggles
-ACTIONS = (
-    ["add"] * 5
-    + ["kick"] * 2
-    + ["reap"] * 3
-    + ["irq_off", "irq_on"]
-    + ["pop"] * 4
-    + ["push"] * 3
-    + ["irq"] * 2
-    + ["kick_off", "kick_on"]
-)
-steps_st = st.lists(st.tuples(st.sampled_from(ACTIONS), st.integers(0, 1 << 30)), max_size=90)
-
-
 CLASSES = 4  # request classes drawn for the split ring (only a look-ahead device reads them)
 TICK_NS = 250  # the device clock moves by a multiple of this between wakeups
 
@@ -219,7 +147,7 @@ split_opts = st.fixed_dictionaries(
     opts=split_opts,
     max_segments=st.integers(1, 8),
     base=st.sampled_from([0, 0, 0, 65536 - 2, 65536 - 9]),
-    steps=steps_st,
+    steps=random_steps,
 )
 def test_split_matches_reference(opts, max_segments, base, steps):
     if opts["in_order"]:
@@ -268,25 +196,6 @@ def test_split_order_and_timer_match_reference(
     p.play(steps, max_segments, max_held=max_held)
 
 
-ioq_opts = st.fixed_dictionaries(
-    {
-        "queue_size": st.integers(2, 64),
-        "txmitigation": st.integers(1, 12),
-        "sg": st.sampled_from(["pool", "flat"]),
-        "eoi": st.sampled_from(["linux", "windows"]),
-        # only the barrier's kind differs: the reference (which has none) must still agree
-        "signal_barrier": st.sampled_from(["wmb", "mb"]),
-    }
-)
-
-
-@settings(max_examples=200, deadline=None)
-@given(opts=ioq_opts, max_segments=st.integers(1, 8), steps=steps_st)
-def test_vbus_matches_reference(opts, max_segments, steps):
-    # the device completes each request before it takes the next (see the xfail below)
-    IoqPair(opts, max_segments).play(steps, max_segments, max_held=1)
-
-
 # --- fixed scenarios ------------------------------------------------------------------------------
 SPLIT_DEFAULT = {
     "queue_size": 8,
@@ -316,25 +225,6 @@ def test_split_fills_exactly_at_capacity(indirect, segs):
     assert p.reap() == 0
     assert p.add(100, segs, write=False, last=True) == 1
     assert p.add(100, segs, write=False, last=True) == 0  # n % per < per left over
-    p.drain()
-
-
-@pytest.mark.parametrize("count", [2, 3, 8, 64])
-def test_vbus_all_slots_usable(count):
-    p = IoqPair({"queue_size": count, "txmitigation": 10, "sg": "pool"}, max_segments=2)
-    for _ in range(count):
-        assert p.add(64, 2, write=False, last=False) == 1
-    s = p.scalars()
-    assert (s["valid.head"], s["valid.tail"], s["valid.full"]) == (0, 0, 1)
-    assert p.add(64, 2, write=False, last=True) == 0  # full: nothing changes
-    assert p.scalars() == s
-    # one completion and one reap make exactly one slot usable again
-    p.pop()
-    p.push(0)
-    p.irq(True)
-    assert p.reap() == 0
-    assert p.add(64, 2, write=False, last=True) == 1
-    assert p.add(64, 2, write=False, last=True) == 0
     p.drain()
 
 
@@ -495,12 +385,3 @@ def test_reference_fast_forward_is_round_trips():
             a.enable_interrupts()
         b.fast_forward(k)
         assert vars(a) == vars(b), kw
-
-
-def test_vbus_pop_takes_the_request():
-    """A device may take several requests before completing them (ioq_iter walks on)."""
-    p = IoqPair({"queue_size": 4, "txmitigation": 10, "sg": "pool"}, max_segments=1)
-    p.add(64, 1, write=False, last=True)
-    p.add(64, 1, write=False, last=True)
-    assert p.pop().req == 0
-    assert p.pop().req == 1  # the model answers 0 again

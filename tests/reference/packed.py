@@ -28,9 +28,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from reference_rings import Popped, need_event, segment_lengths
+from .common import U16, Popped, need_event, segment_lengths
 
-U16 = 0xFFFF
 F_NEXT, F_WRITE, F_INDIRECT = 1, 2, 4
 F_AVAIL, F_USED = 1 << 7, 1 << 15
 EV_ENABLE, EV_DISABLE, EV_DESC = 0, 1, 2

@@ -1,33 +1,18 @@
-"""Small pure-Python references of the two rings, written from the protocol rules alone.
+"""A small pure-Python reference of the virtio split virtqueue, written from the protocol rules
+alone (the conventions every reference follows are in :mod:`reference`).
 
-They hold shared memory as plain dicts and lists (no byte arena, nothing from the jitted
-models) and expose the same ten operations with the same return conventions as
-:mod:`vbench.models.interface`, so a test can run one operation sequence through both and
-compare every answer and the shared state the peers can see.
-
-The policies mirrored are the ones the models document:
-
-* virtio split (virtio 1.x "Split Virtqueues"): a Linux-style driver (a LIFO free list of
-  descriptors, chains or one INDIRECT descriptor for multi-segment requests, avail.idx published
-  on every add or only at the kick decision, ``get_buf`` re-arming ``used_event`` on every buffer
-  while interrupts are on, ``disable_cb`` writing ``used_event = 0`` under EVENT_IDX) and a
-  vhost-style device (``avail_event`` written when kicks are re-enabled, and with the QEMU option
-  on every pop as well; used.idx published once per ``used_batch`` completions or when the device
-  runs empty; an interrupt decision only when something new was published). The driver's
-  interrupt handler follows one of three policies: ``napi`` (disable, reap at most a budget,
-  re-enable with a re-check unless the budget ran out), ``get_buf`` (interrupts stay armed) or
-  ``delayed`` (``enable_cb_delayed``: arm at 3/4 of the outstanding buffers). Options:
-  VIRTIO_F_IN_ORDER, a device look-ahead window that serves the highest class first, and the
-  2009 QEMU TX mitigation timer (see :class:`SplitRef`).
-* vbus IOQ + shm-signal, driven as venet drives its TX queue: the driver pushes on both
-  indexes and injects the device's signal; the device takes slots at the ``inuse`` head while it
-  owns them, hands each back and injects the driver's signal every ``txmitigation`` completions
-  and when it runs empty; the driver reaps at the ``valid`` head what the device handed back.
-  A mailbox already masked has no wakeup to run; with the Windows EOI policy the driver's
-  handler only clears ``dirty`` and its end (EOI) clears ``pending``, the mailbox staying on.
-
-Results: ``pop`` returns ``None`` or a :class:`Popped`; ``reap`` returns ``None`` or
-``(request, used_len)``; the other operations return the interface's int.
+The policies mirrored are the ones the model documents (virtio 1.x "Split Virtqueues"): a
+Linux-style driver (a LIFO free list of descriptors, chains or one INDIRECT descriptor for
+multi-segment requests, avail.idx published on every add or only at the kick decision,
+``get_buf`` re-arming ``used_event`` on every buffer while interrupts are on, ``disable_cb``
+writing ``used_event = 0`` under EVENT_IDX) and a vhost-style device (``avail_event`` written
+when kicks are re-enabled, and with the QEMU option on every pop as well; used.idx published once
+per ``used_batch`` completions or when the device runs empty; an interrupt decision only when
+something new was published). The driver's interrupt handler follows one of three policies:
+``napi`` (disable, reap at most a budget, re-enable with a re-check unless the budget ran out),
+``get_buf`` (interrupts stay armed) or ``delayed`` (``enable_cb_delayed``: arm at 3/4 of the
+outstanding buffers). Options: VIRTIO_F_IN_ORDER, a device look-ahead window that serves the
+highest class first, and the 2009 QEMU TX mitigation timer (see :class:`SplitRef`).
 """
 
 from __future__ import annotations
@@ -35,7 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
-U16 = 0xFFFF
+from .common import U16, Popped, need_event, segment_lengths
 
 # virtio flag bits (virtio spec / linux/virtio_ring.h)
 F_NEXT = 1
@@ -46,29 +31,6 @@ AVAIL_F_NO_INTERRUPT = 1
 # virtio-blk request types (linux/virtio_blk.h): the device writes the buffer / reads it
 VIRTIO_BLK_T_IN = 0
 VIRTIO_BLK_T_OUT = 1
-
-
-def need_event(event: int, new: int, old: int) -> bool:
-    """Notify iff ``event`` is one of the u16 entries ``old .. new-1`` (written as a window)."""
-    span = (new - old) & U16
-    return any(((old + i) & U16) == event for i in range(span))
-
-
-def segment_lengths(size: int, segs: int) -> list[int]:
-    """``size`` bytes in ``segs`` near-equal pieces, the longer pieces first."""
-    q, r = divmod(size, segs)
-    return [q + 1 if j < r else q for j in range(segs)]
-
-
-@dataclass(frozen=True)
-class Popped:
-    """What the device learns from one pop: the request and the io slots the model fills."""
-
-    req: int
-    size: int
-    segs: int
-    handle: int
-    length: int
 
 
 # ================================================================================================
@@ -457,165 +419,4 @@ class SplitRef:
                 out[head] = (self.desc[head], self.tables[head])
             else:
                 out[head] = (self.desc[head], [self.desc[i] for i in ids])
-        return out
-
-
-# ================================================================================================
-# vbus IOQ with its shm-signal
-# ================================================================================================
-@dataclass
-class Slot:
-    cookie: int = 0
-    size: int = 0
-    segs: int = 0
-    valid: int = 0
-    sown: int = 0
-
-
-class IoqRef:
-    """Reference IOQ: one descriptor array, two head/tail/full indexes, two mailboxes."""
-
-    def __init__(
-        self, count: int, *, txmitigation: int, sg_pool: bool, eoi_windows: bool = False
-    ) -> None:
-        self.count = count
-        self.eoi_windows = eoi_windows
-        self.txmitigation = txmitigation
-        self.sg_pool = sg_pool
-        # --- shared memory ---
-        self.slots = [Slot() for _ in range(count)]
-        self.idx = {
-            "valid": {"head": 0, "tail": 0, "full": 0},
-            "inuse": {"head": 0, "tail": 0, "full": 0},
-        }
-        # the driver takes interrupts and the device sleeps on kicks from the start
-        self.mbox = {
-            "north": {"enabled": 1, "pending": 0, "dirty": 0},
-            "south": {"enabled": 1, "pending": 0, "dirty": 0},
-        }
-        # --- private ---
-        self.push_inject = -1  # driver: the last push's inject, reported by the kick decision
-        self.taken = 0  # device: slots taken at the inuse head and not yet handed back
-        self.unsignalled = 0  # device: completions since its last signal
-
-    # --- shm-signal and index rules ----------------------------------------------------------
-    def _inject(self, who: str) -> int:
-        m = self.mbox[who]
-        m["dirty"] = 1
-        if m["enabled"] and not m["pending"]:
-            m["pending"] = 1
-            return 1
-        return 0
-
-    def _disable(self, who: str) -> int:
-        if not self.mbox[who]["enabled"]:
-            return 0  # masked already (a polling side): no wakeup runs
-        # the wakeup: the handler clears dirty, masks the mailbox and, drained, clears pending
-        self.mbox[who].update(enabled=0, dirty=0, pending=0)
-        return 0
-
-    def _enable(self, who: str) -> int:
-        m = self.mbox[who]
-        m["enabled"] = 1
-        return 0 if (m["dirty"] or m["pending"]) else 1
-
-    def _push_tail(self, name: str) -> None:
-        ix = self.idx[name]
-        t = (ix["tail"] + 1) % self.count
-        if t == ix["head"]:
-            ix["full"] = 1
-        ix["tail"] = t
-
-    def _pop_head(self, name: str) -> None:
-        ix = self.idx[name]
-        ix["head"] = (ix["head"] + 1) % self.count
-        ix["full"] = 0
-
-    # --- driver ----------------------------------------------------------------------------
-    def add(self, req: int, size: int, segs: int, write: bool) -> int:
-        del write  # a TX queue has one direction
-        v = self.idx["valid"]
-        if v["full"]:
-            return 0
-        s = self.slots[v["tail"]]
-        if s.sown:
-            return 0
-        s.cookie, s.size, s.segs, s.valid = req, size, segs, 1
-        self._push_tail("valid")
-        self._push_tail("inuse")
-        s.sown = 1
-        self.push_inject = self._inject("south")
-        return 1
-
-    def kick_needed(self, last: bool) -> int:
-        del last  # decided by the push itself
-        r, self.push_inject = self.push_inject, -1
-        return r
-
-    def reap(self) -> tuple[int, int] | None:
-        s = self.slots[self.idx["valid"]["head"]]
-        if not s.valid or s.sown:
-            return None
-        s.valid = 0
-        self._pop_head("valid")
-        return (s.cookie, 0)
-
-    def disable_interrupts(self) -> int:
-        if self.eoi_windows:
-            self.mbox["north"]["dirty"] = 0  # the handler is deferred; the mailbox stays on
-            return 0
-        return self._disable("north")
-
-    def enable_interrupts(self) -> int:
-        if self.eoi_windows:
-            m = self.mbox["north"]
-            m["pending"] = 0  # EOI
-            return 0 if m["dirty"] else 1
-        return self._enable("north")
-
-    # --- device ----------------------------------------------------------------------------
-    def pop(self) -> Popped | None:
-        """Take the next slot the device owns and has not taken yet."""
-        if self.taken == self.count:
-            return None
-        h = (self.idx["inuse"]["head"] + self.taken) % self.count
-        s = self.slots[h]
-        if not s.sown:
-            return None
-        self.taken += 1
-        segs = s.segs if self.sg_pool else 1
-        return Popped(s.cookie, s.size, segs, h, 0)
-
-    def push_used(self, handle: int, length: int) -> int:
-        """Hand back the oldest taken slot (IOQ completes in order)."""
-        del length
-        assert self.taken > 0 and handle == self.idx["inuse"]["head"], "in-order completion"
-        self.taken -= 1
-        self._pop_head("inuse")
-        self.slots[handle].sown = 0
-        self.unsignalled += 1
-        return 0
-
-    def interrupt_needed(self, last: bool) -> int:
-        k = self.unsignalled
-        if k == 0 or (k < self.txmitigation and not last):
-            return -1
-        self.unsignalled = 0
-        return self._inject("north")
-
-    def disable_kicks(self) -> int:
-        return self._disable("south")
-
-    def enable_kicks(self) -> int:
-        return self._enable("south")
-
-    # --- what the peers can see --------------------------------------------------------------
-    def shared_scalars(self) -> dict[str, int]:
-        out = {}
-        for name, ix in self.idx.items():
-            for k, v in ix.items():
-                out[f"{name}.{k}"] = v
-        for who, m in self.mbox.items():
-            for k, v in m.items():
-                out[f"{who}.{k}"] = v
         return out

@@ -1,20 +1,22 @@
-"""Pure-Python references for the vbus variants ``reference_rings.IoqRef`` leaves out.
+"""Pure-Python references of the vbus models (the conventions every reference follows are in
+:mod:`reference`). Written from the protocol (``shared/reference/models.md`` sections 3-5); the
+only things taken from the models are their documented, observable choices (what goes into which
+io slot, the handle encoding, the values written into the call descriptors and event headers).
 
-Like :mod:`reference_rings`, shared memory is held as plain dicts and lists (no byte arena,
-nothing from the jitted models), each side's private state as attributes, and every operation
-answers with the interface's conventions, so a lock-step test can run one operation sequence
-through the jitted model and the reference and compare every answer and every shared field.
-Written from the protocol (``shared/reference/models.md`` sections 3-5); the only things taken
-from the models are their documented, observable choices (what goes into which io slot, the
-handle encoding, the values written into the call descriptors and event headers).
-
+* :class:`IoqRef`: ``vbus-ioq``, one IOQ + shm-signal driven as venet drives its TX queue: the
+  driver pushes on both indexes and injects the device's signal; the device takes slots at the
+  ``inuse`` head while it owns them, hands each back and injects the driver's signal every
+  ``txmitigation`` completions and when it runs empty; the driver reaps at the ``valid`` head
+  what the device handed back. A mailbox already masked has no wakeup to run; with the Windows
+  EOI policy the driver's handler only clears ``dirty`` and its end (EOI) clears ``pending``,
+  the mailbox staying on.
 * :class:`IoqCallRef`: ``vbus-ioq`` with ``transport = "call"``. A request is one synchronous
   vbus_pci ``call()``: the driver fills its per-CPU devicecall (the parameters) and the fastcall
   that names it, then rings the doorbell; the host serves the call inside that one exit (reads
   both descriptors, copies the parameters in, runs the handler, copies the result out, writes
   the status) and the vCPU resumes with the result. No ring slot, no shm-signal inject, no
   interrupt; one call at a time per vCPU.
-* :class:`PrioRef`: ``vbus-prio``. One :class:`~reference_rings.IoqRef` per priority class (the
+* :class:`PrioRef`: ``vbus-prio``. One :class:`IoqRef` per priority class (the
   venet TX path, unchanged), plus the host-to-guest event queues: a device signal that really
   fires (its guest mailbox enabled, nothing pending) queues the signal's one event in event
   queue ``min(class, E - 1)``, whose own shm-signal raises the MSI. The guest consumes events
@@ -25,7 +27,171 @@ handle encoding, the values written into the call descriptors and event headers)
 
 from __future__ import annotations
 
-from reference_rings import IoqRef, Popped
+from dataclasses import dataclass
+
+from .common import Popped
+
+
+# ================================================================================================
+# vbus-ioq: one IOQ with its shm-signal
+# ================================================================================================
+@dataclass
+class Slot:
+    cookie: int = 0
+    size: int = 0
+    segs: int = 0
+    valid: int = 0
+    sown: int = 0
+
+
+class IoqRef:
+    """Reference IOQ: one descriptor array, two head/tail/full indexes, two mailboxes."""
+
+    def __init__(
+        self, count: int, *, txmitigation: int, sg_pool: bool, eoi_windows: bool = False
+    ) -> None:
+        self.count = count
+        self.eoi_windows = eoi_windows
+        self.txmitigation = txmitigation
+        self.sg_pool = sg_pool
+        # --- shared memory ---
+        self.slots = [Slot() for _ in range(count)]
+        self.idx = {
+            "valid": {"head": 0, "tail": 0, "full": 0},
+            "inuse": {"head": 0, "tail": 0, "full": 0},
+        }
+        # the driver takes interrupts and the device sleeps on kicks from the start
+        self.mbox = {
+            "north": {"enabled": 1, "pending": 0, "dirty": 0},
+            "south": {"enabled": 1, "pending": 0, "dirty": 0},
+        }
+        # --- private ---
+        self.push_inject = -1  # driver: the last push's inject, reported by the kick decision
+        self.taken = 0  # device: slots taken at the inuse head and not yet handed back
+        self.unsignalled = 0  # device: completions since its last signal
+
+    # --- shm-signal and index rules ----------------------------------------------------------
+    def _inject(self, who: str) -> int:
+        m = self.mbox[who]
+        m["dirty"] = 1
+        if m["enabled"] and not m["pending"]:
+            m["pending"] = 1
+            return 1
+        return 0
+
+    def _disable(self, who: str) -> int:
+        if not self.mbox[who]["enabled"]:
+            return 0  # masked already (a polling side): no wakeup runs
+        # the wakeup: the handler clears dirty, masks the mailbox and, drained, clears pending
+        self.mbox[who].update(enabled=0, dirty=0, pending=0)
+        return 0
+
+    def _enable(self, who: str) -> int:
+        m = self.mbox[who]
+        m["enabled"] = 1
+        return 0 if (m["dirty"] or m["pending"]) else 1
+
+    def _push_tail(self, name: str) -> None:
+        ix = self.idx[name]
+        t = (ix["tail"] + 1) % self.count
+        if t == ix["head"]:
+            ix["full"] = 1
+        ix["tail"] = t
+
+    def _pop_head(self, name: str) -> None:
+        ix = self.idx[name]
+        ix["head"] = (ix["head"] + 1) % self.count
+        ix["full"] = 0
+
+    # --- driver ----------------------------------------------------------------------------
+    def add(self, req: int, size: int, segs: int, write: bool) -> int:
+        del write  # a TX queue has one direction
+        v = self.idx["valid"]
+        if v["full"]:
+            return 0
+        s = self.slots[v["tail"]]
+        if s.sown:
+            return 0
+        s.cookie, s.size, s.segs, s.valid = req, size, segs, 1
+        self._push_tail("valid")
+        self._push_tail("inuse")
+        s.sown = 1
+        self.push_inject = self._inject("south")
+        return 1
+
+    def kick_needed(self, last: bool) -> int:
+        del last  # decided by the push itself
+        r, self.push_inject = self.push_inject, -1
+        return r
+
+    def reap(self) -> tuple[int, int] | None:
+        s = self.slots[self.idx["valid"]["head"]]
+        if not s.valid or s.sown:
+            return None
+        s.valid = 0
+        self._pop_head("valid")
+        return (s.cookie, 0)
+
+    def disable_interrupts(self) -> int:
+        if self.eoi_windows:
+            self.mbox["north"]["dirty"] = 0  # the handler is deferred; the mailbox stays on
+            return 0
+        return self._disable("north")
+
+    def enable_interrupts(self) -> int:
+        if self.eoi_windows:
+            m = self.mbox["north"]
+            m["pending"] = 0  # EOI
+            return 0 if m["dirty"] else 1
+        return self._enable("north")
+
+    # --- device ----------------------------------------------------------------------------
+    def pop(self) -> Popped | None:
+        """Take the next slot the device owns and has not taken yet."""
+        if self.taken == self.count:
+            return None
+        h = (self.idx["inuse"]["head"] + self.taken) % self.count
+        s = self.slots[h]
+        if not s.sown:
+            return None
+        self.taken += 1
+        segs = s.segs if self.sg_pool else 1
+        return Popped(s.cookie, s.size, segs, h, 0)
+
+    def push_used(self, handle: int, length: int) -> int:
+        """Hand back the oldest taken slot (IOQ completes in order)."""
+        del length
+        assert self.taken > 0 and handle == self.idx["inuse"]["head"], "in-order completion"
+        self.taken -= 1
+        self._pop_head("inuse")
+        self.slots[handle].sown = 0
+        self.unsignalled += 1
+        return 0
+
+    def interrupt_needed(self, last: bool) -> int:
+        k = self.unsignalled
+        if k == 0 or (k < self.txmitigation and not last):
+            return -1
+        self.unsignalled = 0
+        return self._inject("north")
+
+    def disable_kicks(self) -> int:
+        return self._disable("south")
+
+    def enable_kicks(self) -> int:
+        return self._enable("south")
+
+    # --- what the peers can see --------------------------------------------------------------
+    def shared_scalars(self) -> dict[str, int]:
+        out = {}
+        for name, ix in self.idx.items():
+            for k, v in ix.items():
+                out[f"{name}.{k}"] = v
+        for who, m in self.mbox.items():
+            for k, v in m.items():
+                out[f"{who}.{k}"] = v
+        return out
+
 
 # --- the shm-signal mailbox rules (models.md 3.3), on one {enabled, pending, dirty} dict -------
 Mailbox = dict[str, int]

@@ -1,19 +1,23 @@
 """The lock-step harness shared by the reference tests: one jitted model instance and its
 pure-Python reference, every interface operation run on both, every answer compared.
 
-Subclasses (per ring) say how to read and compare the shared state (``check``) and may refine
-single operations (e.g. to check an event window rule). :class:`SplitView` reads one split
-ring's shared areas back from the arena, for the lone split ring and for each virtio-mq queue.
+Subclasses (per ring, in the model's test module) say how to read and compare the shared state
+(``check``) and may refine single operations (e.g. to check an event window rule). Here also:
+the random operation sequences the rings' tests draw (:data:`random_steps`, :func:`steps_of`);
+:class:`SplitView`, which reads one split ring's shared areas back from the arena (the lone
+split ring and each virtio-mq queue); :class:`IoqAt`, the same for one vbus IOQ region, and
+:class:`VbusPair`, the checks the vbus pairs share.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from dataclasses import dataclass
+from typing import Any, NamedTuple
 
 import numpy as np
+from hypothesis import strategies
 from numba import njit
-from reference_rings import F_INDIRECT, F_NEXT, BlkHeader, Popped, SplitRef
 
 from vbench.counters import (
     IO_DIR,
@@ -26,9 +30,28 @@ from vbench.counters import (
     IO_SIZE,
     N_IO,
 )
+from vbench.layout import (
+    IOQ_IDX_INUSE,
+    IOQ_IDX_VALID,
+    IOQ_RING_DESC,
+    IOQ_RING_HEAD,
+    IOQ_RING_IDX,
+    IOQ_RING_MAGIC,
+    IOQ_RING_VER,
+    SHM_NORTH,
+    SHM_SIGNAL_DESC,
+    SHM_SIGNAL_IRQ,
+    SHM_SOUTH,
+    VENET_IOV,
+    VENET_SG,
+    Area,
+)
 from vbench.memory import ARENA_GPA, DATA_GPA, DATA_SHIFT, new_tracker, view
 from vbench.models import get_model, interface
 from vbench.models.interface import Needs
+
+from .common import Popped
+from .split import F_INDIRECT, F_NEXT, BlkHeader, SplitRef
 
 ADD, KICK, REAP, IRQ_OFF, IRQ_ON, POP, PUSH, IRQ, KICK_OFF, KICK_ON = range(10)
 
@@ -381,3 +404,149 @@ class SplitView:
         if ref.headers:
             got = {h: self.header(h) for h in ref.headers}
             eq(f"{what}request headers", got, ref.headers)
+
+
+# --- random operation sequences ------------------------------------------------------------------
+MAX_SIZE = 1 << 16  # the largest request a random step adds, in bytes
+# weights: the data path more often than the notification toggles
+ACTIONS = (
+    ["add"] * 5
+    + ["kick"] * 2
+    + ["reap"] * 3
+    + ["irq_off", "irq_on"]
+    + ["pop"] * 4
+    + ["push"] * 3
+    + ["irq"] * 2
+    + ["kick_off", "kick_on"]
+)
+# steps for Pair.play: (action, r), r the random bits for the action's arguments
+random_steps = strategies.lists(
+    strategies.tuples(strategies.sampled_from(ACTIONS), strategies.integers(0, 1 << 30)),
+    max_size=90,
+)
+
+
+class Step(NamedTuple):
+    """One random step: the operation and the arguments an add would use."""
+
+    action: str
+    prio: int
+    size: int
+    segs: int
+    flag: bool  # add: the device writes the buffer; kick/irq: end of batch; call add: retry
+
+
+def steps_of(
+    actions: list[str], min_size: int, max_size: int
+) -> strategies.SearchStrategy[list[Step]]:
+    """Operation sequences; each add's arguments drawn on their own, so that hypothesis spreads
+    them rather than deriving them all from one small integer."""
+    step = strategies.builds(
+        Step,
+        action=strategies.sampled_from(actions),
+        prio=strategies.integers(0, 4),
+        size=strategies.integers(1, MAX_SIZE),
+        segs=strategies.integers(1, 8),
+        flag=strategies.booleans(),
+    )
+    return strategies.lists(step, min_size=min_size, max_size=max_size)
+
+
+# --- reading a vbus IOQ back from the arena ------------------------------------------------------
+@dataclass(frozen=True)
+class IoqAt:
+    """Where one registered IOQ region's parts sit in the arena, from the layout alone."""
+
+    region: int
+    ring: int
+    count: int
+
+    @classmethod
+    def of(cls, area: Area, count: int) -> IoqAt:
+        return cls(area.offset, area.at("ring"), count)
+
+    def _idx(self, which: int) -> int:
+        return self.region + IOQ_RING_HEAD.offset("idx") + IOQ_RING_IDX.size * which
+
+    def _mbox(self, side: int) -> int:
+        sig = self.region + IOQ_RING_HEAD.offset("signal") + SHM_SIGNAL_DESC.offset("irq")
+        return sig + SHM_SIGNAL_IRQ.size * side
+
+    def desc(self, i: int) -> int:
+        return self.ring + IOQ_RING_DESC.size * i
+
+    def scalars(self, mem: np.ndarray) -> dict[str, int]:
+        """The indexes and both mailboxes, keyed as the references' ``shared_scalars``."""
+        out = {}
+        for name, which in (("valid", IOQ_IDX_VALID), ("inuse", IOQ_IDX_INUSE)):
+            ix = self._idx(which)
+            out[f"{name}.head"] = rd(mem, ix + IOQ_RING_IDX.offset("head"), 4)
+            out[f"{name}.tail"] = rd(mem, ix + IOQ_RING_IDX.offset("tail"), 4)
+            out[f"{name}.full"] = rd(mem, ix + IOQ_RING_IDX.offset("full"), 1)
+        for who, side in (("north", SHM_NORTH), ("south", SHM_SOUTH)):
+            mbox = self._mbox(side)
+            for k in ("enabled", "pending", "dirty"):
+                out[f"{who}.{k}"] = rd(mem, mbox + SHM_SIGNAL_IRQ.offset(k), 1)
+        return out
+
+    def slot(self, mem: np.ndarray, i: int) -> tuple[int, int, int]:
+        d = self.desc(i)
+        return (
+            rd(mem, d + IOQ_RING_DESC.offset("cookie"), 8),
+            rd(mem, d + IOQ_RING_DESC.offset("valid"), 1),
+            rd(mem, d + IOQ_RING_DESC.offset("sown"), 1),
+        )
+
+    def registration(self, mem: np.ndarray) -> tuple[int, int, int]:
+        """What the guest wrote when it registered the region (never changes)."""
+        r = self.region
+        return (
+            rd(mem, r + IOQ_RING_HEAD.offset("magic"), 4),
+            rd(mem, r + IOQ_RING_HEAD.offset("ver"), 4),
+            rd(mem, r + IOQ_RING_HEAD.offset("count"), 4),
+        )
+
+
+class VbusPair(Pair):
+    """Checks shared by the vbus pairs: a request IOQ's state and its slots' buffers."""
+
+    def check_ioq(self, what: str, at: IoqAt, ref: Any, pool: int, entry: int, deep: bool) -> None:
+        mem = self.inst.mem
+        self._eq(f"{what} indexes/mailboxes", at.scalars(mem), ref.shared_scalars())
+        for i, s in enumerate(ref.slots):
+            self._eq(
+                f"{what} slot {i} cookie/valid/sown", at.slot(mem, i), (s.cookie, s.valid, s.sown)
+            )
+            if s.valid and deep:
+                self.check_buffer(at.desc(i), s, ref.sg_pool, pool, entry)
+        if deep:
+            self._eq(
+                f"{what} registration",
+                at.registration(mem),
+                (IOQ_RING_MAGIC, IOQ_RING_VER, at.count),
+            )
+
+    def check_buffer(self, d: int, s: Any, sg_pool: bool, pool: int, entry: int) -> None:
+        """What the slot points at describes the request the reference put there."""
+        mem = self.inst.mem
+        ptr = rd(mem, d + IOQ_RING_DESC.offset("ptr"), 8)
+        ln = rd(mem, d + IOQ_RING_DESC.offset("len"), 8)
+        if not sg_pool:
+            self._eq("flat ptr/len", (ptr, ln), (payload_addr(s.cookie, 0), s.size))
+            return
+        self._eq("pool entry len", ln, entry)
+        e = pool + ptr
+        hdr = (
+            rd(mem, e + VENET_SG.offset("cookie"), 8),
+            rd(mem, e + VENET_SG.offset("len"), 4),
+            rd(mem, e + VENET_SG.offset("count"), 4),
+        )
+        self._eq("venet_sg header", hdr, (s.cookie, s.size, s.segs))
+        off = 0
+        for j in range(s.segs):
+            v = e + VENET_SG.offset("iov") + VENET_IOV.size * j
+            self._eq(
+                f"iov {j} ptr", rd(mem, v + VENET_IOV.offset("ptr"), 8), payload_addr(s.cookie, off)
+            )
+            off += rd(mem, v + VENET_IOV.offset("len"), 4)
+        self._eq("iov lengths sum", off, s.size)

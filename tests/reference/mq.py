@@ -1,4 +1,4 @@
-"""A pure-Python reference of virtio-mq: one :class:`~reference_rings.SplitRef` per class.
+"""A pure-Python reference of virtio-mq: one :class:`~reference.split.SplitRef` per class.
 
 virtio offers priorities without changing the ring format by giving each class its own
 virtqueue (virtio-blk ``num_queues``, virtio-fs ``hiprio``, multiqueue with one vector per
@@ -28,7 +28,8 @@ from collections import Counter
 from dataclasses import replace
 from typing import Any
 
-from reference_rings import Popped, SplitRef
+from .common import Popped
+from .split import SplitRef
 
 
 class MqRef:

@@ -1,5 +1,5 @@
 """The virtio packed ring: its layout against the Linux uapi header, the jitted model against the
-pure-Python reference of tests/reference_packed.py, and protocol properties under the engine.
+pure-Python reference of tests/reference/packed.py, and protocol properties under the engine.
 
 Random interleavings of driver and device operations run through the model and the reference
 side by side: every answer must agree (add, kick decisions, pop's request and io slots, reap's
@@ -22,8 +22,8 @@ import pytest
 from conftest import counters, simulate
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from lockstep import IRQ, KICK, POP, REAP, Pair
-from reference_packed import EV_DESC, Event, PackedRef
+from reference.lockstep import IRQ, KICK, POP, REAP, Pair
+from reference.packed import EV_DESC, Event, PackedRef
 
 from vbench import layout
 from vbench.counters import (
