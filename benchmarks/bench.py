@@ -20,9 +20,14 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def sim_rate(model: str, n: int, repeats: int) -> tuple[float, float]:
-    """Median and min wall seconds of the simulation itself (``ModelRun.wall_s``: the engine's
-    calls, not building the model or sliding the workload window), line tracker on."""
+MODES = {"sleeping": ("sleep", "interrupt"), "polling": ("poll", "poll")}
+
+
+def sim_times(model: str, n: int, repeats: int) -> dict[str, list[float]]:
+    """Wall seconds of the simulation itself (``ModelRun.wall_s``: the engine's calls, not
+    building the model or sliding the workload window), line tracker on, for each mode
+    (a sleeping device with an interrupt-driven driver; both sides polling), the modes
+    interleaved repeat by repeat so that the machine's load falls on both alike."""
     from vbench.costs import load_preset
     from vbench.models import get_model
     from vbench.simulation import EngineSpec, run_model
@@ -35,15 +40,20 @@ def sim_rate(model: str, n: int, repeats: int) -> tuple[float, float]:
         segments={"kind": "fixed", "count": 1},
     )
     wl = generate(spec, 1)
-    eng = EngineSpec(batch=32)
     mdef = get_model(model)
     opts = mdef.options(queue_size=256)
     preset = load_preset("kvm-modern")
-    times = []
-    for _ in range(repeats + 1):  # the first call compiles or loads the cache: not timed
-        times.append(run_model(model, mdef, opts, wl, eng, preset).wall_s)
-    times = times[1:]
-    return statistics.median(times), min(times)
+    engines = {
+        mode: EngineSpec(batch=32, device=device, driver=driver)
+        for mode, (device, driver) in MODES.items()
+    }
+    times: dict[str, list[float]] = {mode: [] for mode in MODES}
+    for k in range(repeats + 1):  # the first round compiles or loads the cache: not timed
+        for mode, eng in engines.items():
+            t = run_model(model, mdef, opts, wl, eng, preset).wall_s
+            if k > 0:
+                times[mode].append(t)
+    return times
 
 
 def wall(cmd: list[str], repeats: int) -> float:
@@ -65,14 +75,18 @@ def main() -> None:
 
     print(
         f"simulator: 1 segment, batch 32, closed loop 64 in flight, {a.requests:,} requests, "
-        f"line tracker on; median of {a.repeats}"
+        f"line tracker on; M simulated req/s, median [min-max] of {a.repeats}; polling/sleeping "
+        "is the ratio of the median costs per request"
     )
     for name in registry():
-        med, best = sim_rate(name, a.requests, a.repeats)
-        print(
-            f"  {name:14s} {a.requests / med / 1e6:6.2f} M simulated req/s (median)  "
-            f"{a.requests / best / 1e6:6.2f} M (best)"
-        )
+        times = sim_times(name, a.requests, a.repeats)
+        rates = {mode: [a.requests / t / 1e6 for t in ts] for mode, ts in times.items()}
+        cells = [
+            f"{mode} {statistics.median(r):6.2f} [{min(r):5.2f}-{max(r):5.2f}]"
+            for mode, r in rates.items()
+        ]
+        ratio = statistics.median(times["polling"]) / statistics.median(times["sleeping"])
+        print(f"  {name:14s} " + "  ".join(cells) + f"  polling/sleeping {ratio:4.2f}")
     if a.quick:
         return
     exe = [sys.executable, "-m", "vbench.cli"]

@@ -19,7 +19,7 @@ import argparse
 import statistics
 from typing import Any
 
-# vbus-prio last: sleeping, it can stall for the whole timeout (the README's finding), and the
+# vbus-prio last: sleeping, it can stall for the whole timeout (docs/native.md, "A finding"), and the
 # runs just after such a stall were seen to be slower, so nothing is measured after it
 MODELS = (
     "virtio-split",
@@ -31,7 +31,7 @@ MODELS = (
     "vbus-prio",
 )
 # labels beyond a model's name: the model with options (vbus with a full barrier in shm-signal's
-# store-then-check, the fix for the lost wakeup the README describes)
+# store-then-check, the fix for the lost wakeup docs/native.md describes)
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "vbus-ioq+mb": ("vbus-ioq", {"signal_barrier": "mb"}),
     "vbus-prio+mb": ("vbus-prio", {"signal_barrier": "mb"}),
@@ -51,7 +51,7 @@ def native_figures(
     """Measured M requests/s of each model and mode: median, min, max over ``repetitions``
     runs (after one warm-up), with the per-request kick and interrupt rates (medians).
 
-    A run that fails (e.g. a lost wakeup: see the README) is reported with ``error`` set."""
+    A run that fails (e.g. a lost wakeup: see docs/native.md) is reported with ``error`` set."""
     from vbench.costs import load_preset
     from vbench.errors import InvariantError
     from vbench.models import get_model

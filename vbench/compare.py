@@ -418,7 +418,7 @@ def bootstrap_rel_change(
 
 # --- machine-readable forms ----------------------------------------------------------------------
 def to_json(cmp: Comparison, base: ResultSet, cur: ResultSet, policy: Policy) -> dict[str, Any]:
-    """The versioned JSON report (schema ``vbench.compare/1``, documented in the README)."""
+    """The versioned JSON report (schema ``vbench.compare/1``, documented in docs/results-schema.md)."""
     return {
         "schema": REPORT_SCHEMA,
         "baseline": _set_info(base),

@@ -190,11 +190,18 @@ def _charge(clock, side):
     return line_time + barrier_time + copy_time
 
 
-@njit(_nrt=False)
+@njit(inline="always")
 def _notification_control(side, which):
     """The per-wakeup operations, out of line so the hot loop inlines only the per-request
     ones: 0 disable_kicks, 1 enable_kicks, 2 disable_interrupts."""
-    cfg, mem, st, ctr, io = side
+    return _ring_control(side[0], side[1], side[2], side[3], side[4], which)
+
+
+@njit(_nrt=False)
+def _ring_control(cfg, mem, st, ctr, io, which):
+    # The ring's arrays as arguments, not as one tuple: numba 0.68.1 compiled this function,
+    # given the side's tuple and its unpacking, without the model's last store in
+    # disable_kicks (the TX timer's disarm: `tests/test_engine.py::test_tx_timer_*` caught it)
     if which == 0:
         return ring.disable_kicks(cfg, mem, st, ctr, io)
     if which == 1:
@@ -322,11 +329,10 @@ def _device_step(clock):
 
 
 @njit(_nrt=False)
-def _reap(clock, handler):
-    """The protocol's reap round, out of line on purpose: the model's operations are inlined
-    here once, not into the engine's hot loop twice. ``handler`` is a runtime value (one
-    compiled copy, not two)."""
-    return protocol.reap_round(clock, clock[CLOCK_DRIVER], handler)
+def _handler_reap(clock):
+    """The interrupt handler's reap round, out of line: it runs once per interrupt, and a
+    second inlined copy of the model's reap path would only slow the engine's hot loop."""
+    return protocol.reap_round(clock, clock[CLOCK_DRIVER], True)
 
 
 @njit(inline="always")
@@ -342,7 +348,7 @@ def _interrupt_handler(clock):
     state.driver_clock += params.irq_exits_ns + params.irq_handler_ns
     causes[T_EXITS] += params.irq_exits_ns
     causes[T_IRQ] += params.irq_handler_ns
-    got, status = _reap(clock, not params.driver_polls)  # True here
+    got, status = _handler_reap(clock)
     if status == STATUS_OK and got == 0:
         counters[C_SPURIOUS_DRV] += 1
     return status
@@ -357,7 +363,10 @@ def _driver_step(clock, t_driver):
     if not params.driver_polls and state.irq_at <= t_driver:
         return _interrupt_handler(clock)
     if params.driver_polls and state.in_flight > 0:
-        got, status = _reap(clock, not params.driver_polls)  # False here: a poll round
+        # a poll round, inlined: a polling driver makes one or two per request (measured:
+        # polling mode 2.2x sleeping mode's cost per request with the round out of line, 1.2-1.4x
+        # inlined)
+        got, status = protocol.reap_round(clock, clock[CLOCK_DRIVER], False)
         if status != STATUS_OK:
             return status
         state.poll_idle = got == 0

@@ -13,6 +13,18 @@ Two facts shape it:
    file from the index it has just read: two processes saving at once (a parallel warm-up) can
    take the same name and leave the index pointing at the other's code. Saves to an index are
    therefore serialised by :func:`lock_cache_saves`.
+4. The entry points are compiled with ``_nrt=False`` (numba's runtime off): the caller owns
+   every array for the whole call and no jitted code allocates, so reference counting buys
+   nothing, and with it numba counts a reference (an atomic increment and decrement) for
+   every array taken out of the run's tuple: 1,770 such calls in the compiled ``simulate``,
+   which then ran at 0.35 M simulated req/s against 11 M without (virtio-split, 2026-12-04,
+   same machine and load; the earlier engine, which took its arrays as arguments, ran at 2.1 M
+   there). Code that must allocate (``np.zeros`` in a jitted function) cannot run there.
+5. An out-of-line jitted helper that received a ring side's tuple ``(cfg, mem, st, ctr, io)``
+   as its argument and unpacked it lost the model's last store before a return (numba 0.68.1;
+   the TX timer's disarm in virtio-split's ``disable_kicks``, caught by a test). Such helpers
+   take the arrays as arguments (``vbench.engine._ring_control``); inlined functions may unpack
+   tuples, and every engine change is checked against the committed baseline's digests.
 """
 
 from __future__ import annotations

@@ -316,7 +316,7 @@ class ArenaLayout:
         return out
 
     def as_dict(self) -> dict[str, Any]:
-        """The JSON form printed by ``vbench layout --format json`` (keys documented in README)."""
+        """The JSON form printed by ``vbench layout --format json`` (keys documented in docs/results-schema.md)."""
         return {
             "model": self.model,
             "queue_size": self.queue_size,

@@ -269,5 +269,5 @@ def meta_of(
         "machine": results.machine(),
         "machine_fingerprint": results.fingerprint(),
         "presets": {p.preset.name: p.preset.provenance() for p in plan.points[:1]},
-        "columns_doc": "see README: Result columns",
+        "columns_doc": "see docs/results-schema.md: Result columns",
     }
