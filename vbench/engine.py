@@ -176,10 +176,14 @@ def _charge(clock, side):
     charged = clock[CLOCK_CHARGED]
     causes = clock[CLOCK_CAUSES]
     lines = counters[C_LINES_DRV + side] - charged[side]
-    charged[side] += lines
     barriers = counters[C_MB_DRV + side] - charged[2 + side]
-    charged[2 + side] += barriers
     copied = counters[C_BYTES_COPIED] - charged[4]
+    if lines == 0 and barriers == 0 and copied == 0:
+        # most operations hit in the side's cache: adding 0.0 to the clock and the causes
+        # would change nothing (bit for bit), so skip the arithmetic and the stores
+        return 0.0
+    charged[side] += lines
+    charged[2 + side] += barriers
     charged[4] += copied
     line_time = lines * params.line_ns
     barrier_time = barriers * params.barrier_ns
