@@ -252,6 +252,21 @@ def _start(control, params, me):
     return ST_OK
 
 
+@njit(inline="always")
+def _begin(clock, me):
+    """Both loops' start: False when the loop must return at once, either because the call
+    only compiles it (0 requests) or because meeting the peer failed (the peer is stopped)."""
+    params = clock[CLOCK_PARAMS][0]
+    if params.requests == 0:
+        return False
+    control = clock[CLOCK_CONTROL]
+    status = _start(control, params, me)
+    if status != ST_OK:
+        _fail(control, clock[CLOCK_STATE][0], status)
+        return False
+    return True
+
+
 # --- the protocol's native clock (vbench.protocol's hooks) ----------------------------------------
 @njit(inline="always")
 def request_ready(clock, request):
@@ -482,18 +497,19 @@ def _settle(clock, side, iteration):
 
 
 @njit(nogil=True, cache=True, _nrt=False)
-def driver_loop(clock, side):
-    """The driver thread: submit every request, reap and check every completion."""
+def driver_loop(clock, cfg, mem, st, ctr, io):
+    """The driver thread: submit every request, reap and check every completion.
+
+    The ring's arrays come as arguments, not as one side tuple unpacked here: numba 0.68.1
+    dropped a model's store in an out-of-line function that did that (vbench.jit, point 5).
+    The tuple built below only feeds inlined code."""
+    side = (cfg, mem, st, ctr, io)
+    if not _begin(clock, K_DRV_WAIT):
+        return
     params = clock[CLOCK_PARAMS][0]
     state = clock[CLOCK_STATE][0]
     control = clock[CLOCK_CONTROL]
-    cfg, mem, st, ctr, io = side
-    if params.requests == 0:
-        return
-    status = _start(control, params, K_DRV_WAIT)
-    if status != ST_OK:
-        _fail(control, state, status)
-        return
+    status = ST_OK
     state.t0 = sysio.monotonic_ns()
     state.tsc0 = atomics.rdtsc()
     if params.driver_polls:
@@ -577,18 +593,16 @@ def _sleep_or_look_again(clock, side):
 
 
 @njit(nogil=True, cache=True, _nrt=False)
-def device_loop(clock, side):
-    """The device thread: consume every request, verify it, complete it, notify."""
+def device_loop(clock, cfg, mem, st, ctr, io):
+    """The device thread: consume every request, verify it, complete it, notify. The ring's
+    arrays come as arguments for the reason :func:`driver_loop` gives."""
+    side = (cfg, mem, st, ctr, io)
+    if not _begin(clock, K_DEV_WAIT):
+        return
     params = clock[CLOCK_PARAMS][0]
     state = clock[CLOCK_STATE][0]
     control = clock[CLOCK_CONTROL]
-    cfg, mem, st, ctr, io = side
-    if params.requests == 0:
-        return
-    status = _start(control, params, K_DEV_WAIT)
-    if status != ST_OK:
-        _fail(control, state, status)
-        return
+    status = ST_OK
     if params.device_polls:
         ring.disable_kicks(cfg, mem, st, ctr, io)
     asleep = not params.device_polls

@@ -223,18 +223,18 @@ def _call_loops(
     inst: Instance, arena: np.ndarray, drv: _Side, dev: _Side, shared: tuple[Any, ...]
 ) -> tuple[Any, Any]:
     """The two loop calls as closures (the thread bodies); 0 requests in the parameters make
-    them compile and return at once."""
+    them compile and return at once. Each loop takes its ring arrays as separate arguments
+    (see :func:`vbench.native.loops.driver_loop`)."""
     from vbench.native import loops
 
-    driver_side = (inst.cfg, arena, inst.drv, drv.ctr, drv.io)
-    device_side = (inst.cfg, arena, inst.dev, dev.ctr, dev.io)
-    driver_clock, device_clock = drv.clock(shared), dev.clock(shared)
+    driver_args = (drv.clock(shared), inst.cfg, arena, inst.drv, drv.ctr, drv.io)
+    device_args = (dev.clock(shared), inst.cfg, arena, inst.dev, dev.ctr, dev.io)
 
     def driver() -> None:
-        loops.driver_loop(driver_clock, driver_side)
+        loops.driver_loop(*driver_args)
 
     def device() -> None:
-        loops.device_loop(device_clock, device_side)
+        loops.device_loop(*device_args)
 
     return driver, device
 
