@@ -16,9 +16,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from vbench import check as K
+from vbench import check, results
 from vbench import config as cfgmod
-from vbench import results
 from vbench.cli import app
 from vbench.compare import Policy
 from vbench.models import registry
@@ -31,17 +30,17 @@ CI = ROOT / "configs" / "ci.toml"
 def gate(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     """One run of ci.toml, a rerun, and a baseline made from the first run."""
     tmp = tmp_path_factory.mktemp("gate")
-    first = K.run_config(CI, 1, tmp / "first")
-    second = K.run_config(CI, 1, tmp / "second")
-    K.update_baseline(results.load(first), tmp / "baseline")
+    first = check.run_config(CI, 1, tmp / "first")
+    second = check.run_config(CI, 1, tmp / "second")
+    check.update_baseline(results.load(first), tmp / "baseline")
     return {"tmp": tmp, "first": first, "second": second, "baseline": tmp / "baseline"}
 
 
 def test_rerun_is_bit_identical_and_equal_to_the_baseline(gate: dict[str, Path]) -> None:
-    base = K.load_baseline(gate["baseline"])
+    base = check.load_baseline(gate["baseline"])
     cur, again = results.load(gate["first"]), results.load(gate["second"])
-    res = K.judge(base, again, Policy(rtol=0.01), rerun=cur)
-    assert res.code == K.EXIT_OK, res.headline
+    res = check.judge(base, again, Policy(rtol=0.01), rerun=cur)
+    assert res.code == check.EXIT_OK, res.headline
     t = res.comparison.table
     assert set(t.loc[t["kind"] == "exact", "verdict"]) == {"same"}
     assert (t["kind"] == "exact").sum() > 100  # every counter of every row was compared
@@ -52,7 +51,7 @@ def test_rerun_is_bit_identical_and_equal_to_the_baseline(gate: dict[str, Path])
 
 def test_baseline_csv_reads_back_exactly(gate: dict[str, Path]) -> None:
     """The committed form is CSV; every exact and modeled value must survive the round trip."""
-    base = K.load_baseline(gate["baseline"])
+    base = check.load_baseline(gate["baseline"])
     cur = results.load(gate["first"])
     for col in base.table.columns:
         if cur.column_meta(col)["kind"] in ("exact", "modeled"):
@@ -69,14 +68,18 @@ def test_a_perturbed_model_option_is_a_regression(gate: dict[str, Path]) -> None
             (lbl, md, o.model_copy(update={"txmitigation": 3}) if lbl == "vbus-ioq" else o)
             for lbl, md, o in p.models
         ]
-    out = K.run_config(CI, 1, gate["tmp"] / "perturbed", plan=plan)
-    res = K.judge(K.load_baseline(gate["baseline"]), results.load(out), Policy(rtol=0.01))
-    assert res.code == K.EXIT_REGRESSION, res.headline
+    out = check.run_config(CI, 1, gate["tmp"] / "perturbed", plan=plan)
+    res = check.judge(check.load_baseline(gate["baseline"]), results.load(out), Policy(rtol=0.01))
+    assert res.code == check.EXIT_REGRESSION, res.headline
     failing = res.failing
     assert set(failing["label"]) == {"vbus-ioq"}
     assert "interrupts" in set(failing["metric"])
-    md, js = K.write_reports(
-        res, gate["tmp"] / "report", K.load_baseline(gate["baseline"]), results.load(out), Policy()
+    md, js = check.write_reports(
+        res,
+        gate["tmp"] / "report",
+        check.load_baseline(gate["baseline"]),
+        results.load(out),
+        Policy(),
     )
     assert "regression" in md.read_text() and "vbus-ioq" in md.read_text()
     doc = json.loads(js.read_text())
@@ -85,27 +88,27 @@ def test_a_perturbed_model_option_is_a_regression(gate: dict[str, Path]) -> None
 
 def test_an_improvement_fails_too(gate: dict[str, Path]) -> None:
     """Exact counts must be equal: fewer kicks is still a change to be accepted on purpose."""
-    base = K.load_baseline(gate["baseline"])
+    base = check.load_baseline(gate["baseline"])
     cur = results.load(gate["first"])
     cur.table.loc[0, "kicks"] = cur.table.loc[0, "kicks"] - 1
-    res = K.judge(base, cur, Policy(rtol=0.01))
-    assert res.code == K.EXIT_REGRESSION
+    res = check.judge(base, cur, Policy(rtol=0.01))
+    assert res.code == check.EXIT_REGRESSION
     assert set(res.failing["verdict"]) == {"better"}
 
 
 def test_a_different_config_is_incomparable(gate: dict[str, Path]) -> None:
-    base = K.load_baseline(gate["baseline"])
+    base = check.load_baseline(gate["baseline"])
     cur = results.load(gate["first"])
     cur.meta["config_hash"] = "0" * 16
-    assert K.judge(base, cur, Policy()).code == K.EXIT_BASELINE
+    assert check.judge(base, cur, Policy()).code == check.EXIT_BASELINE
 
 
 def test_a_rerun_that_differs_is_exit_3(gate: dict[str, Path]) -> None:
-    base = K.load_baseline(gate["baseline"])
+    base = check.load_baseline(gate["baseline"])
     cur, again = results.load(gate["first"]), results.load(gate["second"])
     again.table.loc[3, "interrupts"] += 1
-    res = K.judge(base, again, Policy(), rerun=cur)
-    assert res.code == K.EXIT_INVARIANT and "not bit-identical" in res.headline
+    res = check.judge(base, again, Policy(), rerun=cur)
+    assert res.code == check.EXIT_INVARIANT and "not bit-identical" in res.headline
 
 
 runner = CliRunner()

@@ -16,8 +16,7 @@ import numpy as np
 import pytest
 from test_cli import vbench
 
-from vbench import compare as C
-from vbench import results
+from vbench import compare, results
 from vbench.errors import VbenchError
 from vbench.metrics import describe, kind_of
 
@@ -59,7 +58,7 @@ def make_set(
     return results.load(folder)
 
 
-def verdict(cmp: C.Comparison, label: str, batch: int, metric: str) -> str:
+def verdict(cmp: compare.Comparison, label: str, batch: int, metric: str) -> str:
     t = cmp.table
     sel = t[(t["label"] == label) & (t["engine.batch"] == batch) & (t["metric"] == metric)]
     assert len(sel) == 1, sel
@@ -91,7 +90,7 @@ def test_exact_verdicts(tmp_path: Path) -> None:
             row("split", 16, kicks=110, kicks_per_req=0.11),  # more: worse
         ],
     )
-    cmp = C.compare_sets(base, cur, ["kicks"])
+    cmp = compare.compare_sets(base, cur, ["kicks"])
     assert verdict(cmp, "split", 1, "kicks") == "same"
     assert verdict(cmp, "ioq", 1, "kicks") == "better"
     assert verdict(cmp, "split", 16, "kicks") == "worse"
@@ -101,7 +100,9 @@ def test_exact_verdicts(tmp_path: Path) -> None:
 def test_exact_without_direction_is_changed(tmp_path: Path) -> None:
     base = make_set(tmp_path, "b", [row("split", 1, requests=10)])
     cur = make_set(tmp_path, "c", [row("split", 1, requests=11)])
-    assert verdict(C.compare_sets(base, cur, ["requests"]), "split", 1, "requests") == "changed"
+    assert (
+        verdict(compare.compare_sets(base, cur, ["requests"]), "split", 1, "requests") == "changed"
+    )
 
 
 def test_modeled_tolerance(tmp_path: Path) -> None:
@@ -109,10 +110,10 @@ def test_modeled_tolerance(tmp_path: Path) -> None:
     cur = make_set(
         tmp_path, "c", [row("split", 1, lat_p99_ns=1004.0), row("ioq", 1, requests_per_s=1.1e6)]
     )
-    strict = C.compare_sets(base, cur, ["lat_p99_ns", "requests_per_s"])
+    strict = compare.compare_sets(base, cur, ["lat_p99_ns", "requests_per_s"])
     assert verdict(strict, "split", 1, "lat_p99_ns") == "worse"  # rtol 0: any change counts
     assert verdict(strict, "ioq", 1, "requests_per_s") == "better"  # higher is better
-    loose = C.compare_sets(base, cur, ["lat_p99_ns"], policy=C.Policy(rtol=0.01))
+    loose = compare.compare_sets(base, cur, ["lat_p99_ns"], policy=compare.Policy(rtol=0.01))
     assert verdict(loose, "split", 1, "lat_p99_ns") == "same"
 
 
@@ -123,9 +124,13 @@ def test_modeled_over_seeds_uses_an_interval(tmp_path: Path) -> None:
     same_rows = [row("split", 1, seed=s, lat_p99_ns=1000 + rng.normal(0, 5)) for s in range(12)]
     slow_rows = [row("split", 1, seed=s, lat_p99_ns=1100 + rng.normal(0, 5)) for s in range(12)]
     base = make_set(tmp_path, "b", base_rows, models=("split",))
-    p = C.Policy(rtol=0.02)
-    same = C.compare_sets(base, make_set(tmp_path, "s", same_rows, models=("split",)), policy=p)
-    slow = C.compare_sets(base, make_set(tmp_path, "w", slow_rows, models=("split",)), policy=p)
+    p = compare.Policy(rtol=0.02)
+    same = compare.compare_sets(
+        base, make_set(tmp_path, "s", same_rows, models=("split",)), policy=p
+    )
+    slow = compare.compare_sets(
+        base, make_set(tmp_path, "w", slow_rows, models=("split",)), policy=p
+    )
     assert verdict(same, "split", 1, "lat_p99_ns") == "same"
     assert verdict(slow, "split", 1, "lat_p99_ns") == "worse"
     assert "CI" in str(slow.table.loc[slow.table["metric"] == "lat_p99_ns", "why"].iloc[0])
@@ -138,7 +143,7 @@ def _timing_rows(values: list[float]) -> list[dict[str, Any]]:
 def test_timing_needs_the_same_machine(tmp_path: Path) -> None:
     base = make_set(tmp_path, "b", [row("split", 1)], fingerprint="m1")
     cur = make_set(tmp_path, "c", [row("split", 1, sim_seconds=5.0)], fingerprint="m2")
-    cmp = C.compare_sets(base, cur, ["sim_seconds"])
+    cmp = compare.compare_sets(base, cur, ["sim_seconds"])
     assert verdict(cmp, "split", 1, "sim_seconds") == "incomparable"
     assert cmp.counts()["worse"] == 0
 
@@ -158,28 +163,31 @@ def test_timing_significance_and_noise_floor(tmp_path: Path) -> None:
     few = make_set(tmp_path, "f", [row("split", 1, sim_seconds=2.0)], models=("split",))
     # a 2% shift is significant with this little noise, but inside the 5% floor: same
     assert (
-        verdict(C.compare_sets(base, noisy, ["sim_seconds"]), "split", 1, "sim_seconds") == "same"
+        verdict(compare.compare_sets(base, noisy, ["sim_seconds"]), "split", 1, "sim_seconds")
+        == "same"
     )
     assert (
-        verdict(C.compare_sets(base, slow, ["sim_seconds"]), "split", 1, "sim_seconds") == "worse"
+        verdict(compare.compare_sets(base, slow, ["sim_seconds"]), "split", 1, "sim_seconds")
+        == "worse"
     )
     # one sample on a side: no test possible, so never better or worse
     assert (
-        verdict(C.compare_sets(base, few, ["sim_seconds"]), "split", 1, "sim_seconds") == "changed"
+        verdict(compare.compare_sets(base, few, ["sim_seconds"]), "split", 1, "sim_seconds")
+        == "changed"
     )
 
 
 def test_rows_match_by_label_and_parameters_not_order(tmp_path: Path) -> None:
     base = make_set(tmp_path, "b", [row("split", 1), row("split", 16, kicks=7)])
     cur = make_set(tmp_path, "c", [row("split", 16, kicks=7, point=5), row("split", 1, point=9)])
-    cmp = C.compare_sets(base, cur, ["kicks"])
+    cmp = compare.compare_sets(base, cur, ["kicks"])
     assert set(cmp.table["verdict"]) == {"same"}
 
 
 def test_rows_on_one_side_only_are_incomparable(tmp_path: Path) -> None:
     base = make_set(tmp_path, "b", [row("split", 1), row("split", 16)])
     cur = make_set(tmp_path, "c", [row("split", 1), row("split", 64)], config_hash="other")
-    cmp = C.compare_sets(base, cur, ["kicks"])
+    cmp = compare.compare_sets(base, cur, ["kicks"])
     assert verdict(cmp, "split", 16, "kicks") == "incomparable"
     assert verdict(cmp, "split", 64, "kicks") == "incomparable"
     assert not cmp.config_match and any("config hash" in n for n in cmp.notes)
@@ -196,33 +204,33 @@ def test_side_by_side_ratios_and_geomean(tmp_path: Path) -> None:
             row("ioq", 16, kicks_per_req=1.0),
         ],
     )
-    df = C.side_by_side(rs, ["kicks_per_req"])
+    df = compare.side_by_side(rs, ["kicks_per_req"])
     assert df.attrs["ref"] == "split"  # the first virtio model of the config
     ratios = df["ioq/split"].tolist()
     assert ratios[:2] == [2.0, 4.0]
     assert math.isclose(ratios[2], math.sqrt(8.0))  # geometric mean of 2 and 4
     assert df["engine.batch"].iloc[2] == "geomean"
-    df2 = C.side_by_side(rs, ["kicks_per_req"], ref="ioq", where=["engine.batch=16"])
+    df2 = compare.side_by_side(rs, ["kicks_per_req"], ref="ioq", where=["engine.batch=16"])
     assert df2["split/ioq"].iloc[0] == 0.25
 
 
 def test_selection_errors_are_one_line(tmp_path: Path) -> None:
     rs = make_set(tmp_path, "one", [row("split", 1)])
     with pytest.raises(VbenchError, match="did you mean 'kicks_per_req'"):
-        C.metrics_of(rs, ["kicks_per_rq"])
+        compare.metrics_of(rs, ["kicks_per_rq"])
     with pytest.raises(VbenchError, match="not a metric"):
-        C.metrics_of(rs, ["engine.batch"])
+        compare.metrics_of(rs, ["engine.batch"])
     with pytest.raises(VbenchError, match="no column 'batch'"):
-        C.select(rs.table, ["batch=1"])
+        compare.select(rs.table, ["batch=1"])
     with pytest.raises(VbenchError, match="no rows match"):
-        C.select(rs.table, ["engine.batch>99"])
+        compare.select(rs.table, ["engine.batch>99"])
     with pytest.raises(VbenchError, match="--ref"):
-        C.side_by_side(rs, None, ref="nope")
+        compare.side_by_side(rs, None, ref="nope")
 
 
 def test_gab_json_splits_by_direction(tmp_path: Path) -> None:
     rs = make_set(tmp_path, "one", [row("split", 1)])
-    out = C.gab_json(rs, ["kicks_per_req", "requests_per_s"])
+    out = compare.gab_json(rs, ["kicks_per_req", "requests_per_s"])
     small, big = out["customSmallerIsBetter"], out["customBiggerIsBetter"]
     assert [e["name"] for e in small] == ["split kicks_per_req [engine.batch=1]"]
     assert big[0]["unit"] == "req/s" and big[0]["value"] == 1e6
@@ -238,7 +246,7 @@ def test_cli_exit_codes_and_formats(tmp_path: Path) -> None:
     ok = vbench("compare", str(b), str(same), "-m", "kicks", "-f", "json")
     assert ok.returncode == 0, ok.stderr
     doc = json.loads(ok.stdout)
-    assert doc["schema"] == C.REPORT_SCHEMA and doc["summary"]["same"] == 1
+    assert doc["schema"] == compare.REPORT_SCHEMA and doc["summary"]["same"] == 1
     bad = vbench("compare", str(b), str(worse), "-m", "kicks", "-f", "csv")
     assert bad.returncode == 1
     assert "worse" in bad.stdout
@@ -246,7 +254,7 @@ def test_cli_exit_codes_and_formats(tmp_path: Path) -> None:
     one = vbench("compare", str(b), "-f", "json")
     assert one.returncode == 0, one.stderr
     doc1 = json.loads(one.stdout)
-    assert doc1["schema"] == C.MODELS_SCHEMA and doc1["ref"] == "split"
+    assert doc1["schema"] == compare.MODELS_SCHEMA and doc1["ref"] == "split"
     assert doc1["rows"][-1]["engine.batch"] == "geomean"
     md = vbench("compare", str(b), "-f", "markdown")
     assert md.returncode == 0 and md.stdout.startswith("| engine.batch |")

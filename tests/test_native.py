@@ -33,8 +33,7 @@ from vbench.counters import (
 from vbench.errors import ConfigError, InvariantError
 from vbench.layout import Area, ArenaLayout, Field
 from vbench.memory import native_arena, new_tracker
-from vbench.models import get_model, registry
-from vbench.models import interface as m
+from vbench.models import get_model, interface, registry
 from vbench.native.runner import Hooks, check_alignment, run_point
 from vbench.simulation import EngineSpec, needs_of
 from vbench.workload import WorkloadSpec, generate
@@ -186,18 +185,18 @@ def _script(cfg, mem, drv, dev, cd, cv, io, n):
         io[IO_SIZE] = 100 + i
         io[IO_SEGS] = 1 + i % 3
         io[IO_LAST] = 1
-        m.add(cfg, mem, drv, cd, io)
-        m.kick_needed(cfg, mem, drv, cd, io)
-        m.disable_kicks(cfg, mem, dev, cv, io)
-        r = m.pop(cfg, mem, dev, cv, io)
-        m.push_used(cfg, mem, dev, cv, io)
+        interface.add(cfg, mem, drv, cd, io)
+        interface.kick_needed(cfg, mem, drv, cd, io)
+        interface.disable_kicks(cfg, mem, dev, cv, io)
+        r = interface.pop(cfg, mem, dev, cv, io)
+        interface.push_used(cfg, mem, dev, cv, io)
         io[IO_LAST] = 1
-        m.interrupt_needed(cfg, mem, dev, cv, io)
-        m.enable_kicks(cfg, mem, dev, cv, io)
-        m.disable_interrupts(cfg, mem, drv, cd, io)
-        if m.reap(cfg, mem, drv, cd, io) == r:
+        interface.interrupt_needed(cfg, mem, dev, cv, io)
+        interface.enable_kicks(cfg, mem, dev, cv, io)
+        interface.disable_interrupts(cfg, mem, drv, cd, io)
+        if interface.reap(cfg, mem, drv, cd, io) == r:
             got += 1
-        m.enable_interrupts(cfg, mem, drv, cd, io)
+        interface.enable_interrupts(cfg, mem, drv, cd, io)
     return got
 
 

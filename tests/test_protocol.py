@@ -10,8 +10,10 @@ import pytest
 
 from vbench import engine, protocol
 from vbench.costs import COST_FIELDS, load_preset
-from vbench.native import loops
+from vbench.native import loops, runner
 from vbench.simulation import EngineSpec
+
+LINE_BYTES = 64
 
 
 @pytest.mark.parametrize("module", [engine, loops], ids=["simulation", "native"])
@@ -55,7 +57,20 @@ def test_simulation_parameters_follow_the_preset(user_space):
     assert params["device_polls"] and not params["driver_polls"]
 
 
+def _lines(record: np.ndarray) -> set[int]:
+    """The 64-byte cache lines an array's bytes lie on."""
+    start = record.ctypes.data
+    return set(range(start // LINE_BYTES, (start + record.nbytes - 1) // LINE_BYTES + 1))
+
+
 def test_native_state_records_fill_whole_lines():
-    """Each side's state record is written by one thread only: it fills whole cache lines so
-    that the other side's record never shares one."""
-    assert loops.STATE.itemsize % 64 == 0
+    """Each side's state record is written by one thread only: the record fills whole cache
+    lines, and the two records the runner allocates (as run_once does) start on lines of their
+    own, so the threads never share a line through them (false sharing would skew timings)."""
+    assert loops.STATE.itemsize % LINE_BYTES == 0
+    driver, device = runner._Side(), runner._Side()
+    for side in (driver, device):
+        assert side.state.dtype == loops.STATE
+        assert side.state.ctypes.data % LINE_BYTES == 0
+    assert driver.state.ctypes.data // LINE_BYTES != device.state.ctypes.data // LINE_BYTES
+    assert not _lines(driver.state) & _lines(device.state)
