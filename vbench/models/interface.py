@@ -22,10 +22,11 @@ device side (``st`` is the device's private state)
     ``disable_kicks``       the device starts servicing after a wakeup (or polling mode)
     ``enable_kicks``        re-arm and re-check: 1 still empty (safe to sleep), 0 look again
 
-``cfg`` is a one-element structured array whose dtype is unique to the model: the engine is
-written once and specialised per model at compile time by dispatching on that dtype, so numba
-can cache every specialisation (first-class function arguments and closures cannot be cached).
-A model's operations are ``@njit(inline="always")``: inlined into the engine at numba IR
+``cfg`` is a one-element structured array whose dtype is unique to the model: the code that
+calls the operations (:mod:`vbench.protocol`, run by both engines) is written once and
+specialised per model at compile time by dispatching on that dtype, so numba can cache every
+specialisation (first-class function arguments and closures cannot be cached).
+A model's operations are ``@njit(inline="always")``: inlined into the engines at numba IR
 level (an out-of-line call with five array arguments costs ~8 ns, which halved the simulated
 request rate); the small memory accessors they call are left to LLVM's inliner.
 Shared state lives only in ``mem`` (the arena); ``st`` holds what one side keeps privately, as a
@@ -35,7 +36,7 @@ A model module defines its ten operations under exactly the names above (``def a
 st, ctr, io)``...) and ends with ``implement(CFG, sys.modules[__name__])``, which binds them by
 name; a missing one is an error at import.
 
-Names of slots, one scheme for every flat array the jitted code indexes with module constants:
+Names of slots, one scheme for everything the jitted code indexes with module constants:
 
 ``DRV_<NAME>`` / ``DEV_<NAME>``
     a slot of the driver's / the device's private state (``Instance.drv`` / ``Instance.dev``, the
@@ -47,11 +48,13 @@ Names of slots, one scheme for every flat array the jitted code indexes with mod
     a model's offset of a field inside a shared structure (``DESC_FLAGS``; ``_DESC_COOKIE``
     with a leading ``_`` where private to the module) / the structure's size;
 ``C_<NAME>``, ``IO_<NAME>``, ``T_<NAME>``
-    the counters (``ctr``), the ``io`` array through which the engine and the operations talk,
-    and the causes of modelled time, in :mod:`vbench.counters`;
-``PARAM_``, ``COST_``, ``OUT_``, ``STATE_``
-    the engine's own vectors (its parameters, the cost figures, its outputs, its saved state),
-    in :mod:`vbench.engine`: no model sees them.
+    the counters (``ctr``), the ``io`` array through which the engines and the operations
+    talk, and the causes of modelled time, in :mod:`vbench.counters`;
+``CLOCK_<NAME>``
+    the place of each of an engine's run arrays in its clock tuple (:mod:`vbench.engine`,
+    :mod:`vbench.native.loops`). Its parameters and state are not slotted vectors but
+    one-element record arrays with named fields (each module's ``PARAMS`` and ``STATE``
+    dtypes); no model sees any of them.
 """
 
 from __future__ import annotations
