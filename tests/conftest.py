@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -64,6 +68,44 @@ def simulate(
         EngineSpec(**(engine or {})),
         load_preset(preset),
     )
+
+
+def layout_json(model: str, queue_size: int) -> dict[str, Any]:
+    """``vbench layout MODEL --queue-size N --format json``, run as a user runs it (a fresh
+    process from the project's root), parsed; a failing command fails the test with its
+    stderr."""
+    r = subprocess.run(
+        [sys.executable, "-m", "vbench.cli", "layout", model, "--queue-size", str(queue_size)]
+        + ["--format", "json"],
+        capture_output=True,
+        text=True,
+        cwd=Path(__file__).resolve().parent.parent,
+        timeout=600,
+    )
+    assert r.returncode == 0, r.stderr
+    return json.loads(r.stdout)
+
+
+PING_PONG: dict[str, Any] = {"requests": 300, "arrival": {"kind": "closed", "in_flight": 1}}
+
+
+def assert_ping_pong(model: str, opts: dict[str, Any], segments: int, **workload: Any) -> ModelRun:
+    """One request of ``segments`` segments in flight at a time (``workload``: more of the
+    workload, e.g. its priority classes), both sides sleeping when idle: every request takes
+    exactly one kick, one interrupt and one device wakeup, and nobody wakes for nothing
+    (shared by every ring's tests, so each ring is held to it). The run, for more checks."""
+    wl = dict(PING_PONG, segments={"kind": "fixed", "count": segments}, **workload)
+    run = simulate(model, opts, wl, {"batch": 1})
+    c = counters(run)
+    n = PING_PONG["requests"]
+    assert c["requests"] == n
+    assert c["kicks"] == n
+    assert c["interrupts"] == n
+    assert c["interrupts_delivered"] == n
+    assert c["spurious_device_wakeups"] == 0
+    assert c["spurious_driver_wakeups"] == 0
+    assert c["device_wakeups"] == n
+    return run
 
 
 def counters(run: ModelRun) -> dict[str, int]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import ALL_MODELS, counters, simulate
+from conftest import ALL_MODELS, assert_ping_pong, counters, simulate
 
 from vbench.costs import load_preset
 from vbench.errors import InvariantError
@@ -13,8 +13,6 @@ from vbench.memory import view
 from vbench.models import get_model
 from vbench.simulation import EngineSpec, run_model
 from vbench.workload import WorkloadSpec, generate
-
-PING_PONG = {"requests": 300, "arrival": {"kind": "closed", "in_flight": 1}}
 
 
 def _id(p):
@@ -26,16 +24,7 @@ def _id(p):
 def test_ping_pong_one_kick_one_interrupt(model, opts, segments):
     """One request in flight, both sides sleeping when idle: exactly one kick and one
     interrupt per request, no suppressed notifications, no spurious wakeups."""
-    wl = dict(PING_PONG, segments={"kind": "fixed", "count": segments})
-    c = counters(simulate(model, opts, wl, {"batch": 1}))
-    n = PING_PONG["requests"]
-    assert c["requests"] == n
-    assert c["kicks"] == n
-    assert c["interrupts"] == n
-    assert c["interrupts_delivered"] == n
-    assert c["spurious_device_wakeups"] == 0
-    assert c["spurious_driver_wakeups"] == 0
-    assert c["device_wakeups"] == n
+    assert_ping_pong(model, opts, segments)
 
 
 BUSY = {

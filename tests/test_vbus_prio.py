@@ -16,20 +16,16 @@ designed and a full event queue wrapping.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import counters, simulate
+from conftest import assert_ping_pong, counters, layout_json, simulate
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference.lockstep import ADD, MAX_SIZE, IoqAt, Step, VbusPair, rd, steps_of
+from reference.lockstep import MAX_SIZE, IoqAt, Step, VbusPair, rd, steps_of
 from reference.vbus import EVENT_BYTES, EVENTQ_MAX, HANDLE_Q, PrioRef
 
-from vbench.counters import IO_DIR, IO_PRIO, IO_REQ, IO_SEGS, IO_SIZE
 from vbench.layout import (
     IOQ_RING_DESC,
     IOQ_RING_MAGIC,
@@ -57,23 +53,8 @@ def _prio(classes: int, shares: list[float] | None = None) -> dict[str, Any]:
 def test_ping_pong_one_kick_one_interrupt(eventq: str, classes: int, sg: str) -> None:
     """One request in flight, both sides sleeping: each request costs exactly one kick (its
     class IOQ's south signal) and one MSI (its signal's event raising its event queue's signal)."""
-    n = 300
-    wl = {
-        "requests": n,
-        "arrival": {"kind": "closed", "in_flight": 1},
-        "segments": {"kind": "fixed", "count": 2},
-        "priority": _prio(classes),
-    }
-    run = simulate(MODEL, {"eventq": eventq, "sg": sg}, wl, {"batch": 1})
-    c = counters(run)
-    assert c["requests"] == n
-    assert c["kicks"] == n
-    assert c["interrupts"] == n
-    assert c["interrupts_delivered"] == n
-    assert c["interrupts_suppressed"] == 0
-    assert c["spurious_device_wakeups"] == 0
-    assert c["spurious_driver_wakeups"] == 0
-    assert c["device_wakeups"] == n
+    run = assert_ping_pong(MODEL, {"eventq": eventq, "sg": sg}, 2, priority=_prio(classes))
+    assert counters(run)["interrupts_suppressed"] == 0
     # every class was really exercised
     assert all(int(run.hist[k].sum()) > 0 for k in range(classes))
 
@@ -210,23 +191,7 @@ def test_layout_areas_line_aligned_per_queue(eventq: str, evqs: int) -> None:
 
 
 def test_cli_layout_json() -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vbench.cli",
-            "layout",
-            MODEL,
-            "--queue-size",
-            "64",
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    d = json.loads(out)
+    d = layout_json(MODEL, 64)
     assert d["model"] == MODEL
     assert d["queue_size"] == 64
     names = [a["name"] for a in d["areas"]]
@@ -268,19 +233,6 @@ class PrioPair(VbusPair):
         assert [a.name for a in lay.areas if a.name.endswith(".events")] == [
             f"evq{i}.events" for i in range(e)
         ]
-
-    def add(self, size: int, segs: int, write: bool, last: bool, prio: int = 0) -> int:  # type: ignore[override]
-        """Pair.add with the request's priority class (IO_PRIO)."""
-        req = self.next_req
-        self.trace.append(f"add(r{req},p{prio},{size}B,{segs}s)")
-        slots = {IO_REQ: req, IO_SIZE: size, IO_SEGS: segs, IO_DIR: int(write), IO_PRIO: prio}
-        got, _ = self._run(ADD, slots)
-        self._eq("add", got, self.ref.add(req, size, segs, write, prio))
-        if got:
-            self.next_req += 1
-        self.check()
-        self.kick(last)
-        return got
 
     def event_header(self, e: int, i: int) -> tuple[int, int, int]:
         ev, mem = self.events[e] + VBUS_EVENT.size * i, self.inst.mem

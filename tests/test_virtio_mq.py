@@ -21,14 +21,11 @@ drain at the end must leave the model's own audit clean.
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import SPLIT_OPTION_SETS, counters, simulate
+from conftest import SPLIT_OPTION_SETS, counters, layout_json, simulate
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from reference.lockstep import (
@@ -43,9 +40,12 @@ from reference.lockstep import (
     POP,
     PUSH,
     REAP,
+    SPLIT_DEFAULT,
     Pair,
     SplitView,
     call,
+    fitting_segments,
+    new_instance,
     split_ref_options,
     warm,
 )
@@ -65,9 +65,9 @@ from vbench.counters import (
     N_IO,
 )
 from vbench.layout import VRING_USED_F_NO_NOTIFY
-from vbench.memory import new_tracker, view
+from vbench.memory import view
 from vbench.models import get_model
-from vbench.models.interface import Instance, Needs
+from vbench.models.interface import Needs
 from vbench.simulation import summarize
 from vbench.workload import WorkloadSpec, generate
 
@@ -184,24 +184,24 @@ def test_one_class_is_the_split_ring(opts: dict[str, Any]) -> None:
 
 # --- the operations one by one, without the engine -----------------------------------------------
 class _Rig:
-    """One virtio-mq instance driven op by op, as the engine would drive it."""
+    """One virtio-mq instance driven op by op, as the engine would drive it: one io array
+    for every operation, so what pop fills in is what push reads."""
 
     def __init__(self, **opts: Any) -> None:
-        mdef = get_model(MQ)
-        o = mdef.options(queue_size=16, **opts)
-        self.inst: Instance = mdef.build(o, Needs(max_segments=1, max_size=1500, classes=2))
-        self.ctr = new_tracker(self.inst.mem)
+        needs = Needs(max_segments=1, max_size=1500, classes=2)
+        _, self.inst, self.ctr = new_instance(MQ, {"queue_size": 16, **opts}, needs)
         self.io = np.zeros(N_IO, dtype=np.int64)
 
     def drv(self, op: int, last: int = 0) -> int:
-        self.io[IO_LAST] = last
-        i = self.inst
-        return int(call(op, i.cfg, i.mem, i.drv, self.ctr, self.io))
+        return self._call(op, self.inst.drv, last)
 
     def dev(self, op: int, last: int = 0) -> int:
+        return self._call(op, self.inst.dev, last)
+
+    def _call(self, op: int, state: np.ndarray, last: int) -> int:
         self.io[IO_LAST] = last
         i = self.inst
-        return int(call(op, i.cfg, i.mem, i.dev, self.ctr, self.io))
+        return int(call(op, i.cfg, i.mem, state, self.ctr, self.io))
 
     def add(self, req: int, prio: int, last: int) -> int:
         """add then kick_needed, as the engine submits: the kick decision is returned."""
@@ -333,23 +333,7 @@ def test_layout_queues_are_disjoint_and_aligned() -> None:
 
 
 def test_cli_layout_json() -> None:
-    out = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "vbench.cli",
-            "layout",
-            MQ,
-            "--queue-size",
-            "64",
-            "--format",
-            "json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    d = json.loads(out.stdout)
+    d = layout_json(MQ, 64)
     assert d["model"] == MQ and d["queue_size"] == 64
     names = {a["name"] for a in d["areas"]}
     assert {"q0.desc", "q0.avail", "q0.used"} <= names
@@ -462,27 +446,13 @@ mq_opts = st.fixed_dictionaries(
     ),
 )
 def test_mq_matches_reference(opts, queues, max_segments, base, max_held, steps):
-    if not opts["indirect"]:
-        max_segments = min(max_segments, opts["queue_size"])
-    p = MqPair(opts, queues, max_segments)
-    if base:
-        p.fast_forward(base)
-    p.play(steps, max_segments, max_held)
+    max_segments = fitting_segments(opts, max_segments)
+    MqPair(opts, queues, max_segments).play_from(base, steps, max_segments, max_held)
 
 
 def _two_queue_pair(**opts: Any) -> MqPair:
-    base = {
-        "queue_size": 8,
-        "event_idx": True,
-        "indirect": False,
-        "publish": "add",
-        "avail_event": "vhost",
-        "used_batch": 1,
-        "in_order": False,
-        "reap": "napi",
-        "napi_budget": 64,
-    }
-    return MqPair({**base, **opts}, queues=2, max_segments=1)
+    """Two queues of eight descriptors, one segment per request, the split ring's defaults."""
+    return MqPair({**SPLIT_DEFAULT, **opts}, queues=2, max_segments=1)
 
 
 def test_mq_rearm_reaches_every_queue():

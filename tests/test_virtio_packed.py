@@ -13,23 +13,19 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from conftest import counters, simulate
+from conftest import assert_ping_pong, counters, layout_json, simulate
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference.lockstep import IRQ, KICK, POP, REAP, Pair
+from reference.lockstep import POP, Pair, assert_fills_exactly_at_capacity, fitting_segments
 from reference.packed import EV_DESC, Event, PackedRef
 
 from vbench import layout
 from vbench.counters import (
     C_DESC_WRITTEN,
-    IO_LAST,
-    IO_LEN,
 )
 from vbench.errors import ConfigError
 from vbench.layout import LINE
@@ -39,7 +35,6 @@ from vbench.models.interface import Needs
 from vbench.models.virtio_packed import DEV_AVAIL_WRAP, DEV_LAST_AVAIL, DRV_NUM_FREE
 from vbench.simulation import check_model
 
-ROOT = Path(__file__).resolve().parent.parent
 MODEL = "virtio-packed"
 MAX_SIZE = 1 << 16
 RING_DT = np.dtype([("addr", "<u8"), ("len", "<u4"), ("id", "<u2"), ("flags", "<u2")])
@@ -153,16 +148,7 @@ def test_packed_layout_geometry(n, segs):
 
 
 def test_layout_cli_json():
-    r = subprocess.run(
-        [sys.executable, "-m", "vbench.cli", "layout", MODEL, "--queue-size", "100"]
-        + ["--format", "json"],
-        capture_output=True,
-        text=True,
-        cwd=ROOT,
-        timeout=600,
-    )
-    assert r.returncode == 0, r.stderr
-    d = json.loads(r.stdout)
+    d = layout_json(MODEL, 100)
     ref = layout.packed_layout(100)
     assert d["model"] == MODEL and d["queue_size"] == 100
     assert d["total_bytes"] == ref.size
@@ -208,6 +194,8 @@ def _in_window(ref: PackedRef, ev: Event, window: tuple[int, int]) -> int:
 class PackedPair(Pair):
     """A model instance and the reference; every operation runs on both and must agree."""
 
+    reap_len = True
+
     # play hooks: at least one byte per segment; completions in any order, except that
     # IN_ORDER uses buffers in ring order
     def add_size(self, r: int, segs: int) -> int:
@@ -233,33 +221,16 @@ class PackedPair(Pair):
         self.windows_checked = 0
 
     def kick(self, last: bool) -> int:
-        self.trace.append(f"kick(last={int(last)})")
         ev = Event(self.ref.device_event.off_wrap, self.ref.device_event.flags)
-        got, _ = self._run(KICK, {IO_LAST: int(last)})
-        self._eq("kick_needed", got, self.ref.kick_needed(last))
+        got = super().kick(last)
         self._window_rule("kick", got, ev, self.ref.kick_window)
-        self.check()
         return got
-
-    def reap(self) -> int | None:
-        self.trace.append("reap")
-        got, io = self._run(REAP)
-        want = self.ref.reap()
-        if want is None:
-            self._eq("reap", got, -1)
-        else:
-            self._eq("reap (request, len)", (got, int(io[IO_LEN])), want)
-        self.check()
-        return None if want is None else got
 
     # --- device ---
     def irq(self, last: bool) -> int:
-        self.trace.append(f"irq(last={int(last)})")
         ev = Event(self.ref.driver_event.off_wrap, self.ref.driver_event.flags)
-        got = self._run(IRQ, {IO_LAST: int(last)})[0]
-        self._eq("interrupt_needed", got, self.ref.interrupt_needed(last))
+        got = super().irq(last)
         self._window_rule("irq", got, ev, self.ref.irq_window)
-        self.check()
         return got
 
     def _window_rule(self, what: str, got: int, ev: Event, window: Any) -> None:
@@ -343,8 +314,7 @@ packed_opts = st.fixed_dictionaries(
     steps=steps_st,
 )
 def test_packed_matches_reference(opts, max_segments, base, max_held, steps):
-    if not opts["indirect"]:
-        max_segments = min(max_segments, opts["queue_size"])
+    max_segments = fitting_segments(opts, max_segments)
     p = PackedPair(opts, max_segments)
     p.fast_forward(base % (2 * opts["queue_size"] + 1))  # anywhere in the first two laps
     p.play(steps, max_segments, max_held)
@@ -360,19 +330,7 @@ DEFAULT = {"queue_size": 7, "event_idx": True, "indirect": False, "used_batch": 
 @pytest.mark.parametrize("in_order", [False, True])
 def test_fills_exactly_at_capacity(n, indirect, segs, in_order):
     p = PackedPair({**DEFAULT, "queue_size": n, "indirect": indirect, "in_order": in_order}, segs)
-    per = 1 if (indirect and segs > 1) else segs
-    added = 0
-    while p.add(100, segs, write=True, last=False):
-        added += 1
-    assert added == n // per
-    p.kick(True)
-    p.pop()
-    p.push(0)
-    p.irq(True)
-    assert p.reap() == 0
-    assert p.add(100, segs, write=False, last=True) == 1
-    assert p.add(100, segs, write=False, last=True) == 0  # n % per < per slots left over
-    p.drain()
+    assert_fills_exactly_at_capacity(p, segs, indirect, write=True)
 
 
 @pytest.mark.parametrize("n", [3, 5, 8])
@@ -492,7 +450,6 @@ def test_audit_detects_leaks_and_stray_descriptors():
 # =============================================================================================
 # 3. Under the engine
 # =============================================================================================
-PING_PONG = {"requests": 300, "arrival": {"kind": "closed", "in_flight": 1}}
 PING_SETS: list[dict[str, Any]] = [
     {},
     {"queue_size": 1},
@@ -512,16 +469,7 @@ def _id(o: dict[str, Any]) -> str:
 @pytest.mark.parametrize("opts", PING_SETS, ids=[_id(o) for o in PING_SETS])
 @pytest.mark.parametrize("segments", [1, 3])
 def test_ping_pong_one_kick_one_interrupt(opts, segments):
-    wl = dict(PING_PONG, segments={"kind": "fixed", "count": segments})
-    c = counters(simulate(MODEL, opts, wl, {"batch": 1}))
-    n = PING_PONG["requests"]
-    assert c["requests"] == n
-    assert c["kicks"] == n
-    assert c["interrupts"] == n
-    assert c["interrupts_delivered"] == n
-    assert c["spurious_device_wakeups"] == 0
-    assert c["spurious_driver_wakeups"] == 0
-    assert c["device_wakeups"] == n
+    assert_ping_pong(MODEL, opts, segments)
 
 
 BUSY = {

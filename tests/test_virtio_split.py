@@ -23,8 +23,11 @@ from reference.lockstep import (
     ACTIONS,
     KICK_OFF,
     MAX_SIZE,
+    SPLIT_DEFAULT,
     Pair,
     SplitView,
+    assert_fills_exactly_at_capacity,
+    fitting_segments,
     random_steps,
     split_ref_options,
     warm,
@@ -93,29 +96,30 @@ class SplitPair(Pair):
         self.check()
         return got
 
-    # the window rule, checked on the model alone: a decision after publishing old .. new-1 is
-    # 1 iff the peer's event index is one of them
     def kick(self, last: bool) -> int:
-        ev = self.scalars()["avail_event"]
+        event = self.scalars()["avail_event"]
         got = super().kick(last)
-        if got >= 0:
-            new = self.scalars()["avail.idx"]
-            if self.ref.event_idx:
-                window = {(self.kick_old + j) & U16 for j in range((new - self.kick_old) & U16)}
-                assert got == int(ev in window), (ev, self.kick_old, new, self.trace)
-            self.kick_old = new
+        self.kick_old = self._window_rule(got, event, self.kick_old, "avail.idx")
         return got
 
     def irq(self, last: bool) -> int:
-        ev = self.scalars()["used_event"]
+        event = self.scalars()["used_event"]
         got = super().irq(last)
-        if got >= 0:
-            new = self.scalars()["used.idx"]
-            if self.ref.event_idx:
-                window = {(self.irq_old + j) & U16 for j in range((new - self.irq_old) & U16)}
-                assert got == int(ev in window), (ev, self.irq_old, new, self.trace)
-            self.irq_old = new
+        self.irq_old = self._window_rule(got, event, self.irq_old, "used.idx")
         return got
+
+    def _window_rule(self, got: int, event: int, old: int, index: str) -> int:
+        """The window rule, checked on the model alone (not through the reference): under
+        EVENT_IDX a decision after publishing ``old`` .. new-1 (new: the ``index`` now) is 1
+        iff the peer's ``event`` index is one of them. The index the next decision's window
+        starts from."""
+        if got < 0:
+            return old  # no decision: the window goes on
+        new = self.scalars()[index]
+        if self.ref.event_idx:
+            window = {(old + j) & U16 for j in range((new - old) & U16)}
+            assert got == int(event in window), (event, old, new, self.trace)
+        return new
 
     def check(self, full: bool = False) -> None:
         self.view.compare(self._eq, self.ref, descriptors=full or len(self.trace) % 4 == 0)
@@ -153,12 +157,9 @@ def test_split_matches_reference(opts, max_segments, base, steps):
     if opts["in_order"]:
         opts["lookahead"] = 0  # look-ahead completes out of order: a configuration error
     opts["lookahead"] = min(opts["lookahead"], opts["queue_size"])
-    if not opts["indirect"]:
-        max_segments = min(max_segments, opts["queue_size"])
-    p = SplitPair(opts, max_segments)
-    if base:
-        p.fast_forward(base)  # start next to the u16 wrap of every index
-    p.play(steps, max_segments, max_held=4)
+    max_segments = fitting_segments(opts, max_segments)
+    # base: start next to the u16 wrap of every index
+    SplitPair(opts, max_segments).play_from(base, steps, max_segments, max_held=4)
 
 
 @settings(max_examples=300, deadline=None)
@@ -188,44 +189,16 @@ def test_split_order_and_timer_match_reference(
         lookahead=min(window, n) if order == "lookahead" else 0,
         tx_timer_ns=timer,
     )
-    if not opts["indirect"]:
-        max_segments = min(max_segments, opts["queue_size"])
-    p = SplitPair(opts, max_segments)
-    if base:
-        p.fast_forward(base)
-    p.play(steps, max_segments, max_held=max_held)
+    max_segments = fitting_segments(opts, max_segments)
+    SplitPair(opts, max_segments).play_from(base, steps, max_segments, max_held=max_held)
 
 
 # --- fixed scenarios ------------------------------------------------------------------------------
-SPLIT_DEFAULT = {
-    "queue_size": 8,
-    "event_idx": True,
-    "indirect": False,
-    "publish": "add",
-    "avail_event": "vhost",
-    "used_batch": 1,
-}
-
-
 @pytest.mark.parametrize("indirect", [False, True])
 @pytest.mark.parametrize("segs", [1, 2, 3, 8])
 def test_split_fills_exactly_at_capacity(indirect, segs):
-    n = 8
     p = SplitPair({**SPLIT_DEFAULT, "indirect": indirect}, max_segments=segs)
-    per = 1 if (indirect and segs > 1) else segs
-    added = 0
-    while p.add(100, segs, write=False, last=False):
-        added += 1
-    assert added == n // per
-    # one completion frees exactly one chain's descriptors
-    p.kick(True)
-    p.pop()
-    p.push(0)
-    p.irq(True)
-    assert p.reap() == 0
-    assert p.add(100, segs, write=False, last=True) == 1
-    assert p.add(100, segs, write=False, last=True) == 0  # n % per < per left over
-    p.drain()
+    assert_fills_exactly_at_capacity(p, segs, indirect, write=False)
 
 
 @pytest.mark.parametrize("publish", ["add", "kick"])

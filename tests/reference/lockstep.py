@@ -48,7 +48,7 @@ from vbench.layout import (
 )
 from vbench.memory import ARENA_GPA, DATA_GPA, DATA_SHIFT, new_tracker, view
 from vbench.models import get_model, interface
-from vbench.models.interface import Needs
+from vbench.models.interface import Instance, ModelDef, Needs
 
 from .common import Popped
 from .split import F_INDIRECT, F_NEXT, BlkHeader, SplitRef
@@ -121,6 +121,35 @@ def split_ref_options(opts: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+# the options of a small split ring the fixed scenarios start from (virtio-split, virtio-mq)
+SPLIT_DEFAULT: dict[str, Any] = {
+    "queue_size": 8,
+    "event_idx": True,
+    "indirect": False,
+    "publish": "add",
+    "avail_event": "vhost",
+    "used_batch": 1,
+}
+
+
+def fitting_segments(opts: dict[str, Any], max_segments: int) -> int:
+    """The most segments a drawn request may have: without indirect tables a request's chain
+    takes one ring descriptor per segment, so it must fit the ring (the check refuses more)."""
+    return max_segments if opts["indirect"] else min(max_segments, opts["queue_size"])
+
+
+def new_instance(
+    name: str, opts: dict[str, Any], needs: Needs
+) -> tuple[ModelDef, Instance, np.ndarray]:
+    """(model, instance, counters) as the engine builds them for a batch of 1: the options must
+    pass the model's check, and the counters track every line of the arena."""
+    model = get_model(name)
+    o = model.options(**opts)
+    assert model.check(o, needs, 1) is None
+    inst = model.build(o, needs)
+    return model, inst, new_tracker(inst.mem)  # counters, then one line state per line
+
+
 # --- the harness: one model instance and its reference, driven in lock step ----------------------
 class Pair:
     """A model instance and its reference; every operation runs on both and must agree."""
@@ -128,12 +157,8 @@ class Pair:
     reap_len = False  # does the reference's reap also answer the used length?
 
     def __init__(self, name: str, opts: dict[str, Any], needs: Needs, ref: Any) -> None:
-        self.model = get_model(name)
-        o = self.model.options(**opts)
-        assert self.model.check(o, needs, 1) is None
-        self.inst = self.model.build(o, needs)
+        self.model, self.inst, self.ctr = new_instance(name, opts, needs)
         self.cfg = self.inst.cfg[0]
-        self.ctr = new_tracker(self.inst.mem)  # counters, then one line state per line
         self.ref = ref
         self.held: list[Popped] = []
         self.next_req = 0
@@ -270,6 +295,19 @@ class Pair:
     def may_kick_on(self) -> bool:
         return True
 
+    def fast_forward(self, k: int) -> None:
+        """``k`` round trips on model and reference alike (rings that start mid-lap)."""
+        raise NotImplementedError
+
+    def play_from(
+        self, base: int, steps: list[tuple[str, int]], max_segments: int, max_held: int
+    ) -> None:
+        """:meth:`play` after ``base`` fast-forwarded round trips (none for 0): the random
+        tests start next to an index wrap or mid-lap as well as on a fresh ring."""
+        if base:
+            self.fast_forward(base)
+        self.play(steps, max_segments, max_held)
+
     def play(self, steps: list[tuple[str, int]], max_segments: int, max_held: int) -> None:
         """Run random ``(action, r)`` steps (r: random bits for the action's arguments), then
         drain: every answer and the shared state compared along the way."""
@@ -326,6 +364,26 @@ class Pair:
                 break
         self.check(full=True)
         assert self.model.audit(self.inst) == [], " ".join(self.trace)
+
+
+def assert_fills_exactly_at_capacity(p: Pair, segs: int, indirect: bool, write: bool) -> None:
+    """Requests of ``segs`` segments fill a ring of ``p.n`` descriptors with exactly as many
+    chains as fit (one descriptor per chain when an indirect table takes the segments), and
+    one completion frees exactly one chain's descriptors: the next add fits, the one after not
+    (``p.n % per`` descriptors are left over, fewer than a chain)."""
+    per = 1 if (indirect and segs > 1) else segs
+    added = 0
+    while p.add(100, segs, write=write, last=False):
+        added += 1
+    assert added == p.n // per
+    p.kick(True)
+    p.pop()
+    p.push(0)
+    p.irq(True)
+    assert p.reap() == 0
+    assert p.add(100, segs, write=False, last=True) == 1
+    assert p.add(100, segs, write=False, last=True) == 0
+    p.drain()
 
 
 # --- reading a split ring back from the arena ----------------------------------------------------
