@@ -1,7 +1,7 @@
 """Figures from result folders (vbench.plot).
 
 The sweeps are the real configs (configs/default.toml: 3 parameters, 2 models, a categorical
-list parameter; configs/priority.toml: 2 parameters, 5 models, 2 priority classes) with few
+list parameter; configs/priority.toml: 2 parameters, 7 models, 2 priority classes) with few
 requests, so that every figure kind meets real data while the file stays fast. The default
 figures are rendered once per sweep (module fixtures) and every test reads those files.
 """
@@ -261,10 +261,10 @@ def test_a_filtered_figure_keeps_the_colours(prio_rs, tmp_path):
         x="workload.arrival.rate",
         y="c1_lat_p99_ns",
         formats=("svg",),
-        where=["label!=virtio-fifo", "label!=vbus-shipped"],
+        where=["label!=virtio-fifo", "label!=vbus-shipped", "label!=virtio-mq-rr"],
     )
     seen = series_colours(svg)
-    assert set(seen) == {"virtio-lookahead", "virtio-mq", "vbus-designed"}
+    assert set(seen) == {"virtio-lookahead", "virtio-mq", "vbus-designed", "vbus-designed-rr"}
     for slug, colours in seen.items():
         assert colours == {plot.colour_of(slug, labels).lower()}
 

@@ -139,27 +139,73 @@ LOADED = {
 LOADED_ENGINE = {"batch": 16, "service_ns": 300}
 
 
-def test_priority_effect_designed_serves_class_1_first() -> None:
-    """prio orders notifications, not requests: as designed the guest reaps the high class's
-    completions first within a handler run. The device and the kicks are unchanged, so the gain
-    is bounded by one handler run's reap time: a few per cent at the median."""
+def test_designed_costs_a_second_vector() -> None:
+    """As designed each class's signal has its own event queue and MSI vector: the urgent
+    class is never merged behind the bulk class's pending event, and that costs interrupts."""
     wl = _workload(LOADED)
     rows = {
         ev: summarize(simulate(MODEL, {"eventq": ev}, LOADED, LOADED_ENGINE), wl)
         for ev in ("shipped", "designed")
     }
     ship, des = rows["shipped"], rows["designed"]
-    print(
-        f"class-1 p99: shipped {ship['c1_lat_p99_ns']:.0f} ns, designed {des['c1_lat_p99_ns']:.0f}"
-        f" ns; p50: shipped {ship['c1_lat_p50_ns']:.0f}, designed {des['c1_lat_p50_ns']:.0f}"
-    )
-    # measured over seeds 1-6: the median gains 2.4-6.3 % in every one, the p99 moves either
-    # way (-4.8 % to +4.9 %): the tail is set by the interrupt path, not by the reap order
-    assert des["c1_lat_p99_ns"] <= 1.10 * ship["c1_lat_p99_ns"]
-    assert des["c1_lat_p50_ns"] < ship["c1_lat_p50_ns"]
     assert des["requests"] == ship["requests"] == LOADED["requests"]
-    # what it costs: a second vector means a second MSI whenever both classes signal at once
     assert des["interrupts"] > ship["interrupts"]
+
+
+# priority.toml's two-class workload and engine, below saturation (the device serves 1500-byte
+# requests at about 2.6 M/s)
+URGENT_ENGINE = {"batch": 16, "service_ns": 200.0}
+
+
+def _urgent_workload(rate: float) -> dict[str, Any]:
+    return {
+        "requests": 30000,
+        "arrival": {"kind": "poisson", "rate": rate},
+        "priority": _prio(2, [0.95, 0.05]),
+        "size": 1500,
+    }
+
+
+@pytest.mark.parametrize("rate", [1.0e6, 2.0e6])
+@pytest.mark.parametrize(
+    "model,opts",
+    [("vbus-prio", {"eventq": "designed"}), ("virtio-mq", {})],
+    ids=["vbus-prio-designed", "virtio-mq"],
+)
+def test_urgent_class_p99_is_not_above_the_bulk_class(
+    model: str, opts: dict[str, Any], rate: float
+) -> None:
+    """Priority must not invert: with the strict schedule, class 1 (5 % of requests) is served
+    first, and its queue's completions are signalled when the queue runs dry (venet's
+    venetdev_rx), not when every queue is empty. Before that fix vbus-prio gave class 1 a p99 of
+    107.5 us against the bulk class's 23.6 us at 2 M req/s."""
+    wl = _urgent_workload(rate)
+    r = summarize(simulate(model, {"queue_size": 256, **opts}, wl, URGENT_ENGINE), _workload(wl))
+    assert r["requests"] == wl["requests"]
+    assert r["c1_lat_p99_ns"] <= r["c0_lat_p99_ns"]
+
+
+def test_pop_signals_a_class_ioq_that_ran_dry() -> None:
+    """The device serves the urgent IOQ's one request, then finds it dry on its way to the bulk
+    IOQ: the urgent signal goes out then (an MSI), not once every IOQ is empty, and not held
+    back by txmitigation."""
+    opts = {**PRIO_DEFAULT, "txmitigation": 10, "eventq": "designed"}
+    p = PrioPair(opts, classes=2, max_segments=1)
+    for prio in (1, 0, 0):
+        p.add(64, 1, write=False, last=True, prio=prio)
+    assert p.pop().req == 0  # strict: the urgent class first
+    p.push(0)
+    assert p.irq(False) == -1  # one completion of ten: no signal yet
+    assert p.pop().req == 1  # on to the bulk IOQ ...
+    assert p.ref.pop_signals == 1  # ... after the urgent IOQ's signal (compared with the model)
+    p.push(0)
+    assert p.irq(False) == -1
+    assert p.pop().req == 2
+    assert p.ref.pop_signals == -1  # the bulk IOQ has more: no decision
+    p.push(0)
+    assert p.pop() is None
+    assert p.ref.pop_signals == 1  # the bulk IOQ ran dry: its signal
+    p.drain()
 
 
 def test_check_refuses_a_batch_larger_than_a_queue_and_a_small_eventq() -> None:
@@ -217,6 +263,7 @@ class PrioPair(VbusPair):
             sg_pool=opts["sg"] == "pool",
             designed=opts["eventq"] == "designed",
             eventq_size=opts["eventq_size"],
+            strict=opts.get("schedule", "strict") == "strict",
         )
         super().__init__("vbus-prio", opts, Needs(max_segments, MAX_SIZE, classes), ref)
         lay = self.inst.layout
@@ -339,6 +386,7 @@ def prio_setup(draw: st.DrawFn) -> tuple[dict[str, Any], int]:
         # from exactly one slot per class (the check's minimum) to a few spare
         "eventq_size": classes + draw(st.integers(0, 3)),
         "signal_barrier": draw(st.sampled_from(["wmb", "mb"])),
+        "schedule": draw(st.sampled_from(["strict", "round-robin"])),
     }
     return opts, classes
 
@@ -368,7 +416,8 @@ def test_prio_designed_serves_the_highest_class_first() -> None:
     highest class first, as shipped in the order the events arrived."""
     order = {}
     for eventq in ("shipped", "designed"):
-        p = PrioPair({**PRIO_DEFAULT, "eventq": eventq}, classes=3, max_segments=1)
+        opts = {**PRIO_DEFAULT, "eventq": eventq, "schedule": "round-robin"}
+        p = PrioPair(opts, classes=3, max_segments=1)
         for prio in (0, 1, 2, 0, 1, 2):
             p.add(64, 1, write=False, last=True, prio=prio)
         p.irq_off()
@@ -405,7 +454,8 @@ def test_prio_event_queue_just_big_enough_wraps() -> None:
 def test_prio_pop_takes_the_next_request() -> None:
     """A device may take several requests before completing them: each pop walks on along
     its class IOQ (ioq_iter), round-robin across the classes; completing one frees its slot."""
-    p = PrioPair({**PRIO_DEFAULT, "queue_size": 2, "eventq": "designed"}, classes=2, max_segments=1)
+    opts = {**PRIO_DEFAULT, "queue_size": 2, "eventq": "designed", "schedule": "round-robin"}
+    p = PrioPair(opts, classes=2, max_segments=1)
     for prio in (0, 0, 1):
         p.add(64, 1, write=False, last=True, prio=prio)
     assert [p.pop().req for _ in range(3)] == [0, 2, 1]

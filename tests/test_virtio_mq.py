@@ -358,7 +358,8 @@ class MqPair(Pair):
     reap_len = True
 
     def __init__(self, opts: dict[str, Any], queues: int, max_segments: int) -> None:
-        ref = MqRef(queues, opts["queue_size"], **split_ref_options(opts))
+        strict = opts.get("schedule", "strict") == "strict"
+        ref = MqRef(queues, opts["queue_size"], strict, **split_ref_options(opts))
         needs = Needs(max_segments, MAX_SIZE, classes=queues)
         super().__init__("virtio-mq", {**opts, "queues": queues}, needs, ref)
         self.n = opts["queue_size"]
@@ -430,6 +431,7 @@ mq_opts = st.fixed_dictionaries(
         "in_order": st.booleans(),
         "reap": st.sampled_from(["napi", "get_buf", "delayed"]),
         "napi_budget": st.sampled_from([1, 2, 64]),
+        "schedule": st.sampled_from(["strict", "round-robin"]),
     }
 )
 

@@ -27,6 +27,7 @@ from vbench.counters import (
     IO_PRIO,
     IO_REQ,
     IO_SEGS,
+    IO_SIGNALED,
     IO_SIZE,
     N_IO,
 )
@@ -236,8 +237,10 @@ class Pair:
     # device
     def pop(self) -> Popped | None:
         self.trace.append("pop")
-        got, io = self._run(POP)
+        got, io = self._run(POP, {IO_SIGNALED: -1})  # as the engine calls pop
         want = self.ref.pop()
+        # pop's own interrupt decision: only rings that signal a queue run dry make one
+        self._eq("pop's signals", int(io[IO_SIGNALED]), getattr(self.ref, "pop_signals", -1))
         if want is None:
             self._eq("pop", got, -1)
         else:

@@ -35,8 +35,10 @@ from .split import SplitRef
 class MqRef:
     """Reference virtio-mq: ``queues`` split rings of ``n`` entries and the rules above."""
 
-    def __init__(self, queues: int, n: int, **split_options: Any) -> None:
+    def __init__(self, queues: int, n: int, strict: bool = True, **split_options: Any) -> None:
         self.n = n
+        self.strict = strict  # the device's schedule: highest queue with work, or in turn
+        self.last = queues - 1  # the queue served last (round-robin starts at queue 0)
         self.queues = [SplitRef(n, **split_options) for _ in range(queues)]
         self.open: int | None = None  # the queue added to since its last kick decision
         self.closing: int | None = None  # the queue whose batch the last add closed
@@ -95,9 +97,15 @@ class MqRef:
         return all(ring.device_drained() for ring in self.queues)
 
     def pop(self) -> Popped | None:
-        for q in reversed(range(len(self.queues))):
+        nq = len(self.queues)
+        if self.strict:
+            order = list(reversed(range(nq)))
+        else:
+            order = [(self.last + i) % nq for i in range(1, nq + 1)]
+        for q in order:
             got = self.queues[q].pop()
             if got is not None:
+                self.last = q
                 return replace(got, handle=q * self.n + got.handle)
         return None
 

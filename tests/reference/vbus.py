@@ -384,9 +384,12 @@ class PrioRef:
         sg_pool: bool,
         designed: bool,
         eventq_size: int,
+        strict: bool = True,
     ) -> None:
         self.classes = classes
         self.designed = designed
+        self.strict = strict  # the device's schedule: highest class with work, or in turn
+        self.pop_signals = -1  # pop's own interrupt decision (IO_SIGNALED)
         self.txmitigation = txmitigation
         # each class IOQ is the plain venet TX ring; its north mailbox is the class's device
         # signal, enabled for good (the guest takes its signals as events)
@@ -452,18 +455,29 @@ class PrioRef:
         return r
 
     # --- device ----------------------------------------------------------------------------
-    def _round_robin(self) -> list[int]:
-        """The classes in the device's service order, starting after the one served last."""
+    def _service_order(self) -> list[int]:
+        """The classes in the device's service order: highest first (strict), or in turn
+        starting after the one served last (round-robin)."""
+        if self.strict:
+            return list(reversed(range(self.classes)))
         return [(self.last + i) % self.classes for i in range(1, self.classes + 1)]
 
     def pop(self) -> Popped | None:
         """Take the next request the device has not taken yet, from the first class in service
-        order that has one (each class IOQ walks on from its inuse head, as ioq_iter does)."""
-        for k in self._round_robin():
-            p = self.ioqs[k].pop()
+        order that has one (each class IOQ walks on from its inuse head, as ioq_iter does). A
+        class looked at and found run dry with completions not yet signalled ends its service
+        pass with its signal (venet's venetdev_rx: ``if (dirty) ioq_signal``)."""
+        self.pop_signals = -1
+        for k in self._service_order():
+            q = self.ioqs[k]
+            all_taken = q.taken == q.count  # every slot taken: not run dry
+            p = q.pop()
             if p is not None:
                 self.last = k
                 return Popped(p.req, p.size, p.segs, k * HANDLE_Q + p.handle, p.length)
+            if not all_taken and q.unsignalled > 0:
+                q.unsignalled = 0
+                self.pop_signals = max(self.pop_signals, 0) + self._signal(k)
         return None
 
     def push_used(self, handle: int, length: int) -> int:
@@ -479,7 +493,7 @@ class PrioRef:
 
     def interrupt_needed(self, last: bool) -> int:
         if last:  # ran empty: signal every class with completions, in service order
-            due = [k for k in self._round_robin() if self.ioqs[k].unsignalled > 0]
+            due = [k for k in self._service_order() if self.ioqs[k].unsignalled > 0]
         else:  # mid-run: only the class just served, once txmitigation completions piled up
             due = [self.last] if self.ioqs[self.last].unsignalled >= self.txmitigation else []
         if not due:

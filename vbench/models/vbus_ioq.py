@@ -621,7 +621,8 @@ def check(opts: Options, needs: Needs, batch: int) -> str | None:
 
 MODEL = ModelDef(
     name=NAME,
-    summary="vbus IOQ + shm-signal, the venet TX path; SG through the pre-registered venet_sg pool",
+    summary="vbus IOQ + shm-signal, the venet TX path as shipped (one TX queue, prio 0: vbus-enet.c "
+    "queue_init); SG through the pre-registered venet_sg pool",
     options=Options,
     build=build,
     layout=layout,

@@ -1,10 +1,20 @@
 """vbus with one IOQ per priority class and host-to-guest signals routed through event queues.
 
+This is vbus's priority *as proposed*: it never shipped. venet registered one TX queue with prio
+0 (``vbus-enet.c``: ``queue_init`` passes prio 0 to ``vbus_driver_ioq_alloc``), which is
+:mod:`vbench.models.vbus_ioq`; this model is what the design allows, for the thread's question
+"what does one do with priority?".
+
 Why a model of its own: vbus's ``prio`` does not reorder requests; it orders *notifications*.
 Each class gets its own request IOQ (the venet TX path of :mod:`vbench.models.vbus_ioq`, whose
 jitted ring and shm-signal primitives this module imports rather than repeats), registered with
-its class as prio. The device model never sees prio: it serves the IOQs round-robin. Where prio
-acts is on the way back: a device signal that really fires (its north mailbox enabled and no
+its class as prio. The device never sees prio: which IOQ it serves next is its own schedule
+(``schedule``: the highest class with work, as virtio-mq's device, or round-robin), so that a
+comparison isolates what prio does from what a device scheduler does. Each IOQ's service pass
+ends with its signal when it completed work (venet's ``venetdev_rx``: ``if (dirty)
+ioq_signal``), also while other IOQs still have work: ``pop`` sends the signal of an IOQ it
+finds run dry before the next request is served (``IO_SIGNALED``), and a signal also goes out
+every ``txmitigation`` completions of one IOQ. Where prio acts is on the way back: a device signal that really fires (its north mailbox enabled and no
 notification pending) is delivered as an *event* in event queue ``min(prio, E - 1)``, and the
 event queue's own shm-signal raises one MSI on that queue's vector.
 
@@ -47,6 +57,7 @@ from vbench.counters import (
     IO_HANDLE,
     IO_LAST,
     IO_PRIO,
+    IO_SIGNALED,
     SIDE_DEVICE,
     SIDE_DRIVER,
 )
@@ -119,6 +130,7 @@ CFG = np.dtype(
         ("vp_txmitigation", np.int64),
         ("vp_sg_pool", np.int64),
         ("vp_designed", np.int64),  # 1: serve the highest open IOQ first; 0: event order
+        ("vp_strict", np.int64),  # the device serves: 1 the highest class with work; 0 round-robin
         ("vp_count", np.int64),  # descriptors in this queue
         ("vp_ring", np.int64),
         ("vp_valid_idx", np.int64),
@@ -160,6 +172,11 @@ class Options(ModelOptions):
     eventq_size: int = Field(1024, ge=1, le=65536, description="slots per event queue")
     signal_barrier: Literal["wmb", "mb"] = Field(
         "wmb", description="shm-signal's store-then-check barrier (see vbus-ioq)"
+    )
+    schedule: Literal["strict", "round-robin"] = Field(
+        "strict",
+        description="which class IOQ the device serves next: the highest with work, or in turn "
+        "(a device choice, not vbus's: prio routes signals, not service)",
     )
 
 
@@ -313,8 +330,10 @@ def pop(cfg, mem, st, ctr, io):
     g = cfg[0]
     nq = g.vp_q
     last = st[DEV_LAST_SERVED]
+    signals = -1
     for i in range(1, nq + 1):
-        k = (last + i) % nq
+        # the device's schedule: strict (the highest class with work) or round-robin
+        k = nq - i if g.vp_strict != 0 else (last + i) % nq
         c = cfg[1 + k]
         cur = DEV_BASE + nq + k
         taken = cur + nq
@@ -322,7 +341,15 @@ def pop(cfg, mem, st, ctr, io):
             st[cur] = ld32(mem, ctr, SIDE_DEVICE, c.vp_inuse_idx + _IDX_HEAD)  # seek to the head
         h = st[cur]
         d = c.vp_ring + _DESC_BYTES * h
-        if st[taken] == c.vp_count or ld8(mem, ctr, SIDE_DEVICE, d + _DESC_SOWN) == 0:
+        if st[taken] == c.vp_count:
+            continue  # every slot taken, none completed: not run dry
+        if ld8(mem, ctr, SIDE_DEVICE, d + _DESC_SOWN) == 0:
+            if st[DEV_BASE + k] > 0:
+                # this queue ran dry: its service pass ends with its signal, as venet's
+                # venetdev_rx ends its loop with `if (dirty) ioq_signal(...)`
+                st[DEV_BASE + k] = 0
+                signals = max(signals, 0) + _signal(cfg, mem, ctr, k)
+                io[IO_SIGNALED] = signals
             continue
         st[cur] = h + 1 if h + 1 < c.vp_count else 0  # ioq_seek_next: the next slot
         st[taken] += 1
@@ -388,7 +415,7 @@ def interrupt_needed(cfg, mem, st, ctr, io):
     else:
         last = st[DEV_LAST_SERVED]
         for i in range(1, nq + 1):
-            k = (last + i) % nq
+            k = nq - i if g.vp_strict != 0 else (last + i) % nq  # in service order
             if st[DEV_BASE + k] > 0:
                 st[DEV_BASE + k] = 0
                 decided = True
@@ -463,6 +490,7 @@ def build(opts: Options, needs: Needs) -> Instance:
     g["vp_txmitigation"] = opts.txmitigation
     g["vp_sg_pool"] = int(opts.sg == "pool")
     g["vp_designed"] = int(opts.eventq == "designed")
+    g["vp_strict"] = int(opts.schedule == "strict")
     g["vp_signal_mb"] = int(opts.signal_barrier == "mb")
     mem = new_mem(lay.size)
     for k in range(nq):
@@ -565,8 +593,8 @@ def check(opts: Options, needs: Needs, batch: int) -> str | None:
 
 MODEL = ModelDef(
     name=NAME,
-    summary="vbus with one IOQ per priority class; device signals delivered as events through "
-    "one event queue (shipped) or one per class, serviced highest first (designed)",
+    summary="vbus as proposed, never shipped: one IOQ per priority class; device signals delivered "
+    "as events through one event queue (shipped) or one per class, highest first (designed)",
     options=Options,
     build=build,
     layout=layout,

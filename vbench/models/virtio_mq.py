@@ -26,7 +26,8 @@ Per operation:
   answer is 1 if either queue kicks, and the counters are kept exact by counting the other
   decision here (a second kick counts its kick and its exit; its exit's time is not charged,
   since only the engine charges exits);
-- ``pop`` serves the highest non-empty queue; finding a queue empty costs what the split ring's
+- ``pop`` serves the highest non-empty queue (``schedule = "strict"``, the default) or the
+  queues in turn (``"round-robin"``), a device choice offered for vbus-prio too; finding a queue empty costs what the split ring's
   pop costs to find it empty (a read of its ``avail.idx`` when the cached index is used up);
 - ``push_used`` completes on the queue the request was popped from: ``pop`` answers the handle
   ``queue * queue_size + head``, so a device may hold requests of several queues and complete
@@ -47,6 +48,7 @@ from __future__ import annotations
 
 import sys
 import warnings
+from typing import Literal
 
 import numpy as np
 from numba import njit
@@ -82,6 +84,7 @@ CFG = np.dtype(
         ("mq_queues", np.int64),  # number of virtqueues
         ("mq_drv_stride", np.int64),  # driver state words per queue
         ("mq_dev_stride", np.int64),  # device state words per queue
+        ("mq_strict", np.int64),  # the device serves: 1 the highest queue with work; 0 in turn
     ]
 )
 
@@ -90,7 +93,10 @@ CFG = np.dtype(
 DRV_OPEN = 0  # the queue whose batch is open (added to since its last kick decision), or -1
 DRV_CLOSING = 1  # a queue whose batch the last add closed by switching queue, or -1
 DRV_GLOBAL_SLOTS = 2
-# device private state: every queue's split-ring state (mq_dev_stride slots each), no more
+# device private state: every queue's split-ring state (mq_dev_stride slots each), then these
+# global slots, at queues * mq_dev_stride + DEV_<NAME>
+DEV_LAST_SERVED = 0  # the queue served last (the round-robin schedule starts after it)
+DEV_GLOBAL_SLOTS = 1
 
 
 class Options(split.Options):
@@ -101,6 +107,11 @@ class Options(split.Options):
         ge=1,
         le=MAX_QUEUES,
         description="virtqueues, one per priority class (default: the workload's classes)",
+    )
+    schedule: Literal["strict", "round-robin"] = Field(
+        "strict",
+        description="which queue the device serves next: the highest with work, or in turn "
+        "(a device choice, not the transport's)",
     )
 
 
@@ -193,12 +204,24 @@ def pop(cfg, mem, st, ctr, io):
     # find the highest queue with work by the reads pop would make to find each one empty, then
     # pop once: the ring operation sits outside the loop (inlined into a loop over queues, numba
     # adds reference-count updates of its array arguments to every call: slow)
-    q = g.mq_queues - 1
-    while q > 0 and split.avail_ready_q(cfg[1 + q], mem, st, q * stride, ctr) == 0:
-        q -= 1
+    nq = g.mq_queues
+    if g.mq_strict != 0:
+        q = nq - 1
+        while q > 0 and split.avail_ready_q(cfg[1 + q], mem, st, q * stride, ctr) == 0:
+            q -= 1
+    else:
+        # round-robin: the first queue with work after the one served last (the last one
+        # looked at is that one itself, so an empty device reads every queue once, as strict)
+        last = st[nq * stride + DEV_LAST_SERVED]
+        q = last + 1 if last + 1 < nq else 0
+        for _ in range(nq - 1):
+            if split.avail_ready_q(cfg[1 + q], mem, st, q * stride, ctr) != 0:
+                break
+            q = q + 1 if q + 1 < nq else 0
     r = split.pop_q(cfg[1 + q], mem, st, q * stride, ctr, io)
     if r >= 0:
         io[IO_HANDLE] += q * cfg[1].split_n  # the handle names the queue as well
+        st[nq * stride + DEV_LAST_SERVED] = q
     return r
 
 
@@ -285,7 +308,7 @@ def queues_of(opts: Options, needs: Needs) -> int:
 
 
 def _split_options(opts: Options) -> split.Options:
-    return split.Options(**opts.model_dump(exclude={"queues"}))
+    return split.Options(**opts.model_dump(exclude={"queues", "schedule"}))
 
 
 def _align_up(x: int, a: int) -> int:
@@ -329,6 +352,7 @@ def build(opts: Options, needs: Needs) -> Instance:
     cfg[0]["mq_queues"] = nq
     cfg[0]["mq_drv_stride"] = drv_stride
     cfg[0]["mq_dev_stride"] = dev_stride
+    cfg[0]["mq_strict"] = int(opts.schedule == "strict")
     for q in range(nq):
         c = cfg[1 + q]
         for name in split.CFG.names:
@@ -339,7 +363,8 @@ def build(opts: Options, needs: Needs) -> Instance:
         if f"q{q}.indirect" in names:
             c["ind"] = lay.area(f"q{q}.indirect").offset
     drv = np.concatenate([np.tile(one.drv, nq), np.full(DRV_GLOBAL_SLOTS, -1, dtype=np.int64)])
-    dev = np.tile(one.dev, nq)
+    dev = np.concatenate([np.tile(one.dev, nq), np.zeros(DEV_GLOBAL_SLOTS, dtype=np.int64)])
+    dev[nq * dev_stride + DEV_LAST_SERVED] = nq - 1  # round-robin starts at queue 0
     return Instance(NAME, lay, cfg, new_mem(lay.size), drv, dev)
 
 
@@ -394,7 +419,8 @@ def check(opts: Options, needs: Needs, batch: int) -> str | None:
 
 MODEL = ModelDef(
     name=NAME,
-    summary="virtio with one split virtqueue per priority class, the highest served first",
+    summary="virtio with one split virtqueue per priority class; the device serves the highest "
+    "queue with work (strict) or in turn (round-robin)",
     options=Options,
     build=build,
     layout=layout,
