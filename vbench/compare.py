@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from vbench.counters import AREAS
 from vbench.errors import VbenchError, did_you_mean
 from vbench.exits import Stop
 from vbench.results import ResultSet, load
@@ -42,6 +43,7 @@ DEFAULT_METRICS: tuple[str, ...] = (
     "interrupts_per_req",
     "vm_exits_per_req",
     "lines_per_req",
+    "invalidations_per_req",
     "desc_per_req",
     "lat_p50_ns",
     "lat_p99_ns",
@@ -108,11 +110,24 @@ def select(table: pd.DataFrame, where: list[str] | None) -> pd.DataFrame:
     return table
 
 
+def _area_columns(cols: list[str]) -> list[str]:
+    """The per-area coherence columns present, area by area."""
+    return [
+        f"{kind}_per_req_{area}"
+        for area in AREAS
+        for kind in ("lines", "invalidations")
+        if f"{kind}_per_req_{area}" in cols
+    ]
+
+
 def metrics_of(rs: ResultSet, asked: list[str] | None) -> list[str]:
     """The metric columns to compare: as asked (checked), else the defaults present."""
     cols = list(rs.table.columns)
     if not asked:
-        return [m for m in DEFAULT_METRICS if m in cols]
+        # the defaults, then the areas where some model pays misses or invalidations
+        return [m for m in DEFAULT_METRICS if m in cols] + [
+            m for m in _area_columns(cols) if (rs.table[m].fillna(0) != 0).any()
+        ]
     out = []
     for spec in asked:
         for name in (s.strip() for s in spec.split(",")):

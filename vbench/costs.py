@@ -37,6 +37,7 @@ COST_FIELDS: tuple[str, ...] = (
     "vcpu_wake_ns",
     "full_barrier_ns",
     "copy_ns_per_byte",
+    "line_invalidate_ns",
 )
 
 #: Unit of each figure. The unit is implied by the name (so a file cannot contradict it); this

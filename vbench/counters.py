@@ -20,8 +20,9 @@ COUNTERS: tuple[str, ...] = (
     "vm_exits",  # kicks plus the exits each delivered interrupt costs under the preset
     "desc_written",  # ring or indirect/sg descriptors written (by either side)
     "desc_read",  # ring or indirect/sg descriptors read (by either side)
-    "lines_driver",  # shared lines the driver pulled from the device's cache
-    "lines_device",  # shared lines the device pulled from the driver's cache
+    "lines_driver",  # misses: lines whose data the driver took from the device's cache (read, or
+    # write with ownership: the device held it modified)
+    "lines_device",  # misses: lines whose data the device took from the driver's cache
     "lines_touched",  # distinct shared lines ever touched
     "mb_driver",  # full barriers on the driver side
     "mb_device",  # full barriers on the device side
@@ -32,6 +33,9 @@ COUNTERS: tuple[str, ...] = (
     "ring_full_stalls",  # times the driver found the ring full
     "signal_injects",  # vbus shm_signal_inject calls (notification decisions)
     "segments",  # scatter/gather elements the device walked
+    "lines_invalidated_driver",  # driver writes to a line the device held a copy of while the
+    # driver held it too (an upgrade: the device's copy invalidated, no data moved)
+    "lines_invalidated_device",  # device writes to a line the driver held a copy of, likewise
 )
 
 (
@@ -59,15 +63,43 @@ COUNTERS: tuple[str, ...] = (
     C_RING_FULL,
     C_INJECTS,
     C_SEGMENTS,
+    C_INVALIDATED_DRV,
+    C_INVALIDATED_DEV,
 ) = range(len(COUNTERS))
 N_COUNTERS = len(COUNTERS)
+
+#: The memory areas whose coherence traffic a simulation reports per request: a layout area's
+#: name without its queue prefix (``q1.avail`` is ``avail``), an IOQ region split at its
+#: descriptor array into its header (the shm-signal mailboxes and the two indexes) and its
+#: descriptors, an event queue's IOQ likewise (see :meth:`vbench.layout.ArenaLayout.line_areas`).
+AREAS: tuple[str, ...] = (
+    "desc",  # virtio descriptor table (split) or descriptor ring (packed)
+    "avail",  # split: the available ring and used_event
+    "used",  # split: the used ring and avail_event
+    "indirect",  # indirect descriptor tables
+    "driver_event",  # packed: the driver's event suppression structure
+    "device_event",  # packed: the device's
+    "ioq_header",  # vbus IOQ: ring head, shm-signal mailboxes, valid/inuse indexes
+    "ioq_desc",  # vbus IOQ: the descriptor array
+    "sg_pool",  # vbus: the pre-registered venet_sg pool
+    "evq_header",  # vbus-prio event queue: its IOQ's header
+    "evq_desc",  # its descriptors
+    "events",  # the event payloads
+)
+N_AREAS = len(AREAS)
+#: Per area, four counts kept after the counters: misses by the driver and by the device, then
+#: invalidations by each (``AREA_BASE + 4 * area + AREA_<KIND>``).
+AREA_MISS_DRV, AREA_MISS_DEV, AREA_INVALIDATED_DRV, AREA_INVALIDATED_DEV = range(4)
+AREA_BASE = N_COUNTERS
+#: Where the line states start in a tracker array: after the counters and the area counts.
+LINE_BASE = AREA_BASE + 4 * N_AREAS
 
 # Where modeled time went, summed over both sides (nanoseconds).
 CAUSES: tuple[str, ...] = (
     "exits",  # VM exits: kicks and interrupt-related exits
     "interrupts",  # guest handler entry and the host's cost to raise them
     "wakeups",  # backend wake latency after a kick to a sleeping device
-    "lines",  # shared cache-line transfers
+    "lines",  # coherence: shared cache-line misses and invalidations
     "barriers",  # full memory barriers
     "service",  # the device's work on the payload
     "driver",  # the guest's own per-request work

@@ -43,6 +43,7 @@ from vbench.counters import (
     C_BYTES,
     C_BYTES_COPIED,
     C_DEV_WAKEUPS,
+    C_INVALIDATED_DRV,
     C_IRQS_DELIVERED,
     C_LINES_DRV,
     C_MB_DRV,
@@ -98,7 +99,8 @@ PARAMS = np.dtype(
         ("irq_send_ns", np.float64),
         ("wake_ns", np.float64),
         ("vcpu_wake_ns", np.float64),
-        ("line_ns", np.float64),
+        ("line_ns", np.float64),  # a miss: the line's data from the other cache
+        ("invalidate_ns", np.float64),  # an upgrade: the other cache's copy invalidated
         ("barrier_ns", np.float64),
         ("copy_ns_per_byte", np.float64),
     ]
@@ -147,7 +149,8 @@ STATE = np.dtype(
     CLOCK_CAUSES,
     CLOCK_COUNTERS,
     CLOCK_IO,
-    CLOCK_CHARGED,  # what _charge has charged: lines and barriers per side, bytes copied
+    CLOCK_CHARGED,  # what _charge has charged: misses and barriers per side, bytes copied,
+    # invalidations per side
     CLOCK_DRIVER,  # the driver's ring arguments (cfg, mem, st, ctr, io)
     CLOCK_DEVICE,  # the device's
 ) = range(16)
@@ -178,14 +181,16 @@ def _charge(clock, side):
     lines = counters[C_LINES_DRV + side] - charged[side]
     barriers = counters[C_MB_DRV + side] - charged[2 + side]
     copied = counters[C_BYTES_COPIED] - charged[4]
-    if lines == 0 and barriers == 0 and copied == 0:
+    invalidated = counters[C_INVALIDATED_DRV + side] - charged[5 + side]
+    if lines == 0 and barriers == 0 and copied == 0 and invalidated == 0:
         # most operations hit in the side's cache: adding 0.0 to the clock and the causes
         # would change nothing (bit for bit), so skip the arithmetic and the stores
         return 0.0
     charged[side] += lines
     charged[2 + side] += barriers
     charged[4] += copied
-    line_time = lines * params.line_ns
+    charged[5 + side] += invalidated
+    line_time = lines * params.line_ns + invalidated * params.invalidate_ns
     barrier_time = barriers * params.barrier_ns
     copy_time = copied * params.copy_ns_per_byte
     causes[T_LINES] += line_time
@@ -656,6 +661,7 @@ def new_params(
     p["wake_ns"] = costs["wake_ns"]
     p["vcpu_wake_ns"] = costs["vcpu_wake_ns"]
     p["line_ns"] = costs["line_transfer_ns"]
+    p["invalidate_ns"] = costs["line_invalidate_ns"]
     p["barrier_ns"] = costs["full_barrier_ns"]
     p["copy_ns_per_byte"] = costs["copy_ns_per_byte"]
     return params
@@ -675,7 +681,7 @@ def new_clock(params: np.ndarray, instance, window: tuple[np.ndarray, ...], clas
     ``(arrival, size, segments, prio, direction)`` whose length is a power of two."""
     arrival, size, segments, prio, direction = window
     length = arrival.shape[0]
-    counters = new_tracker(instance.mem)
+    counters = new_tracker(instance.mem, instance.layout.line_areas())
     io = np.zeros(N_IO, dtype=np.int64)
     return (
         params,
@@ -691,7 +697,7 @@ def new_clock(params: np.ndarray, instance, window: tuple[np.ndarray, ...], clas
         np.zeros(N_CAUSES, dtype=np.float64),
         counters,
         io,
-        np.zeros(5, dtype=np.int64),
+        np.zeros(7, dtype=np.int64),
         (instance.cfg, instance.mem, instance.drv, counters, io),
         (instance.cfg, instance.mem, instance.dev, counters, io),
     )

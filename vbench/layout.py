@@ -14,6 +14,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
+
+from vbench.counters import AREAS
+
 LINE = 64  # bytes per cache line: the unit of coherence traffic
 
 # --- virtio split ring constants (virtio spec "Split Virtqueues"; linux/virtio_ring.h) -------
@@ -290,6 +294,22 @@ class ArenaLayout:
     @property
     def lines(self) -> int:
         return -(-self.size // LINE)
+
+    def line_areas(self) -> np.ndarray:
+        """For each line of the arena, the index in :data:`vbench.counters.AREAS` of the area
+        whose traffic it counts in (the first area on a line shared by two; 0 for padding)."""
+        out = np.zeros(self.lines, dtype=np.int64)
+        for a in reversed(self.areas):  # the first area on a shared line wins
+            first, end = a.offset // LINE, -(-(a.offset + a.size) // LINE)
+            kind = a.name.split(".")[-1]
+            if kind != "ioq":
+                out[first:end] = AREAS.index(kind)
+                continue
+            prefix = "evq" if a.name.startswith("evq") else "ioq"
+            split = -(-a.at("ring") // LINE)  # a line holding header and descriptors: header
+            out[first:end] = AREAS.index(f"{prefix}_desc")
+            out[first:split] = AREAS.index(f"{prefix}_header")
+        return out
 
     def area(self, name: str) -> Area:
         for a in self.areas:

@@ -2,16 +2,29 @@
 
 A model never touches the arena's bytes directly: it calls the ``ld*``/``st*`` accessors
 here, which (1) read or write the little-endian field through a typed view of the same buffer
-and (2) charge a line transfer when the accessing side touches a 64-byte line last written by
-the other side. That is how layout quirks (an ``avail_event`` sharing a line with used
+and (2) count the coherence traffic the access causes on its 64-byte line (misses and
+invalidations, the MESI rules below). That is how layout quirks (an ``avail_event`` sharing a line with used
 elements, an IOQ descriptor straddling two lines) become costs without anyone assuming them.
 
-Line state (one int64 word per line, kept after the counters in the tracker array): bits 0-1 last writer (0 nobody, 1 driver, 2 device); bit 2 the
-driver holds the current version; bit 3 the device does; bit 4 the line was ever touched.
-A read by side s of a line last written by the other side is a transfer unless s already holds
-that version (a re-read of an unchanged line hits in s's cache, so a busy-polling side pays once
-per change, not per poll); a write by s to a line last written by the other side is always a
-transfer (the line must be fetched for ownership).
+Line state (one int64 word per line, kept after the counters in the tracker array): bits 0-1
+last writer (0 nobody, 1 driver, 2 device); bit 2 the driver holds a valid copy; bit 3 the
+device does; bit 4 the line was ever touched. With two caches that is MESI: a side holding the
+line alone after writing it has it Modified, both holding it have it Shared, a side without
+the bit has it Invalid. What each access costs:
+
+- a read by side s of a line it holds: a hit (a busy-polling side pays once per change, not per
+  poll);
+- a read by s of a line the other side wrote last and s does not hold: a **miss**
+  (``lines_driver``/``lines_device``): the data comes from the other cache, both then share it;
+- a write by s to a line it does not hold and the other side wrote last: a miss too (a read for
+  ownership: the data comes from the other cache, whose copy is invalidated in the same
+  transaction);
+- a write by s to a line it holds while the other side holds a copy too: an **invalidation**
+  (``lines_invalidated_*``): no data moves, but the write must wait for the other cache to
+  drop its copy (an upgrade from Shared to Modified), e.g. the driver writing the next avail
+  entry in a line the device has just read;
+- a write by s to a line it holds alone, or to a line never touched: free (a first touch
+  counts in ``lines_touched``).
 
 The same accessors also run a model on real shared memory between two threads (the native
 engine): handed a uint64 view of the arena instead of the bytes, they compile to acquire
@@ -24,13 +37,26 @@ import numpy as np
 from numba import njit, types
 from numba.extending import overload
 
-from vbench.counters import C_LINES_DRV, C_LINES_TOUCHED, C_MB_DRV, C_RMB, C_WMB, N_COUNTERS
+from vbench.counters import (
+    AREA_BASE,
+    AREA_INVALIDATED_DRV,
+    AREA_MISS_DRV,
+    C_INVALIDATED_DRV,
+    C_LINES_DRV,
+    C_LINES_TOUCHED,
+    C_MB_DRV,
+    C_RMB,
+    C_WMB,
+    LINE_BASE,
+)
 from vbench.jit import lock_cache_saves
 from vbench.native import atomics as A
 
 lock_cache_saves()  # every compiling module imports this one (see vbench/jit.py, point 3)
 
 LINE_SHIFT = 6
+_AREA_SHIFT = 8  # a line state word: MESI bits below, the line's area index from here up
+_STATE_MASK = (1 << _AREA_SHIFT) - 1
 
 # Guest-physical addresses: the arena (rings, tables, pools) sits at ARENA_GPA; payload buffers
 # of request r start at DATA_GPA + r * DATA_STRIDE. The device recovers r from the addresses it
@@ -47,14 +73,18 @@ def new_mem(size: int) -> np.ndarray:
     return np.zeros(max(64, -(-size // 64) * 64), dtype=np.uint8)
 
 
-def new_tracker(mem: np.ndarray) -> np.ndarray:
-    """The int64 accounting array for ``mem``: the counters, then one state word per line.
+def new_tracker(mem: np.ndarray, line_areas: np.ndarray | None = None) -> np.ndarray:
+    """The int64 accounting array for ``mem``: the counters, the per-area counts, then one
+    state word per line (its MESI bits low, its area's index from ``line_areas`` above bit 8).
 
-    Keeping the line states behind the counters (at the compile-time constant N_COUNTERS)
+    Keeping the line states behind the counters (at the compile-time constant LINE_BASE)
     rather than in the arena keeps the arena a plain byte image of shared memory and lets
     every access find its line state without arithmetic on the arena's size.
     """
-    return np.zeros(N_COUNTERS + (mem.shape[0] >> LINE_SHIFT), dtype=np.int64)
+    tracker = np.zeros(LINE_BASE + (mem.shape[0] >> LINE_SHIFT), dtype=np.int64)
+    if line_areas is not None:
+        tracker[LINE_BASE:] = line_areas.astype(np.int64) << _AREA_SHIFT
+    return tracker
 
 
 def view(mem: np.ndarray, dtype: type) -> np.ndarray:
@@ -123,26 +153,37 @@ def touch(mem, ctr, side, off, write):
         return  # native: the cache hierarchy does the real transfers; nothing to account
     # unsigned indexes: numba then skips its negative-index wraparound test, which otherwise
     # costs a compare and a select per access and stops LLVM from merging byte loads
-    li = np.uint64(N_COUNTERS + (off >> LINE_SHIFT))
-    st = ctr[li]
+    li = np.uint64(LINE_BASE + (off >> LINE_SHIFT))
+    word = ctr[li]
+    st = word & _STATE_MASK
     have = 4 << side
     if write:
         mine = (side + 1) | have | 16
         if st == mine:
-            return  # already ours and current: the common case, nothing changes
+            return  # already ours alone (Modified): the common case, nothing changes
         if st == 0:
             ctr[C_LINES_TOUCHED] += 1
-        elif (st & 3) != 0 and (st & 3) != side + 1:
-            ctr[np.uint64(C_LINES_DRV + side)] += 1
-        ctr[li] = mine
+        elif (st & have) == 0 and (st & 3) != 0 and (st & 3) != side + 1:
+            _count(ctr, word, C_LINES_DRV + side, AREA_MISS_DRV + side)  # read for ownership
+        elif st & (4 << (1 - side)):
+            # Shared -> Modified: an upgrade
+            _count(ctr, word, C_INVALIDATED_DRV + side, AREA_INVALIDATED_DRV + side)
+        ctr[li] = (word - st) | mine
     else:
         if st & have:
             return  # we hold the current version: a cache hit
         if st == 0:
             ctr[C_LINES_TOUCHED] += 1
         elif (st & 3) != 0 and (st & 3) != side + 1:
-            ctr[np.uint64(C_LINES_DRV + side)] += 1
-        ctr[li] = st | have | 16
+            _count(ctr, word, C_LINES_DRV + side, AREA_MISS_DRV + side)
+        ctr[li] = word | have | 16
+
+
+@njit(inline="always")
+def _count(ctr, word, counter, kind):
+    """One miss or invalidation: in its counter and in the count of the line's area."""
+    ctr[np.uint64(counter)] += 1
+    ctr[np.uint64(AREA_BASE + 4 * (word >> _AREA_SHIFT) + kind)] += 1
 
 
 @njit

@@ -20,7 +20,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Literal
 
-from vbench.counters import CAUSES, COUNTERS
+from vbench.counters import AREAS, CAUSES, COUNTERS
 
 Kind = Literal["exact", "modeled", "timing", "param", "id"]
 Better = Literal["lower", "higher", "none"]
@@ -69,8 +69,14 @@ _PER_REQ = {
     "kicks_per_req": "kicks per request",
     "interrupts_per_req": "interrupts per request",
     "vm_exits_per_req": "VM exits per request",
-    "lines_per_req": "shared cache-line transfers per request",
+    "lines_per_req": "shared cache-line misses per request (the data came from the other cache)",
+    "invalidations_per_req": "writes per request that invalidated the other side's copy",
     "desc_per_req": "descriptors written and read per request",
+}
+
+_PER_AREA = {
+    "lines_per_req_": "shared cache-line misses per request",
+    "invalidations_per_req_": "invalidating writes per request",
 }
 
 _PCT = {"p50": "median", "p90": "90th percentile", "p99": "99th percentile"}
@@ -93,6 +99,9 @@ def describe(column: str) -> Metric | None:
         return Metric("exact", "lower", "count", column.replace("_", " "))
     if column in _PER_REQ:
         return Metric("exact", "lower", "per request", _PER_REQ[column])
+    for prefix, what in _PER_AREA.items():
+        if column.startswith(prefix) and column[len(prefix) :] in AREAS:
+            return Metric("exact", "lower", "per request", f"{what} in {column[len(prefix) :]}")
     if column == "makespan_ns":
         return Metric("modeled", "lower", "ns", "first arrival to last completion")
     if column == "requests_per_s":

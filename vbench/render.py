@@ -45,6 +45,7 @@ SUMMARY_METRICS: tuple[tuple[str, str, float, str], ...] = (
     ("irqs/req", "interrupts_per_req", 1.0, "{:.3f}"),
     ("exits/req", "vm_exits_per_req", 1.0, "{:.3f}"),
     ("lines/req", "lines_per_req", 1.0, "{:.2f}"),
+    ("inval/req", "invalidations_per_req", 1.0, "{:.2f}"),
     ("p99 µs", "lat_p99_ns", 1e-3, "{:.1f}"),
     ("Mreq/s", "requests_per_s", 1e-6, "{:.2f}"),
 )

@@ -16,7 +16,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field
 
 from vbench.costs import Preset
-from vbench.counters import CAUSES, COUNTERS, N_COUNTERS
+from vbench.counters import AREA_BASE, AREAS, CAUSES, COUNTERS, LINE_BASE, N_AREAS, N_COUNTERS
 from vbench.errors import ConfigError, InvariantError
 from vbench.histogram import percentiles
 from vbench.memory import MAX_REQUEST_BYTES
@@ -83,6 +83,9 @@ class ModelRun:
     requests: int = 0
     digest: str = ""  # of the event sequence (see event_digest)
     workload_fingerprint: str = ""
+    #: per area of :data:`vbench.counters.AREAS`: driver misses, device misses, driver
+    #: invalidations, device invalidations
+    areas: np.ndarray | None = None
 
 
 #: The most requests a run holds at once (a power of two): a longer run is fed through a window
@@ -251,6 +254,7 @@ def run_model(
         n,
         event_digest(clock),
         workload_fingerprint(window, wl),
+        counters[AREA_BASE:LINE_BASE].reshape(N_AREAS, 4).copy(),
     )
 
 
@@ -314,7 +318,15 @@ def summarize(run: ModelRun, wl: Workload | WorkloadStream) -> dict[str, Any]:
     row["interrupts_per_req"] = row["interrupts"] * per
     row["vm_exits_per_req"] = row["vm_exits"] * per
     row["lines_per_req"] = (row["lines_driver"] + row["lines_device"]) * per
+    row["invalidations_per_req"] = (
+        row["lines_invalidated_driver"] + row["lines_invalidated_device"]
+    ) * per
     row["desc_per_req"] = (row["desc_written"] + row["desc_read"]) * per
+    areas = run.areas if run.areas is not None else np.zeros((N_AREAS, 4), dtype=np.int64)
+    for name, (miss_drv, miss_dev, inval_drv, inval_dev) in zip(AREAS, areas, strict=True):
+        # where each design pays: misses and invalidations per request, area by area
+        row[f"lines_per_req_{name}"] = int(miss_drv + miss_dev) * per
+        row[f"invalidations_per_req_{name}"] = int(inval_drv + inval_dev) * per
     makespan = float(run.state[0]["last_done"] - run.state[0]["first_arrival"])
     row["makespan_ns"] = makespan
     row["requests_per_s"] = n / makespan * 1e9 if makespan > 0 else float("nan")

@@ -24,6 +24,7 @@ figure                     how                                                  
                            (``loops._wait_notify``); the eventfd read is in ``wake_ns``
 ``irq_exits``              0: the cycles are all in ``irq_handler_ns``                 D
 ``user_space_exit_factor`` 1: the native device is one plain thread                   D
+``line_invalidate_ns``     not measured yet: the measured line transfer                E
 =========================  ==========================================================  ===
 
 The derived figures follow the native engine's own notification code (ringtest's ``notify``
@@ -366,6 +367,14 @@ class Calibration:
             ),
             "copy_ns_per_byte": measured(
                 "copy_ns_per_byte", "copying a cache-hot 1500-byte buffer, per byte"
+            ),
+            "line_invalidate_ns": Figure(
+                value=_positive(m["line_transfer_ns"].median),
+                tag="E",
+                source=self._src(
+                    "not measured yet: taken equal to this machine's measured one-way line "
+                    "transfer (an upgrade from Shared waits on the same path, without the data)"
+                ),
             ),
         }
         assert tuple(figures) == COST_FIELDS, "every cost figure must be measured or derived"
