@@ -12,15 +12,26 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from numba import njit
+from reference.lockstep import ADD, IRQ, IRQ_OFF, IRQ_ON, KICK, POP, PUSH, REAP, call
 
 from vbench.counters import (
+    AREA_BASE,
+    AREAS,
     C_INVALIDATED_DEV,
     C_INVALIDATED_DRV,
     C_LINES_DEV,
     C_LINES_DRV,
     C_LINES_TOUCHED,
+    IO_LAST,
+    IO_REQ,
+    IO_SEGS,
+    IO_SIZE,
+    LINE_BASE,
+    N_IO,
 )
 from vbench.memory import ld32, new_mem, new_tracker, st32
+from vbench.models import get_model
+from vbench.models.interface import Needs
 
 DRIVER, DEVICE = 0, 1
 
@@ -101,3 +112,97 @@ def test_lines_are_tracked_apart() -> None:
     _access(mem, ctr, DEVICE, 0, True)  # upgrade of line 0 only
     _access(mem, ctr, DRIVER, 64, True)  # line 1 is still the driver's alone: free
     assert _counts(ctr) == (0, 1, 0, 1, 2)
+
+
+# --- a ring worked by hand: the split ring's ping-pong -------------------------------------------
+def _split_round(inst, ctr, io, request: int) -> None:
+    """One request's round trip as the engine drives a lone split ring: add and the kick
+    decision; the device's pop, push and interrupt decision; the driver's interrupt handler
+    (disable, reap until empty, re-enable)."""
+    cfg, mem, drv, dev = inst.cfg, inst.mem, inst.drv, inst.dev
+    io[:] = 0
+    io[IO_REQ], io[IO_SIZE], io[IO_SEGS] = request, 64, 1
+    assert call(ADD, cfg, mem, drv, ctr, io) == 1
+    io[IO_LAST] = 1
+    call(KICK, cfg, mem, drv, ctr, io)
+    assert call(POP, cfg, mem, dev, ctr, io) == request
+    call(PUSH, cfg, mem, dev, ctr, io)
+    io[IO_LAST] = 0
+    call(IRQ, cfg, mem, dev, ctr, io)
+    call(IRQ_OFF, cfg, mem, drv, ctr, io)
+    assert call(REAP, cfg, mem, drv, ctr, io) == request
+    assert call(REAP, cfg, mem, drv, ctr, io) == -1
+    call(IRQ_ON, cfg, mem, drv, ctr, io)
+
+
+def test_split_ring_ping_pong_costs_what_the_layout_says() -> None:
+    """Queue 8, EVENT_IDX, one one-segment request at a time, avail.idx published on add.
+
+    The lines (``vbench layout virtio-split --queue-size 8``): the descriptor the free list
+    hands out every time (desc 0, line 0); the avail line (flags, idx, ring, used_event: line
+    2); used line 64 (flags, idx, ring[0..6], ring[7].id) and line 65 (ring[7].len,
+    avail_event). Per round, from the accesses each operation makes (virtio_split.py):
+
+    - desc line: the driver rewrites desc 0, which the device read last round: an invalidation;
+      the device's pop reads it: a miss;
+    - avail line: the driver held it alone since its last used_event write, so the add's writes
+      are free; the device's pop reads idx and ring: a miss; the interrupt decision's read of
+      used_event hits; the handler's used_event = 0 (disable) is an invalidation, the re-enable's
+      write then free;
+    - used line 64: the device's push writes ring[u] into a line the driver read last round (an
+      invalidation), its idx write then free; the driver's reap reads it: a miss;
+    - used line 65: only when u = 7 (one round in 8): the device's ring[7].len write is an
+      invalidation (the driver read avail_event there), the reap's read of it a miss.
+
+    So 8 rounds cost: desc 8 device misses + 8 driver invalidations, avail the same, used 9
+    driver misses + 9 device invalidations."""
+    model = get_model("virtio-split")
+    opts = model.options(
+        queue_size=8, event_idx=True, indirect=False, publish="add", avail_event="vhost"
+    )
+    inst = model.build(opts, Needs(1, 1500, 1))
+    ctr = new_tracker(inst.mem, inst.layout.line_areas())
+    io = np.zeros(N_IO, dtype=np.int64)
+    for r in range(16):  # warm: every line in its steady state, the indexes wrapped twice
+        _split_round(inst, ctr, io, r)
+    before = ctr.copy()
+    for r in range(16, 24):
+        _split_round(inst, ctr, io, r)
+    delta = ctr - before
+    assert _counts(delta) == (9, 16, 16, 9, 0)
+    areas = delta[AREA_BASE:LINE_BASE].reshape(len(AREAS), 4)
+    by_area = {
+        AREAS[a]: tuple(int(x) for x in areas[a]) for a in range(len(AREAS)) if areas[a].any()
+    }
+    # (driver misses, device misses, driver invalidations, device invalidations)
+    assert by_area == {"desc": (0, 8, 8, 0), "avail": (0, 8, 8, 0), "used": (9, 0, 0, 9)}
+
+
+@pytest.mark.parametrize(
+    "name,opts",
+    [
+        ("virtio-split", {"indirect": True}),
+        ("virtio-split", {"lookahead": 4}),
+        ("virtio-packed", {"indirect": True}),
+        ("virtio-mq", {}),
+        ("vbus-ioq", {"sg": "pool"}),
+        ("vbus-ioq", {"transport": "call"}),
+        ("vbus-prio", {"eventq": "designed"}),
+    ],
+)
+def test_every_area_of_every_layout_reports_somewhere(name: str, opts: dict) -> None:
+    """Each layout area's lines count in the area of its name (queue prefix dropped), an IOQ's
+    header lines apart from its descriptors."""
+    model = get_model(name)
+    layout = model.layout(model.options(queue_size=8, **opts), Needs(4, 1500, 2))
+    line_areas = layout.line_areas()
+    for area in layout.areas:
+        kind = area.name.split(".")[-1]
+        first = area.offset // 64
+        got = AREAS[line_areas[first]]
+        if kind == "ioq":
+            prefix = "evq" if area.name.startswith("evq") else "ioq"
+            assert got == f"{prefix}_header"
+            assert AREAS[line_areas[-(-area.at("ring") // 64)]] == f"{prefix}_desc"
+        else:
+            assert got == kind

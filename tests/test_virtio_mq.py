@@ -275,8 +275,10 @@ def test_device_serves_high_first_and_raises_one_interrupt_per_queue() -> None:
 
 PRIO_WORKLOAD: dict[str, Any] = {
     "requests": 20000,
-    # ~75% of the device's capacity on average: Poisson bursts saturate it part of the time
-    "arrival": {"kind": "poisson", "rate": 2.0e6},
+    # near the device's capacity: Poisson bursts saturate it part of the time. (At 2.0 M req/s,
+    # since the line tracker prices invalidations, virtio-mq's device saturates: each look at
+    # the other queue's avail.idx costs it a miss; at 1.8 M both models keep up.)
+    "arrival": {"kind": "poisson", "rate": 1.8e6},
     "priority": {"classes": 2, "shares": [0.8, 0.2]},
     "size": 1500,
 }
@@ -354,6 +356,8 @@ COUNTED = {
 
 class MqPair(Pair):
     """virtio-mq and :class:`MqRef`, compared queue by queue after every step."""
+
+    triggers = True  # the reference's disable_interrupts takes an interrupt's trigger
 
     reap_len = True
 

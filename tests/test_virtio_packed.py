@@ -194,6 +194,8 @@ def _in_window(ref: PackedRef, ev: Event, window: tuple[int, int]) -> int:
 class PackedPair(Pair):
     """A model instance and the reference; every operation runs on both and must agree."""
 
+    triggers = True  # the reference's disable_interrupts takes an interrupt's trigger
+
     reap_len = True
 
     # play hooks: at least one byte per segment; completions in any order, except that

@@ -49,6 +49,7 @@ def split_ref(opts: dict[str, Any]) -> SplitRef:
 
 
 class SplitPair(Pair):
+    triggers = True  # the reference's disable_interrupts takes an interrupt's trigger
     reap_len = True
 
     def __init__(self, opts: dict[str, Any], max_segments: int) -> None:

@@ -63,6 +63,7 @@ from vbench.counters import (
     IO_SIGNALED,
     IO_SIZE,
     IO_SYNC,
+    IO_TRIGGERED,
     SIDE_DEVICE,
     SIDE_DRIVER,
 )
@@ -269,8 +270,10 @@ def reap_round(clock, side, handler):
     disable_interrupts resets a NAPI budget). Returns (reaped, status)."""
     cfg, mem, st, ctr, io = side
     total = 0
+    io[IO_TRIGGERED] = 1 if handler else 0  # the handler's first disable follows an interrupt
     while True:
         ring.disable_interrupts(cfg, mem, st, ctr, io)
+        io[IO_TRIGGERED] = 0  # enable_cb_prepare clears it: a re-check's disable writes
         got, status = reap_all(clock, side)
         total += got
         if status != STATUS_OK or not handler:

@@ -29,6 +29,7 @@ from vbench.counters import (
     IO_SEGS,
     IO_SIGNALED,
     IO_SIZE,
+    IO_TRIGGERED,
     N_IO,
 )
 from vbench.layout import (
@@ -156,6 +157,7 @@ class Pair:
     """A model instance and its reference; every operation runs on both and must agree."""
 
     reap_len = False  # does the reference's reap also answer the used length?
+    triggers = False  # does the reference's disable_interrupts take ``triggered``?
 
     def __init__(self, name: str, opts: dict[str, Any], needs: Needs, ref: Any) -> None:
         self.model, self.inst, self.ctr = new_instance(name, opts, needs)
@@ -222,9 +224,15 @@ class Pair:
         self.check()
         return got
 
-    def irq_off(self) -> None:
-        self.trace.append("irq_off")
-        self._eq("disable_interrupts", self._run(IRQ_OFF)[0], self.ref.disable_interrupts())
+    def irq_off(self, triggered: bool = False) -> None:
+        """The driver disables interrupts; ``triggered``: right after an interrupt fired (the
+        engine's handler), passed to the rings whose reference knows what that changes."""
+        self.trace.append(f"irq_off{'(triggered)' if triggered else ''}")
+        got = self._run(IRQ_OFF, {IO_TRIGGERED: int(triggered)})[0]
+        want = (
+            self.ref.disable_interrupts(triggered) if triggered else self.ref.disable_interrupts()
+        )
+        self._eq("disable_interrupts", got, want)
         self.check()
 
     def irq_on(self) -> int:
@@ -324,7 +332,7 @@ class Pair:
             elif action == "reap":
                 self.reap()
             elif action == "irq_off":
-                self.irq_off()
+                self.irq_off(triggered=self.triggers and bool(r & 2))
             elif action == "irq_on":
                 self.irq_on()
             elif action == "pop":

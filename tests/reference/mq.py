@@ -83,9 +83,9 @@ class MqRef:
                 return got
         return None
 
-    def disable_interrupts(self) -> int:
+    def disable_interrupts(self, triggered: bool = False) -> int:
         for ring in self.queues:
-            ring.disable_interrupts()
+            ring.disable_interrupts(triggered)
         return 0
 
     def enable_interrupts(self) -> int:

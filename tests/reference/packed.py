@@ -187,9 +187,12 @@ class PackedRef:
             self.driver_event.off_wrap = self.off_wrap(self.used_pos)
         return req, length
 
-    def disable_interrupts(self) -> int:
+    def disable_interrupts(self, triggered: bool = False) -> int:
+        """``triggered``: an interrupt has just fired: under EVENT_IDX nothing is written."""
         if self.irq_shadow != EV_DISABLE:
-            self.irq_shadow = self.driver_event.flags = EV_DISABLE
+            self.irq_shadow = EV_DISABLE
+            if not (self.event_idx and triggered):
+                self.driver_event.flags = EV_DISABLE
         return 0
 
     def enable_interrupts(self) -> int:

@@ -173,10 +173,10 @@ class SplitRef:
             self.irq_off = True
             if not self.event_idx:
                 self.avail["flags"] = AVAIL_F_NO_INTERRUPT
-        if self.event_idx:
-            self.avail["used_event"] = 0 if stays_off else v
-            if self.qemu_avail_event:
-                self.used["avail_event"] = v
+        # the handler's enable writes used_event in both modes (never, when the budget stays off)
+        self.avail["used_event"] = 0 if stays_off else v
+        if self.event_idx and self.qemu_avail_event:
+            self.used["avail_event"] = v
 
     # --- driver ----------------------------------------------------------------------------
     def free_count(self) -> int:
@@ -270,16 +270,20 @@ class SplitRef:
         self.tables.pop(head, None)
         self.last_used = (self.last_used + 1) & U16
         self.reaped += 1
-        if self.event_idx and not self.irq_off:
+        if not self.irq_off:  # get_buf re-arms used_event in flags mode too
             self.avail["used_event"] = self.last_used
         return (req, length)
 
-    def disable_interrupts(self) -> int:
+    def disable_interrupts(self, triggered: bool = False) -> int:
+        """``triggered``: an interrupt has just fired (Linux's event_triggered): under EVENT_IDX
+        the device will not send another, so nothing is written."""
         self.reaped = 0
         if self.reap_policy == "get_buf":
             return 0  # the handler leaves interrupts armed
         if not self.irq_off:
             self.irq_off = True
+            if self.event_idx and triggered:
+                return 0
             if self.event_idx:
                 self.avail["used_event"] = 0
             else:
@@ -298,8 +302,8 @@ class SplitRef:
         if self.reap_policy == "delayed":
             later = ((self.next_avail - self.last_used) & U16) * 3 // 4
         waiting = (self.used["idx"] - self.last_used) & U16
+        self.avail["used_event"] = (self.last_used + later) & U16  # in flags mode too
         if self.event_idx:
-            self.avail["used_event"] = (self.last_used + later) & U16
             return 1 if waiting <= later else 0
         return 1 if waiting == 0 else 0
 

@@ -51,6 +51,7 @@ from vbench.counters import (
     IO_REQ,
     IO_SEGS,
     IO_SIZE,
+    IO_TRIGGERED,
     IO_WAKE_AT,
     SIDE_DEVICE,
     SIDE_DRIVER,
@@ -278,8 +279,9 @@ def reap_q(c, mem, st, b, ctr, io):
     st[b + DRV_REAPED] += 1
     last = (last + 1) & 0xFFFF
     st[b + DRV_LAST_USED] = last
-    if c.event_idx != 0 and (st[b + DRV_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT) == 0:
-        # get_buf re-arms on every buffer: virtio_store_mb(used_event = last_used)
+    if (st[b + DRV_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT) == 0:
+        # virtqueue_get_buf_ctx_split re-arms on every buffer, in flags mode too:
+        # virtio_store_mb(used_event = last_used)
         st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * n, last)
         mb(mem, ctr, SIDE_DRIVER)
     return req
@@ -292,6 +294,10 @@ def disable_interrupts_q(c, mem, st, b, ctr, io):
         return 0  # the handler leaves interrupts armed; get_buf re-arms as it goes
     if (st[b + DRV_FLAGS_SHADOW] & VRING_AVAIL_F_NO_INTERRUPT) == 0:
         st[b + DRV_FLAGS_SHADOW] |= VRING_AVAIL_F_NO_INTERRUPT
+        if c.event_idx != 0 and io[IO_TRIGGERED] != 0:
+            # virtqueue_disable_cb_split: "If device triggered an event already it won't
+            # trigger one again: no need to disable" (event_triggered, set by vring_interrupt)
+            return 0
         if c.event_idx != 0:
             # Linux writes used_event = 0 here ("a hack"): interrupts only at the u16 wrap
             st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * c.split_n, 0)
@@ -313,8 +319,9 @@ def enable_interrupts_q(c, mem, st, b, ctr, io):
     if c.reap_policy == REAP_DELAYED:
         # virtqueue_enable_cb_delayed: interrupt once 3/4 of the outstanding buffers are used
         bufs = (((st[b + DRV_AVAIL_SHADOW] - last) & 0xFFFF) * 3) // 4
-    if c.event_idx != 0:
-        st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * c.split_n, (last + bufs) & 0xFFFF)
+    # virtqueue_enable_cb_prepare_split: "Always do both" (the flag and used_event), so the
+    # flags mode writes used_event too
+    st16(mem, ctr, SIDE_DRIVER, c.avail + 4 + 2 * c.split_n, (last + bufs) & 0xFFFF)
     mb(mem, ctr, SIDE_DRIVER)  # virtqueue_poll: the lost-wakeup re-check
     pending = (ld16(mem, ctr, SIDE_DRIVER, c.used + 2) - last) & 0xFFFF
     return 0 if pending > (bufs if c.event_idx != 0 else 0) else 1
