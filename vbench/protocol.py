@@ -290,14 +290,16 @@ def reap_round(clock, side, handler):
 
 # --- the device ----------------------------------------------------------------------------------
 @njit(inline="always")
-def _pop_signal(clock, ctr, count):
-    """Count pop's own interrupt decision (``count`` MSIs; 0: merged or suppressed) and send
-    what it raised."""
+def _interrupt_decided(clock, ctr, count):
+    """Count one interrupt decision of the device (-1: none made; 0: suppressed or merged;
+    k >= 1: k interrupts, a multi-queue device raising one per vector) and send what it
+    raised. A status."""
+    if count >= 1:
+        ctr[C_IRQS] += count
+        return interrupt(clock, count)
     if count == 0:
         ctr[C_IRQS_SUPPRESSED] += 1
-        return STATUS_OK
-    ctr[C_IRQS] += count
-    return interrupt(clock, count)
+    return STATUS_OK
 
 
 @njit(inline="always")
@@ -313,12 +315,11 @@ def serve_one(clock, side):
     before_pop(clock)
     request = ring.pop(cfg, mem, st, ctr, io)
     after_op(clock, SIDE_DEVICE)
-    if io[IO_SIGNALED] >= 0:
-        # the look ended the service pass of a queue that ran dry: its signal goes out now,
-        # before the next request's service (vbus-prio; venet's venetdev_rx)
-        status = _pop_signal(clock, ctr, io[IO_SIGNALED])
-        if status != STATUS_OK:
-            return request, status
+    # a look that ended the service pass of a queue run dry sends its signal now, before the
+    # next request's service (vbus-prio; venet's venetdev_rx); other rings decide nothing here
+    status = _interrupt_decided(clock, ctr, io[IO_SIGNALED])
+    if status != STATUS_OK:
+        return request, status
     if request >= 0:
         status = serve(clock, request)
         if status != STATUS_OK:
@@ -335,10 +336,4 @@ def serve_one(clock, side):
         ring_empty(clock)
     count = ring.interrupt_needed(cfg, mem, st, ctr, io)
     after_op(clock, SIDE_DEVICE)
-    if count >= 1:
-        # a multi-queue device may raise several interrupts (one per vector) at once
-        ctr[C_IRQS] += count
-        return request, interrupt(clock, count)
-    if count == 0:
-        ctr[C_IRQS_SUPPRESSED] += 1
-    return request, STATUS_OK
+    return request, _interrupt_decided(clock, ctr, count)
