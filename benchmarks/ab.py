@@ -27,18 +27,13 @@ MODES = {"sleeping": ("sleep", "interrupt"), "polling": ("poll", "poll")}
 
 def worker(requests: int) -> None:
     """Serve ``MODEL MODE`` lines from stdin with one JSON line each (wall, digest, counters)."""
+    from bench import bench_workload
+
     from vbench.costs import load_preset
     from vbench.models import get_model
     from vbench.simulation import EngineSpec, run_model
-    from vbench.workload import WorkloadSpec, generate
 
-    spec = WorkloadSpec(
-        requests=requests,
-        arrival={"kind": "closed", "in_flight": 64},
-        size={"kind": "fixed", "bytes": 1500},
-        segments={"kind": "fixed", "count": 1},
-    )
-    workload = generate(spec, 1)
+    workload = bench_workload(requests)
     preset = load_preset("kvm-modern")
     for line in sys.stdin:
         model, mode = line.split()

@@ -23,14 +23,9 @@ ROOT = Path(__file__).resolve().parent.parent
 MODES = {"sleeping": ("sleep", "interrupt"), "polling": ("poll", "poll")}
 
 
-def sim_times(model: str, n: int, repeats: int) -> dict[str, list[float]]:
-    """Wall seconds of the simulation itself (``ModelRun.wall_s``: the engine's calls, not
-    building the model or sliding the workload window), line tracker on, for each mode
-    (a sleeping device with an interrupt-driven driver; both sides polling), the modes
-    interleaved repeat by repeat so that the machine's load falls on both alike."""
-    from vbench.costs import load_preset
-    from vbench.models import get_model
-    from vbench.simulation import EngineSpec, run_model
+def bench_workload(n: int):
+    """The benchmark's workload: ``n`` one-segment 1500-byte requests, closed loop 64 in flight
+    (shared with benchmarks/ab.py)."""
     from vbench.workload import WorkloadSpec, generate
 
     spec = WorkloadSpec(
@@ -39,7 +34,19 @@ def sim_times(model: str, n: int, repeats: int) -> dict[str, list[float]]:
         size={"kind": "fixed", "bytes": 1500},
         segments={"kind": "fixed", "count": 1},
     )
-    wl = generate(spec, 1)
+    return generate(spec, 1)
+
+
+def sim_times(model: str, n: int, repeats: int) -> dict[str, list[float]]:
+    """Wall seconds of the simulation itself (``ModelRun.wall_s``: the engine's calls, not
+    building the model or sliding the workload window), line tracker on, for each mode
+    (a sleeping device with an interrupt-driven driver; both sides polling), the modes
+    interleaved repeat by repeat so that the machine's load falls on both alike."""
+    from vbench.costs import load_preset
+    from vbench.models import get_model
+    from vbench.simulation import EngineSpec, run_model
+
+    wl = bench_workload(n)
     mdef = get_model(model)
     opts = mdef.options(queue_size=256)
     preset = load_preset("kvm-modern")
