@@ -64,6 +64,14 @@ def _blank_label(d: Path) -> None:
     df.to_csv(d / "results.csv", index=False)
 
 
+def _other_config(d: Path) -> None:
+    """A result set of another config: other models (labels), another config hash."""
+    df = _csv_only(d)
+    df["label"] = df["label"].map({"virtio-split": "virtio-packed", "vbus-ioq": "vbus-prio"})
+    df.to_csv(d / "results.csv", index=False)
+    _edit_meta(d, lambda m: m.update(config_hash="0" * 64, name="other"))
+
+
 def _empty_folder(d: Path) -> None:
     shutil.rmtree(d)
     d.mkdir()
@@ -98,6 +106,7 @@ CORRUPTIONS: dict[str, Callable[[Path], Path | None]] = {
     ),
     "csv-header-only": lambda d: _csv_only(d).head(0).to_csv(d / "results.csv", index=False),
     "csv-blank-label": _blank_label,
+    "other-config": _other_config,
 }
 
 
@@ -122,6 +131,9 @@ def expand_args(case: dict, tmp: Path, tiny: Path | None) -> list[str]:
     if "results" in case:
         assert tiny is not None
         subst["{results}"] = str(damaged(tiny, case["results"], tmp))
+    if any("{good}" in a for a in case["args"]):
+        assert tiny is not None and case.get("results") != "good"
+        subst["{good}"] = str(damaged(tiny, "good", tmp))
     out = []
     for a in case["args"]:
         for k, v in subst.items():
@@ -258,3 +270,26 @@ def test_other_escaped_exceptions_are_bugs(exc: BaseException) -> None:
 
     msg, code = unexpected(exc)
     assert code == 1 and msg.startswith("internal error (a vbench bug)")
+
+
+def test_jobs_beyond_use_are_capped_and_said(tmp_path: Path) -> None:
+    """--jobs 100000 is not an error: the run uses what helps and says so, on stderr."""
+    args = ["run", str(CORPUS / "good.toml"), "--out", str(tmp_path / "o"), "-q", "-j", "100000"]
+    r = CliRunner().invoke(app, args)
+    assert r.exit_code == 0, r.stderr
+    said = " ".join(r.stderr.split())
+    assert "--jobs 100000: using 1, the most that helps: the sweep has 1 point(s) to run" in said
+
+
+def test_useful_jobs() -> None:
+    import os
+
+    from vbench.sweep import useful_jobs
+
+    cpus = os.cpu_count() or 1
+    assert useful_jobs(1, 10, False) == (1, None)
+    assert useful_jobs(100_000, 3, False)[0] == min(3, cpus)
+    n, why = useful_jobs(100_000, 10**6, False)
+    assert n == cpus and why is not None and f"this machine has {cpus} CPU(s)" in why
+    n, why = useful_jobs(4, 10, True)
+    assert n == 1 and why is not None and "native" in why

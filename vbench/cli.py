@@ -176,14 +176,22 @@ def compare(
     """Compare models side by side in one result set, or a baseline with a current result set.
 
     Exit codes (two sets): 0 nothing worse, 1 a metric got worse (unless --no-fail), 2 usage
-    error. Verdicts follow each column's kind: exact counts by equality, modeled times within
-    --rtol, timings only on the same machine, by a significance test and a noise floor.
+    error, 4 nothing comparable (the sets come from different configs). Verdicts follow each
+    column's kind: exact counts by equality, modeled times within --rtol, timings only on the
+    same machine, by a significance test and a noise floor.
     """
     from vbench import compare as C
     from vbench.render import show_report
 
     policy = C.Policy(rtol=rtol, noise_floor=noise_floor)
     report = C.run(results_, metric, where, ref, fmt, policy, engines)
+    counts = report.counts or {}
+    if sum(counts.values()) and counts.get("incomparable") == sum(counts.values()):
+        why = "; ".join(report.notes) or "no value could be judged"
+        _fail(
+            f"nothing to compare: every value is incomparable ({why}): compare two result sets of one config",
+            4,
+        )
     show_report(report, fmt)
     if fail_on_regression and report.worse:
         raise typer.Exit(1)
@@ -266,8 +274,9 @@ def calibrate(out: opt.PresetOut = None, quick: opt.Quick = False) -> None:
     from vbench.render import measurements_table, provenance_table
 
     err = stderr_console()
+    target = K.writable_target(out)  # refused before minutes of measuring, not after
     calibration = K.calibrate(quick=quick, progress=lambda msg: err.print(f"calibrate: {msg}"))
-    path = K.write(calibration, out)
+    path = K.write(calibration, target)
     stdout_console().print(measurements_table(calibration))
     stdout_console().print(provenance_table(calibration.preset(), "preset 'calibrated'", ".4g"))
     err.print(f'vbench calibrate: wrote {path}; use it with preset = "calibrated"')

@@ -192,6 +192,10 @@ def _run(sweep: _OpenSweep, jobs: int, verify: bool, display: SweepDisplay) -> F
             f"{sweep.journal.skipped_lines} journal line(s) cut short were ignored: "
             "those points run again"
         )
+    native = any(p.engine.kind == "native" for p in plan.points)
+    jobs, capped = sweeping.useful_jobs(jobs, len(plan.points), native)
+    if capped:
+        display.note(capped)
     display.starting(plan, _runs(plan), jobs, folder if sweep.resumed else None)
     with display.compiling():
         sweeping.warm_up(plan, jobs)

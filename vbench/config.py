@@ -19,6 +19,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import re
 import tomllib
 from collections.abc import Iterator
@@ -273,6 +274,14 @@ def _validate_point(raw: dict[str, Any], where: str) -> tuple[Any, Any, list, An
         raise ConfigError(
             f'{where}: no models: add at least one [[models]] table with model = "..."'
         )
+    _check_shares_sum(wspec.priority.shares, where)
+    native = espec.kind == "native"
+    if native:
+        from vbench.native.runner import native_problem
+
+        problem = native_problem(None, wspec.arrival.kind == "closed", "")
+        if problem:
+            raise ConfigError(f"{where}: {problem}")
     needs = needs_for(wspec)  # what the rings must hold: the worst case the workload can ask
     models, labels = [], set()
     for i, entry in enumerate(entries):
@@ -294,8 +303,24 @@ def _validate_point(raw: dict[str, Any], where: str) -> tuple[Any, Any, list, An
         except ValidationError as e:
             raise ConfigError(pydantic_line(e, f"{where}: models.{label}", mdef.options)) from None
         check_model(mdef, o, needs, espec.batch, f"{where}: models.{label}")
+        problem = native_problem(o, True, label) if native else None
+        if problem:
+            raise ConfigError(f"{where}: models.{label}: {problem}")
         models.append((label, mdef, o))
     return wspec, espec, models, preset, seed
+
+
+def _check_shares_sum(shares: list[float], where: str) -> None:
+    """Priority shares are each class's fraction of the requests: they must sum to 1. The
+    workload would normalise any weights, but shares that do not sum to 1 mean a user meant
+    something else (a percentage, a forgotten class), so the config is refused instead."""
+    total = math.fsum(shares)
+    if abs(total - 1.0) > 1e-9:
+        scaled = [round(x / total, 4) for x in shares] if total > 0 else shares
+        raise ConfigError(
+            f"{where}: workload.priority.shares = {shares} sum to {total:g}, not 1: give each "
+            f"class's fraction of the requests (e.g. {scaled})"
+        )
 
 
 @contextlib.contextmanager
@@ -399,6 +424,9 @@ def plan(
             set_key(raw, k.strip(), parse_value(v.strip()))
     where = str(path) if path else "config"
     pts, swept = expand(raw, where)
+    if raw.get("sweep"):  # the base values too: one the sweep overrides may still be a mistake
+        base = {k: v for k, v in raw.items() if k != "sweep"}
+        _validate_point(base, f"{where} (the values outside [sweep])")
     points = []
     for i, (params, r) in enumerate(pts):
         label = f"{where}" if len(pts) == 1 else f"{where} (point {i}: {_fmt(params)})"

@@ -42,7 +42,9 @@ class NativeSpec(BaseModel):
     spin_ns: int = Field(0, ge=0, description="sleeping mode: spin this long before blocking")
     exit_cycles: int = Field(500, ge=0, description="busy-wait before each notification (VMEXIT)")
     entry_cycles: int = Field(500, ge=0, description="busy-wait after it (VMENTRY)")
-    timeout_s: float = Field(30.0, gt=0, description="bound on one run: a wedged run fails")
+    timeout_s: float = Field(
+        30.0, gt=0, allow_inf_nan=False, description="bound on one run: a wedged run fails"
+    )
     pin: bool = Field(True, description="pin the two threads to two distinct CPUs")
 
 
@@ -57,10 +59,18 @@ class EngineSpec(BaseModel):
     batch: int = Field(16, ge=1, description="requests made available per kick decision")
     device: Literal["sleep", "poll"] = "sleep"
     driver: Literal["interrupt", "poll"] = "interrupt"
-    service_ns: float = Field(200.0, ge=0, description="device work per request [E]")
-    service_ns_per_byte: float = Field(0.05, ge=0, description="device work per byte [E]")
-    driver_ns: float = Field(100.0, ge=0, description="guest work per request [E]")
-    poll_ns: float = Field(50.0, gt=0, description="one empty poll of the ring [E]")
+    service_ns: float = Field(
+        200.0, ge=0, allow_inf_nan=False, description="device work per request [E]"
+    )
+    service_ns_per_byte: float = Field(
+        0.05, ge=0, allow_inf_nan=False, description="device work per byte [E]"
+    )
+    driver_ns: float = Field(
+        100.0, ge=0, allow_inf_nan=False, description="guest work per request [E]"
+    )
+    poll_ns: float = Field(
+        50.0, gt=0, allow_inf_nan=False, description="one empty poll of the ring [E]"
+    )
     device_in_user_space: bool = False
     kind: Literal["sim", "native"] = "sim"
     native: NativeSpec = Field(default_factory=NativeSpec)

@@ -165,6 +165,23 @@ def _stop_workers(pool: ProcessPoolExecutor) -> None:
             p.join(5)
 
 
+def useful_jobs(requested: int, points: int, native: bool) -> tuple[int, str | None]:
+    """The processes worth starting for ``points`` points, and why, when fewer than asked:
+    never more than the points, nor than the CPUs, and one for a native run (which owns two
+    cores: nothing else may run beside it)."""
+    cpus = os.cpu_count() or 1
+    jobs = 1 if native else max(1, min(requested, points or 1, cpus))
+    if jobs >= requested:
+        return requested, None
+    if native:
+        why = 'a native run (engine.kind = "native") owns two cores, so points run one at a time'
+    elif jobs == points:
+        why = f"the sweep has {points} point(s) to run"
+    else:
+        why = f"this machine has {cpus} CPU(s)"
+    return jobs, f"--jobs {requested}: using {jobs}, the most that helps: {why}"
+
+
 def run_plan(
     plan: Plan,
     jobs: int = 1,
@@ -187,9 +204,7 @@ def run_plan(
             continue
         out.resumed += 1
         _collect(out, p.index, rows, None, on_point)
-    if any(p.engine.kind == "native" for p in todo):
-        jobs = 1  # a native run owns two cores: nothing else may run beside it
-    jobs = max(1, min(jobs, len(todo) or 1, os.cpu_count() or 1))
+    jobs, _ = useful_jobs(jobs, len(todo), any(p.engine.kind == "native" for p in todo))
 
     def finished(idx: int, rows: Any, failure: Failure | None) -> None:
         # one step for a signal: a point journaled is also in the table written at interrupt

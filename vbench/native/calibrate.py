@@ -43,6 +43,7 @@ import datetime as dt
 import json
 import os
 import statistics
+import tempfile
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -423,6 +424,38 @@ def _positive(x: float) -> float:
 def default_path() -> Path:
     """Where ``preset = "calibrated"`` is looked up (:func:`vbench.costs.calibrated_path`)."""
     return calibrated_path()
+
+
+def writable_target(path: Path | None = None) -> Path:
+    """The preset file :func:`write` will write (``path`` or the default), checked before
+    anything is measured: a path that cannot be written is refused with one line, so minutes of
+    measuring are not thrown away at the end. Writes nothing that stays (a probe file in the
+    nearest existing folder is created and removed)."""
+    path = Path(path) if path else default_path()
+    fix = "pass a writable --out PATH, e.g. --out calibrated.toml"
+    if path.is_dir():
+        raise VbenchError(
+            f"--out {path} is a directory: give a file path, e.g. {path}/calibrated.toml"
+        )
+    folder = path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    if not folder.is_dir():
+        raise VbenchError(
+            f"cannot write the calibrated preset to {path}: {folder} is not a folder: {fix}"
+        )
+    if path.exists() and not os.access(path, os.W_OK):
+        raise VbenchError(
+            f"cannot write the calibrated preset to {path} (permission denied): {fix}"
+        )
+    try:
+        with tempfile.NamedTemporaryFile(dir=folder, prefix=".vbench-probe-"):
+            pass
+    except OSError as exc:
+        raise VbenchError(
+            f"cannot write the calibrated preset to {path} (a file in {folder}: {exc.strerror or exc}): {fix}"
+        ) from None
+    return path
 
 
 def write(cal: Calibration, path: Path | None = None) -> Path:

@@ -93,21 +93,35 @@ class NativeRun:
 # --- refusals and checks --------------------------------------------------------------------------
 def refuse(mdef: ModelDef, opts: ModelOptions, wl: Workload, where: str) -> None:
     """Refuse, with one line naming the fix, what a native run cannot do."""
-    if wl.in_flight_cap <= 0:
-        raise ConfigError(
-            f'{where}: engine.kind = "native" runs a closed loop: set workload.arrival = '
-            '{ kind = "closed", in_flight = N }'
+    problem = native_problem(opts, wl.in_flight_cap > 0, where)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+
+
+def native_problem(opts: ModelOptions | None, closed_loop: bool, label: str) -> str | None:
+    """What a native run of the model labelled ``label`` cannot do, and its fix, or None
+    (``opts`` None: the workload's alone).
+
+    Takes the workload's loop kind rather than the workload, so that a config is refused when
+    it is read (:mod:`vbench.config`), before anything compiles or runs."""
+    if not closed_loop:
+        return (
+            'engine.kind = "native" runs a closed loop: set workload.arrival = '
+            '{ kind = "closed", in_flight = N } or engine.kind = "sim"'
         )
+    if opts is None:
+        return None
     if float(getattr(opts, "tx_timer_ns", 0.0) or 0.0) > 0:
-        raise ConfigError(
-            f"{where}: tx_timer_ns needs the simulation's clock: set "
-            f'models.{where}.tx_timer_ns = 0 for engine.kind = "native"'
+        return (
+            "tx_timer_ns needs the simulation's clock: set "
+            f'models.{label}.tx_timer_ns = 0 for engine.kind = "native"'
         )
     if getattr(opts, "transport", "ring") == "call":
-        raise ConfigError(
-            f'{where}: transport = "call" is served inside a simulated exit: use '
-            f'models.{where}.transport = "ring" for engine.kind = "native"'
+        return (
+            'transport = "call" is served inside a simulated exit: use '
+            f'models.{label}.transport = "ring" for engine.kind = "native"'
         )
+    return None
 
 
 def check_alignment(layout: ArenaLayout) -> list[str]:
