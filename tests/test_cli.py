@@ -153,3 +153,52 @@ def test_usage_errors_are_one_line_exit_2(args, needle):
     """click's own usage errors get the same one line as vbench's (no usage box)."""
     line = one_line_error(vbench(*args))
     assert line.startswith("vbench: error: ") and needle in line and "--help" in line
+
+
+def _env(**extra: str) -> dict[str, str]:
+    return {"NO_COLOR": "1", "PATH": "/usr/bin:/bin", "HOME": str(Path.home()), **extra}
+
+
+def test_run_summary_piped_is_csv_in_config_order(tmp_path):
+    """Piped, the summary is machine-readable (CSV, full width, every figure in its own
+    unit), the models in the config's order (virtio-split first, not alphabetical)."""
+    import io
+
+    cfg = tmp_path / "tiny.toml"
+    cfg.write_text(TINY)
+    r = vbench("run", str(cfg), "--out", str(tmp_path / "o"), env=_env())
+    assert r.returncode == 0, r.stderr
+    df = pd.read_csv(io.StringIO(r.stdout))
+    assert df["label"].tolist() == ["virtio-split", "vbus-ioq"] * 2
+    assert {"point", "engine.batch", "lat_p99_ns", "requests_per_s", "kicks_per_req"} <= set(df)
+    tsv = vbench("run", str(cfg), "--out", str(tmp_path / "t"), "-f", "tsv", env=_env())
+    assert tsv.stdout.splitlines()[0].startswith("point\tengine.batch\tlabel")
+    bad = vbench("run", str(cfg), "--out", str(tmp_path / "b"), "-f", "xml")
+    assert "--format 'xml'" in one_line_error(bad)
+
+
+@pytest.mark.parametrize("config", ["default", "priority"])
+def test_run_table_of_shipped_configs_fits_120_columns(tmp_path, config):
+    """`vbench run` of a shipped config in a 120-column terminal: no line wider, a number in
+    every cell (rich's "…" marks a crushed one), the load's kind in the caption."""
+    args = ["run", f"configs/{config}.toml", "--set", "workload.requests=400", "-f", "table"]
+    r = vbench(*args, "--out", str(tmp_path / "o"), env=_env(COLUMNS="120"))
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert max(map(len, lines)) <= 120, max(lines, key=len)
+    assert "…" not in r.stdout
+    assert "open loop" in r.stdout and "achieved throughput" in r.stdout
+    header = r.stdout.split("┏", 1)[1].split("┡")[0]
+    if config == "priority":
+        assert "c1 p99 µs" in r.stdout and "c1 HoL µs/req" in r.stdout
+        assert header.index("fifo") < header.index("lookahead") < header.index("shipped")
+    else:
+        assert header.index("virtio-split") < header.index("vbus-ioq")  # config order
+        assert "shares" not in header  # the priority axis no model uses is gone
+
+
+def test_default_config_sweeps_nothing_its_models_ignore():
+    from vbench import config
+
+    plan = config.plan(ROOT / "configs/default.toml")
+    assert not any(k.startswith("workload.priority") for k in plan.swept)

@@ -283,3 +283,90 @@ def test_load_refuses_damaged_folders(tmp_path: Path) -> None:
     (rs.path / "meta.json").unlink()
     with pytest.raises(VbenchError, match="no meta.json"):
         results.load(rs.path)
+
+
+# --- issue 15: what a person sees by default ---------------------------------------------------
+def test_two_sets_show_only_changed_rows_unless_all(tmp_path: Path) -> None:
+    """432 "same" rows drown the one that moved: by default only changed rows, a note saying
+    how many were left out, and --all for everything (JSON always holds every row)."""
+    base = make_set(tmp_path, "b", [row("split", 1), row("ioq", 1), row("split", 16)])
+    cur = make_set(
+        tmp_path, "c", [row("split", 1), row("ioq", 1, kicks_per_req=0.2), row("split", 16)]
+    )
+    report = compare.run([base.path, cur.path])
+    assert set(report.table["verdict"]) == {"worse"} and len(report.table) == 1
+    assert any("--all" in n for n in report.notes)
+    assert report.counts["same"] > 0  # the summary line still counts them
+    full = compare.run([base.path, cur.path], show_all=True)
+    assert "same" in set(full.table["verdict"]) and len(full.table) > 1
+    doc = compare.run([base.path, cur.path], fmt="json").document
+    assert len(doc["rows"]) == len(full.table)
+    r = vbench("compare", str(base.path), str(cur.path), "--no-fail")
+    assert r.returncode == 0, r.stderr
+    assert "worse" in r.stdout and "same" not in r.stdout
+    assert "same" in vbench("compare", str(base.path), str(cur.path), "--all").stdout
+
+
+def test_two_sets_list_models_in_config_order(tmp_path: Path) -> None:
+    rows = [row("ioq", 1), row("split", 1), row("ioq", 16), row("split", 16)]
+    base = make_set(tmp_path, "b", rows, models=("split", "ioq"))
+    cur = make_set(tmp_path, "c", rows, models=("split", "ioq"))
+    t = compare.compare_sets(base, cur, ["kicks"]).table
+    assert t["label"].tolist() == ["split", "ioq", "split", "ioq"]
+
+
+def test_priority_sweep_compares_the_priority_figures_by_default(tmp_path: Path) -> None:
+    prio = {"c0_lat_p99_ns": 2000.0, "c1_lat_p99_ns": 900.0, "c1_hol_ns_per_req": 50.0}
+    rows = [row("split", 1, **prio), row("ioq", 1, **prio)]
+    meta = {
+        "name": "p",
+        "config": {"models": [{"model": "split"}, {"model": "ioq"}]},
+        "swept": ["workload.priority.shares"],
+    }
+    for r in rows:
+        r["workload.priority.shares"] = "[0.9, 0.1]"
+    rs = results.load(results.write(tmp_path / "p", rows, meta))
+    mets = compare.metrics_of(rs, None)
+    assert mets[:3] == ["c1_lat_p99_ns", "c1_hol_ns_per_req", "c0_lat_p99_ns"]
+    plain = make_set(tmp_path, "plain", [row("split", 1, **prio)], models=("split",))
+    assert "c1_lat_p99_ns" not in compare.metrics_of(plain, None)  # priority not swept
+
+
+def native_set(tmp: Path) -> results.ResultSet:
+    """A native run: 3 repetitions per point and model, measured columns only."""
+    rows = []
+    for label, values in (("split", [3e6, 1e6, 2e6]), ("ioq", [4e6, 6e6, 5e6])):
+        for rep, v in enumerate(values):
+            rows.append(
+                {
+                    "point": 0,
+                    "engine.batch": 1,
+                    "label": label,
+                    "model": {"split": "virtio-split", "ioq": "vbus-ioq"}[label],
+                    "rep": rep,
+                    "seed": 1,
+                    "measured_requests_per_s": v,
+                    "measured_kicks_per_req": 0.5,
+                }
+            )
+    meta = {
+        "name": "ring",
+        "config": {"models": [{"model": "split"}, {"model": "ioq"}], "engine": {"kind": "native"}},
+        "swept": ["engine.batch"],
+    }
+    return results.load(results.write(tmp / "ring", rows, meta))
+
+
+def test_native_set_shows_medians_over_repetitions(tmp_path: Path) -> None:
+    """A native run has no simulated figures: compare shows what it measured, each point's
+    median with its min, max and n, not repetition 0."""
+    rs = native_set(tmp_path)
+    assert compare.metrics_of(rs, None)[0] == "measured_requests_per_s"
+    df = compare.side_by_side(rs, ["measured_requests_per_s"])
+    first = df.iloc[0]
+    assert first["split"] == 2e6 and first["ioq"] == 5e6  # medians, not rep 0 (3e6, 4e6)
+    assert (first["split min"], first["split max"], first["split n"]) == (1e6, 3e6, 3)
+    assert first["ioq/split"] == 2.5
+    r = vbench("compare", str(rs.path))
+    assert r.returncode == 0 and r.stdout.strip(), r.stderr
+    assert "2e+06 [1e+06-3e+06]" in r.stdout and "median [min-max] over 3" in r.stdout

@@ -94,6 +94,7 @@ def run(
     verify: opt.Verify = False,
     engine: opt.Engine = None,
     quiet: opt.Quiet = False,
+    fmt: opt.RunFormat = "auto",
 ) -> None:
     """Run a sweep: every point, every model over one shared workload; write the results.
 
@@ -103,8 +104,10 @@ def run(
     error; 3 an invariant broke or --verify found two runs that differ; 130/143 interrupted.
     """
     from vbench.commands import run_sweep
-    from vbench.render import SweepView
+    from vbench.render import RUN_FORMATS, SweepView
 
+    if fmt not in RUN_FORMATS:
+        _fail(f"--format {fmt!r}: use one of {', '.join(RUN_FORMATS)}")
     run_sweep(
         config,
         set_ or [],
@@ -113,7 +116,7 @@ def run(
         resume=resume,
         verify=verify,
         engine=engine,
-        display=SweepView(quiet),
+        display=SweepView(quiet, fmt),
     )
 
 
@@ -172,6 +175,7 @@ def compare(
     noise_floor: opt.NoiseFloor = 0.05,
     fail_on_regression: opt.FailOnRegression = True,
     engines: opt.Engines = None,
+    show_all: opt.ShowAll = False,
 ) -> None:
     """Compare models side by side in one result set, or a baseline with a current result set.
 
@@ -184,7 +188,7 @@ def compare(
     from vbench.render import show_report
 
     policy = C.Policy(rtol=rtol, noise_floor=noise_floor)
-    report = C.run(results_, metric, where, ref, fmt, policy, engines)
+    report = C.run(results_, metric, where, ref, fmt, policy, engines, show_all)
     counts = report.counts or {}
     if sum(counts.values()) and counts.get("incomparable") == sum(counts.values()):
         why = "; ".join(report.notes) or "no value could be judged"

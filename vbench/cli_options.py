@@ -57,6 +57,15 @@ Engine = Annotated[
     ),
 ]
 Quiet = Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar and no table")]
+RunFormat = Annotated[
+    str,
+    typer.Option(
+        "--format",
+        "-f",
+        help="summary: table, csv, tsv, markdown or json (auto: table on a "
+        "terminal, csv when piped)",
+    ),
+]
 
 # --- layout, presets ------------------------------------------------------------------------------
 Model = Annotated[str, typer.Argument(help="model name, e.g. virtio-split or vbus-ioq")]
@@ -92,6 +101,9 @@ CompareRef = Annotated[
 ]
 CompareFormat = Annotated[
     str, typer.Option("--format", "-f", help="table, markdown, json, csv or gab-json")
+]
+ShowAll = Annotated[
+    bool, typer.Option("--all", help="BASELINE CURRENT: every row, not only the changed ones")
 ]
 FailOnRegression = Annotated[
     bool,

@@ -124,10 +124,15 @@ def metrics_of(rs: ResultSet, asked: list[str] | None) -> list[str]:
     """The metric columns to compare: as asked (checked), else the defaults present."""
     cols = list(rs.table.columns)
     if not asked:
-        # the defaults, then the areas where some model pays misses or invalidations
-        return [m for m in DEFAULT_METRICS if m in cols] + [
-            m for m in _area_columns(cols) if (rs.table[m].fillna(0) != 0).any()
-        ]
+        from vbench.summary import NATIVE_HEADLINE, priority_metrics, sweeps_priority
+
+        defaults = [m for m in DEFAULT_METRICS if m in cols]
+        if not defaults:  # a native run: what it measured
+            return [m for m in (*NATIVE_HEADLINE, "measured_lat_p50_ns") if m in cols]
+        if sweeps_priority(rs.swept):  # the priority figures first
+            defaults = [*priority_metrics(cols), *defaults]
+        # then the areas where some model pays misses or invalidations
+        return defaults + [m for m in _area_columns(cols) if (rs.table[m].fillna(0) != 0).any()]
     out = []
     for spec in asked:
         for name in (s.strip() for s in spec.split(",")):
@@ -182,6 +187,8 @@ def side_by_side(
     if "seed" in table.columns and table["seed"].nunique() > 1 and "seed" not in point_keys:
         point_keys.append("seed")
     group_keys = point_keys or ["point"]
+    # several rows per point and model (a native run's repetitions): median, min, max, n
+    reps = bool(table.groupby([*group_keys, "label"], dropna=False).size().gt(1).any())
     rows = []
     for key, grp in table.groupby(group_keys, sort=False, dropna=False):
         key = key if isinstance(key, tuple) else (key,)
@@ -192,6 +199,10 @@ def side_by_side(
             base = _value(by_label, ref, met)
             for lbl in labels:
                 row[lbl] = _value(by_label, lbl, met)
+                if reps:
+                    row[f"{lbl} min"], row[f"{lbl} max"], row[f"{lbl} n"] = _spread(
+                        by_label, lbl, met
+                    )
             for lbl in labels:
                 if lbl != ref:
                     row[f"{lbl}/{ref}"] = _ratio(row[lbl], base)
@@ -214,13 +225,24 @@ def side_by_side(
     return out
 
 
-def _value(by_label: pd.DataFrame, label: str, metric: str) -> float:
+def _values(by_label: pd.DataFrame, label: str, metric: str) -> np.ndarray:
+    """A model's finite values of a metric at one point (one per repetition or row)."""
     if label not in by_label.index:
-        return float("nan")
-    v = by_label.loc[label, metric]
-    if isinstance(v, pd.Series):
-        v = v.iloc[0]
-    return float(v)
+        return np.array([])
+    v = np.atleast_1d(np.asarray(by_label.loc[label, metric], dtype=float))
+    return v[np.isfinite(v)]
+
+
+def _value(by_label: pd.DataFrame, label: str, metric: str) -> float:
+    """The model's figure at the point: the median over its rows (NaN where none)."""
+    v = _values(by_label, label, metric)
+    return float(np.median(v)) if v.size else float("nan")
+
+
+def _spread(by_label: pd.DataFrame, label: str, metric: str) -> tuple[float, float, int]:
+    """Min, max and number of a model's values at one point."""
+    v = _values(by_label, label, metric)
+    return (float(v.min()), float(v.max()), int(v.size)) if v.size else (math.nan, math.nan, 0)
 
 
 def _ratio(a: float, b: float) -> float:
@@ -293,8 +315,8 @@ def compare_sets(
             raise VbenchError(
                 f"the baseline has no column(s) {', '.join(missing)}: pick metrics both sets have"
             )
-    bt = select(base.table, where) if where else base.table
-    ct = select(cur.table, where) if where else cur.table
+    bt = _in_label_order(select(base.table, where) if where else base.table, cur.labels)
+    ct = _in_label_order(select(cur.table, where) if where else cur.table, cur.labels)
     bgroups = {k: g for k, g in bt.groupby(keys, sort=False, dropna=False)}
     cgroups = {k: g for k, g in ct.groupby(keys, sort=False, dropna=False)}
     order = list(bgroups) + [k for k in cgroups if k not in bgroups]
@@ -328,6 +350,18 @@ def compare_sets(
             rows.append(row)
     table = pd.DataFrame(rows)
     return Comparison(table, keys, notes, config_match, machine_match)
+
+
+def _in_label_order(table: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
+    """The rows point by point, the models of a point in the config's order."""
+    rank = {lbl: i for i, lbl in enumerate(labels)}
+    order = table["label"].astype(str).map(lambda lbl: rank.get(lbl, len(rank)))
+    sort = ["point"] if "point" in table.columns else []
+    return (
+        table.assign(_order=order)
+        .sort_values([*sort, "_order"], kind="stable")
+        .drop(columns="_order")
+    )
 
 
 def _center(s: pd.Series) -> float:
@@ -704,10 +738,12 @@ def run(
     fmt: str = "table",
     policy: Policy | None = None,
     engines: bool | None = None,
+    show_all: bool = False,
 ) -> Report:
     """``vbench compare`` without its command line: one results folder shows its models side by
     side (or, with ``engines``, by default when it holds both, the simulation beside the
-    native measurement); two, BASELINE and CURRENT, show what changed, judged by ``policy``.
+    native measurement); two, BASELINE and CURRENT, show what changed, judged by ``policy``:
+    the rows whose verdict is not "same" (every row with ``show_all``, and always in JSON).
 
     ``fmt`` chooses a JSON document (json, gab-json) or a table (table, markdown, csv: the
     caller renders it). Arguments that contradict each other raise :class:`Stop` (exit 2)."""
@@ -731,7 +767,13 @@ def run(
         doc = to_json(cmp, base, cur, policy)
         return Report(document=doc, notes=cmp.notes, counts=cmp.counts())
     title = f"{base.name} → {cur.name}"
-    return Report(table=cmp.table, title=title, verdicts=True, notes=cmp.notes, counts=cmp.counts())
+    table, notes = cmp.table, list(cmp.notes)
+    if not show_all and len(table):
+        table = table[table["verdict"] != "same"]
+        hidden = len(cmp.table) - len(table)
+        if hidden:
+            notes.append(f"{hidden} unchanged value(s) not shown: --all shows every row")
+    return Report(table=table, title=title, verdicts=True, notes=notes, counts=cmp.counts())
 
 
 def _one_set(

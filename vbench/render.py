@@ -39,49 +39,104 @@ def write_json(document: Any) -> None:
     sys.stdout.write(json.dumps(document, indent=2) + "\n")
 
 
-# (column title, row key, scale, format) shown per model in the summary
-SUMMARY_METRICS: tuple[tuple[str, str, float, str], ...] = (
-    ("kicks/req", "kicks_per_req", 1.0, "{:.3f}"),
-    ("irqs/req", "interrupts_per_req", 1.0, "{:.3f}"),
-    ("exits/req", "vm_exits_per_req", 1.0, "{:.3f}"),
-    ("lines/req", "lines_per_req", 1.0, "{:.2f}"),
-    ("inval/req", "invalidations_per_req", 1.0, "{:.2f}"),
-    ("p99 µs", "lat_p99_ns", 1e-3, "{:.1f}"),
-    ("Mreq/s", "requests_per_s", 1e-6, "{:.2f}"),
-)
+def _measure(table: Table) -> int:
+    """The width ``table`` takes when nothing constrains it."""
+    return Console(width=100_000).measure(table).maximum
 
 
-def _fmt(v: Any, scale: float, fmt: str) -> str:
-    if v is None or (isinstance(v, float) and math.isnan(v)):
-        return "–"
-    return fmt.format(v * scale)
+def _broken(label: str) -> str:
+    """A label broken after each hyphen: a narrower column header."""
+    return label.replace("-", "-\n")
 
 
-def summary_table(rows: list[dict[str, Any]], swept: list[str], title: str) -> Table:
-    """One row per point; for each model label a group of columns (models side by side)."""
-    labels: list[str] = []
-    for r in rows:
-        if r["label"] not in labels:
-            labels.append(r["label"])
-    t = Table(title=title, show_lines=False, header_style="bold")
+def _points_table(s: Any, title: str, columns: list[tuple[str, str]], header: Any) -> Table:
+    """Sweep points down, the given (label, metric) columns across."""
+    from rich.markup import escape
+
+    from vbench.summary import short_key
+
+    t = Table(title=escape(title), header_style="bold")
     t.add_column("#", justify="right")
-    for k in swept:
-        t.add_column(k.split(".")[-1], justify="right")
-    for lbl in labels:
-        for name, _, _, _ in SUMMARY_METRICS:
-            t.add_column(f"{lbl}\n{name}", justify="right")
-    by_point: dict[int, dict[str, dict[str, Any]]] = {}
-    for r in rows:
-        by_point.setdefault(r["point"], {})[r["label"]] = r
-    for p in sorted(by_point):
-        models = by_point[p]
-        any_row = next(iter(models.values()))
-        cells = [str(p)] + [str(any_row.get(k, "")) for k in swept]
-        for lbl in labels:
-            r = models.get(lbl, {})
-            cells += [_fmt(r.get(key), sc, f) for _, key, sc, f in SUMMARY_METRICS]
-        t.add_row(*cells)
+    for k in s.keys:
+        t.add_column(escape(short_key(k)), justify="right")
+    for lbl, m in columns:
+        t.add_column(escape(header(lbl, m)), justify="right")
+    for p in s.points:
+        cells = [str(p), *(s.params[p][k] for k in s.keys)]
+        cells += [s.cells.get((p, lbl, m), "–") for lbl, m in columns]
+        t.add_row(*map(escape, cells))
     return t
+
+
+#: what ``vbench run --format`` takes: auto is a table on a terminal, CSV when piped
+RUN_FORMATS = ("auto", "table", "csv", "tsv", "markdown", "json")
+
+
+def show_summary(
+    rows: list[dict[str, Any]], swept: list[str], raw: dict[str, Any], title: str, fmt: str = "auto"
+) -> None:
+    """A run's summary on stdout: on a terminal (or ``--format table``), tables that fit its
+    width (``$COLUMNS`` when piped), the columns the same at every point said once above them
+    and the kind of load in the caption; piped (or csv, tsv, markdown, json), every summary
+    figure of every point and model, full width, in its own unit."""
+    import os
+
+    from vbench import summary as S
+
+    tty = sys.stdout.isatty()
+    fmt = ("table" if tty else "csv") if fmt == "auto" else fmt
+    if fmt != "table":
+        emit_frame(S.frame(rows, swept, raw), fmt, title)
+        return
+    s = S.summarise(rows, swept, raw)
+    columns = os.environ.get("COLUMNS", "")
+    width = stdout_console().width if tty else int(columns) if columns.isdigit() else None
+    out = Console(width=width) if width else stdout_console()
+    for note in s.notes():
+        out.print(note, markup=False, highlight=False)
+    for t in summary_tables(s, title, width):
+        out.print(t)
+    out.print(s.caption, markup=False, highlight=False)
+
+
+def summary_tables(s: Any, title: str, width: int | None) -> list[Table]:
+    """The run summary (:class:`vbench.summary.Summary`) as tables no wider than ``width``
+    (None: one table, as wide as it needs): the models side by side with every headline
+    metric if that fits, else one table per metric, the models side by side, headers broken
+    at hyphens, and the models split over several tables if even that is too wide."""
+    from vbench.summary import short_name
+
+    def fits(t: Table) -> bool:
+        return width is None or _measure(t) <= width
+
+    tables = []
+    for header in (
+        lambda lbl, m: f"{lbl}\n{short_name(m)}",
+        lambda lbl, m: f"{_broken(lbl)}\n{short_name(m)}",
+    ):
+        t = _points_table(s, title, s.columns(), header)
+        if fits(t):
+            return [t]
+    for m in s.metrics:
+        labels = [lbl for lbl in s.labels if (lbl, m) not in s.constant_cells]
+        name = f"{title}: {short_name(m)}"
+        plain, broken = (lambda lbl, _m: lbl), (lambda lbl, _m: _broken(lbl))
+        chunk: list[str] = []
+        for lbl in labels:
+            trial = [(x, m) for x in [*chunk, lbl]]
+            if chunk and not fits(_points_table(s, name, trial, broken)):
+                tables.append(_fitted(s, name, [(x, m) for x in chunk], plain, broken, fits))
+                chunk = []
+            chunk.append(lbl)
+        if chunk:
+            tables.append(_fitted(s, name, [(x, m) for x in chunk], plain, broken, fits))
+    return tables
+
+
+def _fitted(s: Any, name: str, cols: list[tuple[str, str]], plain: Any, broken: Any, fits: Any):
+    """The table of ``cols`` with whole labels as headers if it fits, else broken ones."""
+    t = _points_table(s, name, cols, plain)
+    return t if fits(t) else _points_table(s, name, cols, broken)
 
 
 def layout_table(d: dict[str, Any]) -> Table:
@@ -181,14 +236,39 @@ def markdown(df: Any) -> str:
 
 def emit_frame(df: Any, fmt: str, title: str, verdicts: bool = False) -> None:
     """A table on stdout in ``fmt``: csv, json (records), markdown, else a rich table."""
-    if fmt == "csv":
-        sys.stdout.write(df.to_csv(index=False))
+    if fmt in ("csv", "tsv"):
+        sys.stdout.write(df.to_csv(index=False, sep="," if fmt == "csv" else "\t"))
     elif fmt == "json":
         sys.stdout.write(df.to_json(orient="records", indent=2) + "\n")
     elif fmt == "markdown":
         sys.stdout.write(markdown(df) + "\n")
     else:
         stdout_console().print(frame_table(df, title, verdicts))
+
+
+def spread_cells(df: Any, title: str) -> tuple[Any, str]:
+    """A side-by-side table for people: where a model has ``min``, ``max`` and ``n`` columns
+    (repetitions of a native run), its cell reads ``median [min-max]`` and the counts go to
+    the title when they are all the same."""
+    labels = [c.removesuffix(" min") for c in df.columns if str(c).endswith(" min")]
+    if not labels:
+        return df, title
+    df = df.copy()
+    counts = set()
+    for lbl in labels:
+        med, lo, hi = df[lbl], df[f"{lbl} min"], df[f"{lbl} max"]
+        df[lbl] = [
+            cell(m) if cell(lo_) == "–" or lo_ == hi_ else f"{m:.4g} [{lo_:.4g}-{hi_:.4g}]"
+            for m, lo_, hi_ in zip(med, lo, hi, strict=True)
+        ]
+        counts |= {cell(n) for n in df[f"{lbl} n"] if cell(n) != "–"}
+        df = df.drop(columns=[f"{lbl} min", f"{lbl} max"])
+    if len(counts) == 1:
+        df = df.drop(columns=[f"{lbl} n" for lbl in labels])
+        title += f": median [min-max] over {counts.pop()} repetitions"
+    else:
+        title += ": median [min-max] over n repetitions"
+    return df, title
 
 
 def models_table(models: dict[str, Any]) -> Table:
@@ -230,8 +310,8 @@ class SweepView(SweepDisplay):
     models compile, a progress bar, then the summary table on stdout. ``quiet`` leaves only
     the notes and the results folder."""
 
-    def __init__(self, quiet: bool = False) -> None:
-        self.quiet = quiet
+    def __init__(self, quiet: bool = False, fmt: str = "auto") -> None:
+        self.quiet, self.fmt = quiet, fmt
         self.err = stderr_console()
 
     def note(self, text: str) -> None:
@@ -272,7 +352,7 @@ class SweepView(SweepDisplay):
     def finished(self, plan: Any, outcome: Any, folder: Path) -> None:
         if not self.quiet and outcome.rows and not outcome.interrupted:
             title = f"{plan.name} ({plan.raw.get('preset', 'kvm-modern')})"
-            stdout_console().print(summary_table(outcome.rows, plan.swept, title))
+            show_summary(outcome.rows, plan.swept, plan.raw, title, self.fmt)
         self.err.print(f"results: {folder}")
 
     def verified(self, points: int) -> None:
@@ -290,6 +370,11 @@ def show_report(report: Any, fmt: str) -> None:
         err.print(f"[yellow]note:[/] {note}")
     if report.document is not None:
         write_json(report.document)
+    elif report.verdicts and fmt == "table" and not len(report.table):
+        err.print("no value changed")
+    elif fmt == "table":
+        table, title = spread_cells(report.table, report.title)
+        emit_frame(table, fmt, title, report.verdicts)
     else:
         emit_frame(report.table, fmt, report.title, report.verdicts)
     if report.counts is not None:
