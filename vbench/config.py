@@ -174,7 +174,7 @@ def set_key(raw: dict[str, Any], key: str, value: Any) -> None:
         return
     if head == "models":
         if len(parts) != 3:
-            raise ConfigError(f"bad key {key!r}: use models.<label>.<option>")
+            raise ConfigError(f"bad key {key!r}: use models.<label>.<option> (a label has no dots)")
         _model_entry(raw, parts[1], key)[parts[2]] = value
         return
     node = raw
@@ -243,6 +243,7 @@ def _validate_point(raw: dict[str, Any], where: str) -> tuple[Any, Any, list, An
     unknown = [k for k in raw if k not in TOP_KEYS]
     if unknown:
         raise ConfigError(f"{where}: unknown key {unknown[0]!r}{_dym(unknown[0], list(TOP_KEYS))}")
+    _check_name(raw, where)
     seed = raw.get("seed", 1)
     if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
         raise ConfigError(f"{where}: seed must be a whole number >= 0 (got {seed!r})")
@@ -270,6 +271,10 @@ def _validate_point(raw: dict[str, Any], where: str) -> tuple[Any, Any, list, An
                 raise ConfigError(f"costs.{k} must be a number of the figure's unit (got {v!r})")
             preset = override(preset, str(k), v)
     entries = raw.get("models")
+    if isinstance(entries, dict):
+        raise ConfigError(
+            f"{where}: models is one table: write each model as [[models]], with double brackets"
+        )
     if not entries or not isinstance(entries, list):
         raise ConfigError(
             f'{where}: no models: add at least one [[models]] table with model = "..."'
@@ -291,8 +296,11 @@ def _validate_point(raw: dict[str, Any], where: str) -> tuple[Any, Any, list, An
         with _located(f"{where}: models[{i}]"):
             mdef = get_model(entry["model"])
         label = entry.get("label", mdef.name)
-        if not isinstance(label, str) or not label:
-            raise ConfigError(f'{where}: models[{i}]: label must be a string, e.g. label = "fast"')
+        if not isinstance(label, str) or not label or "." in label:
+            raise ConfigError(
+                f"{where}: models[{i}]: label must be a string without dots (keys read "
+                f'models.<label>.<option>), e.g. label = "fast" (got {label!r})'
+            )
         if label in labels:
             raise ConfigError(
                 f'{where}: two models labelled {label!r}: give each a unique label = "..."'
@@ -308,6 +316,25 @@ def _validate_point(raw: dict[str, Any], where: str) -> tuple[Any, Any, list, An
             raise ConfigError(f"{where}: models.{label}: {problem}")
         models.append((label, mdef, o))
     return wspec, espec, models, preset, seed
+
+
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")
+
+
+def _check_name(raw: dict[str, Any], where: str) -> None:
+    """``name`` names the results folder (results/runs/<name>-<time>): one plain word, so it
+    can neither nest folders nor climb out of results/runs; ``description`` is text."""
+    name = raw.get("name")
+    if name is not None and not (isinstance(name, str) and _NAME.fullmatch(name)):
+        raise ConfigError(
+            f"{where}: name must be one word of letters, digits and . _ + - (it names the "
+            f'results folder), e.g. name = "batch-sweep" (got {name!r})'
+        )
+    description = raw.get("description")
+    if description is not None and not isinstance(description, str):
+        raise ConfigError(
+            f'{where}: description must be text, e.g. description = "..." (got {description!r})'
+        )
 
 
 def _check_shares_sum(shares: list[float], where: str) -> None:
@@ -370,12 +397,15 @@ def expand(
     zipped = sweep.get("zip", {}) or {}
     groups = zipped if isinstance(zipped, list) else [zipped] if zipped else []
     axes: list[list[dict[str, Any]]] = []
+    seen: dict[str, str] = {}
     for key, values in product.items():
         if not isinstance(values, list) or not values:
             raise ConfigError(
                 f"{where}: sweep.product.{key} must be a non-empty list of values "
                 f"(got {values!r}): an empty grid has no point to run"
             )
+        _check_axis_key(key, "sweep.product", seen, where)
+        _check_distinct([[v] for v in values], f"sweep.product.{key}", where)
         axes.append([{key: v} for v in values])
     zip_keys: list[str] = []
     for group in groups:  # each zip group is one axis: its lists move together
@@ -385,11 +415,14 @@ def expand(
             )
         lengths = {k: len(v) if isinstance(v, list) else -1 for k, v in group.items()}
         if any(n <= 0 for n in lengths.values()) or len(set(lengths.values())) != 1:
-            detail = ", ".join(f"{k}: {n}" for k, n in lengths.items())
+            detail = ", ".join(f"{k}: {n if n >= 0 else 'not a list'}" for k, n in lengths.items())
             raise ConfigError(
                 f"{where}: sweep.zip lists must be non-empty and of one length (got {detail})"
             )
+        for key in group:
+            _check_axis_key(key, "sweep.zip", seen, where)
         n = next(iter(lengths.values()))
+        _check_distinct([[group[k][i] for k in group] for i in range(n)], "sweep.zip", where)
         axes.append([{k: group[k][i] for k in group} for i in range(n)])
         zip_keys += list(group)
     base = {k: v for k, v in raw.items() if k != "sweep"}
@@ -405,6 +438,31 @@ def expand(
         points.append((params, r))
     swept = list(product) + zip_keys
     return points, swept
+
+
+def _check_axis_key(key: str, place: str, seen: dict[str, str], where: str) -> None:
+    """A swept key names a value of the config, once: not the sweep itself, not two axes."""
+    if key.split(".")[0] == "sweep":
+        raise ConfigError(
+            f"{where}: {place}.{key}: the sweep cannot sweep itself: name a value such as "
+            "engine.batch"
+        )
+    if key in seen:
+        raise ConfigError(
+            f"{where}: {key} is swept twice ({seen[key]} and {place}): sweep each key once"
+        )
+    seen[key] = place
+
+
+def _check_distinct(rows: list[list[Any]], place: str, where: str) -> None:
+    """The values of one axis, each once: a repeated value would run the same points twice."""
+    shown: set[str] = set()
+    for row in rows:
+        text = json.dumps(row, sort_keys=True, default=str)
+        if text in shown:
+            value = row[0] if len(row) == 1 else row
+            raise ConfigError(f"{where}: {place} lists {value!r} twice: give each value once")
+        shown.add(text)
 
 
 def plan(
