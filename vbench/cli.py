@@ -104,7 +104,8 @@ def run(
     error; 3 an invariant broke or --verify found two runs that differ; 130/143 interrupted.
     """
     from vbench.commands import run_sweep
-    from vbench.render import RUN_FORMATS, SweepView
+    from vbench.progress import RunView
+    from vbench.render import RUN_FORMATS
 
     if fmt not in RUN_FORMATS:
         _fail(f"--format {fmt!r}: use one of {', '.join(RUN_FORMATS)}")
@@ -116,7 +117,7 @@ def run(
         resume=resume,
         verify=verify,
         engine=engine,
-        display=SweepView(quiet, fmt),
+        display=RunView(quiet, fmt),
     )
 
 

@@ -52,6 +52,9 @@ class SweepDisplay:
         """Held while the jitted models compile or load from the cache."""
         return contextlib.nullcontext()
 
+    def compiling_model(self, model: str) -> None:
+        """While :meth:`compiling` is held: ``model`` (its name, and its engine) compiles now."""
+
     def running(self, points: int) -> AbstractContextManager[OnPoint | None]:
         """Held while the points run; gives the callback told of each finished point."""
         return contextlib.nullcontext(None)
@@ -198,7 +201,7 @@ def _run(sweep: _OpenSweep, jobs: int, verify: bool, display: SweepDisplay) -> F
         display.note(capped)
     display.starting(plan, _runs(plan), jobs, folder if sweep.resumed else None)
     with display.compiling():
-        sweeping.warm_up(plan, jobs)
+        sweeping.warm_up(plan, jobs, display.compiling_model)
     with display.running(len(plan.points)) as on_point:
         outcome = sweeping.run_plan(plan, jobs, on_point, sweep.journal, verify)
     meta = sweeping.meta_of(plan, sweep.config, sweep.overrides, outcome, start, results.now())

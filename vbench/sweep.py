@@ -121,25 +121,32 @@ def _warm_one(label: str, mdef: Any, opts: Any, point: Point) -> None:
     run_model(label, mdef, opts, wl, point.engine, point.preset)
 
 
-def warm_up(plan: Plan, jobs: int = 1) -> None:
+def warm_up(plan: Plan, jobs: int = 1, on_model: Callable[[str], None] | None = None) -> None:
     """Compile (or load from cache) every model's engine once, before starting workers.
 
     With ``jobs > 1`` the models compile in parallel processes (numba's cache saves are locked,
     see :func:`vbench.jit.lock_cache_saves`), which is what makes a cold start on a small
     machine tolerable. A native point's two loops are compiled here too (and again, from the
-    cache, by :mod:`vbench.native.runner` before its threads start)."""
+    cache, by :mod:`vbench.native.runner` before its threads start). ``on_model`` is told
+    each model's name (and its engine) as it starts compiling."""
     todo = {}
     for point in plan.points:
         for label, mdef, opts in point.models:
             todo.setdefault((point.engine.kind, mdef.name), (label, mdef, opts, point))
     jobs = max(1, min(jobs, len(todo), os.cpu_count() or 1))
+    tell = on_model or (lambda _name: None)
     if jobs == 1:
-        for args in todo.values():
+        for (kind, name), args in todo.items():
+            tell(f"{name} ({kind})")
             _warm_one(*args)
         return
     pool = ProcessPoolExecutor(max_workers=jobs, initializer=_worker_init)
     try:
-        for f in [pool.submit(_warm_one, *args) for args in todo.values()]:
+        futures = []
+        for (kind, name), args in todo.items():
+            tell(f"{name} ({kind})")
+            futures.append(pool.submit(_warm_one, *args))
+        for f in futures:
             f.result()
     except BaseException:
         _stop_workers(pool)
