@@ -287,6 +287,14 @@ def calibrate(out: opt.PresetOut = None, quick: opt.Quick = False) -> None:
     err.print(f'vbench calibrate: wrote {path}; use it with preset = "calibrated"')
 
 
+# --help: docstrings reflowed to the terminal's width, flags without a value type
+for _command in app.registered_commands:
+    _command.help = _command.help or opt.reflow(
+        _command.callback.__doc__ if _command.callback else None
+    )
+opt.show_flags_without_a_type()
+
+
 def main() -> None:
     """The console entry point. Click's own usage errors (a missing argument, an out-of-range
     option, an unknown command) become one line and exit 2, like every other user error."""

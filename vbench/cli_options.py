@@ -29,7 +29,10 @@ RunConfig = Annotated[
 Sets = Annotated[
     list[str] | None,
     typer.Option(
-        "--set", "-s", help="override a value: key=value (repeatable), e.g. engine.batch=32"
+        "--set",
+        "-s",
+        metavar="KEY=VALUE",
+        help="override a value: key=value (repeatable), e.g. engine.batch=32",
     ),
 ]
 RunJobs = Annotated[
@@ -173,3 +176,32 @@ PresetOut = Annotated[
 Quick = Annotated[
     bool, typer.Option("--quick", help="fewer, shorter repetitions (seconds; noisier)")
 ]
+
+
+# --- how --help shows them --------------------------------------------------------------------------
+def reflow(doc: str | None) -> str | None:
+    """A docstring as --help text: each paragraph one line, for the terminal to wrap (rich
+    markup keeps a docstring's line breaks, which cut sentences mid-way on a wider or narrower
+    terminal); a paragraph starting with ``\\b`` keeps its lines."""
+    if not doc:
+        return doc
+    import inspect
+
+    paragraphs = inspect.cleandoc(doc).split("\n\n")
+    return "\n\n".join(p if p.startswith("\b") else " ".join(p.split()) for p in paragraphs)
+
+
+def show_flags_without_a_type() -> None:
+    """typer shows every option's value type, a flag's as ``<bool>``; a flag takes no value, so
+    it shows none (``--verify``, ``--fail/--no-fail``, ``--help``)."""
+    from typer.core import TyperOption
+
+    shown = getattr(TyperOption, "display_type_rich", None)
+    if shown is None or getattr(shown, "_vbench", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: object) -> str | None:
+        return None if self.is_flag else shown(self, ctx)
+
+    display_type_rich._vbench = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
