@@ -1,7 +1,7 @@
 """Figures from result folders (vbench.plot).
 
-The sweeps are the real configs (configs/default.toml: 3 parameters, 2 models, a categorical
-list parameter; configs/priority.toml: 2 parameters, 7 models, 2 priority classes) with few
+The sweeps are the real configs (configs/default.toml with a third parameter no model uses, the
+priority mix, a categorical list parameter: the figures skip it; configs/priority.toml: 2 parameters, 7 models, 2 priority classes) with few
 requests, so that every figure kind meets real data while the file stays fast. The default
 figures are rendered once per sweep (module fixtures) and every test reads those files.
 """
@@ -97,7 +97,12 @@ def stems(paths: list[Path]) -> set[str]:
 # --- fixtures ---------------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def default_rs(tmp_path_factory) -> ResultSet:
-    return sweep(tmp_path_factory.mktemp("default"), str(ROOT / "configs/default.toml"))
+    from vbench.config import read_toml
+
+    raw = read_toml(ROOT / "configs/default.toml")
+    raw["workload"]["priority"] = {"classes": 2, "shares": [0.9, 0.1]}
+    raw["sweep"]["product"]["workload.priority.shares"] = [[0.9, 0.1], [0.5, 0.5]]
+    return sweep(tmp_path_factory.mktemp("default"), str(ROOT / "configs/default.toml"), raw)
 
 
 @pytest.fixture(scope="module")
@@ -130,7 +135,7 @@ BOTH = pytest.mark.parametrize("figs", ["default", "prio"], indirect=True)
 def test_default_figures_cover_the_sweep(figs):
     rs, paths = figs
     names = stems(paths)
-    params, metrics = rs.swept, plot.default_metrics(rs)
+    params, metrics = plot.figure_axes(rs), plot.default_metrics(rs)
     assert {"kicks_per_req", "interrupts_per_req", "lines_per_req", "lat_p99_ns"} <= set(metrics)
     assert "c1_lat_p99_ns" in metrics  # both sweeps have 2 priority classes
     # a line figure of every default metric against every swept parameter, faceted by another
@@ -149,7 +154,9 @@ def test_default_figures_cover_the_sweep(figs):
 def test_default_figure_names_for_the_default_sweep(default_rs, default_figs):
     names = stems(default_figs)
     assert "lat_p99_ns-vs-engine.batch-by-workload.segments" in names
-    assert "kicks_per_req-vs-workload.priority.shares-by-engine.batch" in names
+    # the priority mix changes nothing for these two models: no figure along it
+    assert plot.figure_axes(default_rs) == ["engine.batch", "workload.segments"]
+    assert not any("priority.shares" in n for n in names)
     assert "heatmap-lat_p99_ns-engine.batch-x-workload.segments" in names
     assert "diff-lat_p99_ns-engine.batch-x-workload.segments-vs-virtio-split" in names
     assert "time-by-cause-vs-engine.batch" in names
@@ -159,8 +166,8 @@ def test_default_figure_names_for_the_default_sweep(default_rs, default_figs):
     assert (row["engine.batch"], row["workload.segments"]) == (16, 1)
     assert row["workload.priority.shares"] == "[0.9, 0.1]"
     assert f"cdf-latency-point{p}" in names
-    # 6 metrics x 3 parameters of lines, 3 heatmaps and 3 differences, a CDF and the bars
-    assert len(names) == 18 + 3 + 3 + 1 + 1
+    # 6 metrics x 2 parameters of lines, 3 heatmaps and 3 differences, a CDF and the bars
+    assert len(names) == 12 + 3 + 3 + 1 + 1
 
 
 def test_default_figure_names_for_the_priority_sweep(prio_rs, prio_figs):
@@ -199,7 +206,7 @@ def test_titles_name_preset_and_workload_and_axes_carry_units(figs):
         assert "preset kvm-modern" in text and "workload:" in text, p.name
         assert rs.name in text, p.name
     line = next(p for p in paths if p.name.startswith("lat_p99_ns-vs-") and p.suffix == ".svg")
-    assert "lat_p99_ns [ns]" in svg_text(line)
+    assert "lat_p99_ns [µs]" in svg_text(line)  # latency in µs, not raw ns
     bars = next(p for p in paths if p.name.startswith("time-by-cause") and p.suffix == ".svg")
     assert "[ns/request]" in svg_text(bars)
 
@@ -481,3 +488,56 @@ def test_plot_command(prio_rs, tmp_path):
     bad = runner.invoke(app, ["plot", str(prio_rs.path), "--y", "c1_lat_p99"])
     assert bad.exit_code == 2
     assert "did you mean 'c1_lat_p99_ns'" in bad.output
+
+
+# --- issue 15: readable figures ------------------------------------------------------------------
+@BOTH
+def test_index_lists_every_figure_with_its_caption(figs):
+    _rs, paths = figs
+    folder = paths[0].parent
+    html = (folder / "index.html").read_text()
+    md = (folder / "index.md").read_text()
+    for p in paths:
+        assert f'href="{p.name}"' in html and f"({p.name})" in md, p.name
+    for stem in stems(paths):
+        assert f"## {stem}" in md
+    assert "preset kvm-modern" in md and "<figcaption>" in html  # the captions
+
+
+def test_latency_axis_in_microseconds_on_a_log_scale_past_a_decade():
+    import pandas as pd
+
+    scale, label, log = plot._y_axis(
+        "lat_p99_ns", pd.Series([2_000.0, 800_000.0]), "lat_p99_ns [ns]", True
+    )
+    assert (scale, label, log) == (1e-3, "lat_p99_ns [µs]", True)
+    assert not plot._y_axis("lat_p99_ns", pd.Series([2e3, 9e3]), "x", True)[2]  # < a decade
+    assert not plot._y_axis("lat_p99_ns", pd.Series([2e3, 9e5]), "x", False)[2]  # differences
+    assert plot._y_axis("kicks_per_req", pd.Series([0.01, 1.0]), "k", True)[:2] == (1.0, "k")
+
+
+def test_overlapping_x_labels_are_turned_then_thinned():
+    fig, axes = plot._figure(1, 3)
+    values = [f"a-long-category-{i}" for i in range(40)]
+    for ax in axes[0]:
+        ax.plot(range(40), range(40))
+        plot._style_x(ax, values, False, "x", bottom=True)
+        for t in ax.get_xticklabels():
+            t.set_rotation(0)  # as crowded as it gets
+    plot._declutter_x(fig)
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    for ax in axes[0]:
+        shown = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        assert shown and shown[0].get_rotation() == 40 and len(shown) < 40
+        # turned labels: neighbours at least a line height apart across their slant
+        xs = [t.get_window_extent(renderer).x1 for t in shown]
+        height = shown[0].get_size() * fig.dpi / 72
+        assert min(b - a for a, b in zip(xs, xs[1:], strict=False)) >= height
+
+
+def test_up_to_seven_labels_get_distinct_colours_and_markers_none_near_another():
+    labels = [f"m{i}" for i in range(7)]
+    styles = [plot.style_of(m, labels) for m in labels]
+    assert len({s[0] for s in styles}) == len({s[1] for s in styles}) == 7
+    assert "#56B4E9" not in {s[0] for s in styles}  # sky blue, too near blue, comes last

@@ -29,6 +29,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from vbench.counters import CAUSES
@@ -50,9 +51,9 @@ PALETTE: tuple[str, ...] = (
     "#009E73",  # bluish green
     "#E69F00",  # orange
     "#CC79A7",  # reddish purple
-    "#56B4E9",  # sky blue
     "#000000",  # black
     "#F0E442",  # yellow
+    "#56B4E9",  # sky blue: last, being the colour nearest another (blue)
 )
 # Beyond len(PALETTE) labels the colours repeat; marker and line style then still tell them apart.
 MARKERS: tuple[str, ...] = ("o", "s", "^", "D", "v", "P", "X", "*")
@@ -228,6 +229,26 @@ def _varying(rs: ResultSet, df: pd.DataFrame) -> list[str]:
     return [p for p in rs.swept if p in df.columns and df[p].nunique(dropna=True) > 1]
 
 
+def figure_axes(rs: ResultSet) -> list[str]:
+    """The swept parameters the default figures draw along: those that vary and change some
+    model's figures (an axis no model uses would only repeat the same lines)."""
+    metrics = default_metrics(rs)
+    return [p for p in _varying(rs, rs.table) if _changes_something(rs, rs.table, p, metrics)]
+
+
+def _changes_something(rs: ResultSet, df: pd.DataFrame, param: str, metrics: list[str]) -> bool:
+    """False when every model gives the same figures whatever ``param``'s value, the other
+    swept values held (an axis no model uses: the figures along it would be duplicates)."""
+    others = [p for p in rs.swept if p != param and p in df.columns]
+    cols = [m for m in metrics if m in df.columns]
+    # a class's figures move with the mix even where no model treats classes differently
+    cols = [m for m in cols if not re.match(r"c\d+_", m)] or cols
+    if not cols:
+        return True
+    grouped = df.groupby(["label", *others], dropna=False)[cols]
+    return bool((grouped.nunique(dropna=False) > 1).any().any())
+
+
 def _check_formats(formats: Sequence[str] | str) -> tuple[str, ...]:
     """The formats asked for, normalised: ``"png,svg"``, ``(".PNG", "svg")`` both work, so a
     CLI can pass its option through as typed."""
@@ -348,6 +369,8 @@ def _save(fig: Figure, out_dir: Path, stem: str, formats: tuple[str, ...]) -> li
     engine = fig.get_layout_engine()
     if engine is not None:
         engine.execute(fig)
+        _declutter_x(fig)
+        engine.execute(fig)
         fig.set_layout_engine("none")
     written = []
     for fmt in formats:
@@ -361,7 +384,51 @@ def _save(fig: Figure, out_dir: Path, stem: str, formats: tuple[str, ...]) -> li
                 f"cannot write {path}: {e.strerror or e}: pass a writable output folder"
             ) from None
         written.append(path)
+    caption = fig.get_suptitle().replace("\n", " ") if hasattr(fig, "get_suptitle") else ""
+    write_index(out_dir, {stem: {"caption": caption, "files": [p.name for p in written]}})
     return written
+
+
+INDEX = "index"  # index.json (the record), index.md and index.html: every figure, its caption
+
+
+def write_index(out_dir: Path, entries: dict[str, dict[str, Any]]) -> None:
+    """Add figures (stem -> caption and files) to the folder's index and rewrite index.md and
+    index.html from it: every figure of the folder with its caption, in the order drawn."""
+    import html
+    import json
+
+    record = out_dir / f"{INDEX}.json"
+    try:
+        known = json.loads(record.read_text()) if record.is_file() else {}
+    except (OSError, ValueError):
+        known = {}
+    known = {**(known if isinstance(known, dict) else {}), **entries}
+    md, body = ["# Figures", ""], []
+    for stem, e in known.items():
+        files = e.get("files") or []
+        image = next((f for f in files if f.endswith((".svg", ".png"))), None)
+        md += [f"## {stem}", "", str(e.get("caption", "")), ""]
+        md += [f"![{stem}]({image})" if image else "", ", ".join(f"[{f}]({f})" for f in files), ""]
+        links = ", ".join(f'<a href="{html.escape(f)}">{html.escape(f)}</a>' for f in files)
+        img = f'<img src="{html.escape(image)}" alt="{html.escape(stem)}">' if image else ""
+        body.append(
+            f'<figure id="{html.escape(stem)}">{img}<figcaption><b>{html.escape(stem)}</b>: '
+            f"{html.escape(str(e.get('caption', '')))} ({links})</figcaption></figure>"
+        )
+    page = (
+        '<!doctype html>\n<html><head><meta charset="utf-8"><title>figures</title>'
+        "<style>img{max-width:100%}figure{margin:2em 0}</style></head><body>\n"
+        f"<h1>Figures ({len(known)})</h1>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+    try:
+        record.write_text(json.dumps(known, indent=1) + "\n")
+        (out_dir / f"{INDEX}.md").write_text("\n".join(md))
+        (out_dir / f"{INDEX}.html").write_text(page)
+    except OSError as e:
+        raise VbenchError(
+            f"cannot write the figure index in {out_dir}: {e.strerror or e}"
+        ) from None
 
 
 def _prepare_out(out_dir: Path | str) -> Path:
@@ -413,6 +480,54 @@ def _log_ns_axis(ax: Axes) -> None:
     ax.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _fmt_num(v, k_from=1e3)))
     ax.xaxis.set_minor_formatter(NullFormatter())
+
+
+def _y_axis(y: str, values: pd.Series, label: str, absolute: bool) -> tuple[float, str, bool]:
+    """How a line figure's y axis shows ``y``: a latency (ns) in µs; a log scale when the
+    positive values span more than a decade (the low lines are not flattened on the floor);
+    differences (``absolute`` false) stay linear."""
+    d = describe(y)
+    scale = 1e-3 if d is not None and d.unit == "ns" else 1.0
+    if scale != 1.0:
+        label = label.replace("[ns]", "[µs]")
+    v = values.to_numpy(dtype=float)
+    v = v[(v > 0) & np.isfinite(v)] if absolute else v[:0]
+    return scale, label, bool(v.size and v.max() / v.min() > 10)
+
+
+def _log_y_axis(ax: Axes) -> None:
+    """A log y axis labelled with plain numbers at 1, 2, 5 of each decade."""
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    ax.set_yscale("log")
+    ax.yaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _pos: _fmt_num(v, k_from=1e3)))
+    ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _declutter_x(fig: Figure) -> None:
+    """Tick labels that overlap (many or long values in a narrow panel) are turned 40°; if
+    turned labels still crowd each other, only every k-th is kept."""
+    import math as _m
+
+    fig.draw_without_rendering()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        labels = [t for t in ax.get_xticklabels() if t.get_visible() and t.get_text()]
+        boxes = [t.get_window_extent(renderer) for t in labels]
+        if not any(a.overlaps(b) for a, b in zip(boxes, boxes[1:], strict=False)):
+            continue
+        for t in labels:
+            t.set_rotation(40)
+            t.set_horizontalalignment("right")
+            t.set_rotation_mode("anchor")
+        # turned text needs, between neighbours, its line height over sin(40°)
+        need = max(b.height for b in boxes) / _m.sin(_m.radians(40))
+        xs = [b.x1 for b in boxes]
+        gap = min((b - a for a, b in zip(xs, xs[1:], strict=False)), default=need)
+        k = max(1, _m.ceil(need / gap)) if gap > 0 else len(labels)
+        for i, t in enumerate(labels):
+            t.set_visible(i % k == 0)
 
 
 def _legend(fig: Figure, handles: dict[Any, Any], title: str | None) -> None:
@@ -573,6 +688,8 @@ def _line_figure(
         ylabel = f"Δ {ylabel} vs {ref}"
     keys = [c for c in (row, facet, hue, x) if c]
     agg = df.groupby(keys, sort=False, dropna=False)[y].mean().reset_index()
+    scale, ylabel, logy = _y_axis(y, agg[y], ylabel, ref is None)
+    agg[y] = agg[y] * scale
     xnum = _is_numeric(df[x])
     xvals = _ordered(rs, df, x)
     pos = _axis_positions(xvals, xnum)
@@ -586,8 +703,18 @@ def _line_figure(
                 continue
             s = s.assign(_pos=s[x].map(pos)).sort_values("_pos")
             colour, marker, ls = styles[hv] if hue else (PALETTE[0], MARKERS[0], "-")
+            # where lines coincide, the later (thinner, hollow-marked) one leaves the earlier
+            # one's edges and marker showing
             (line,) = ax.plot(
-                s["_pos"], s[y], color=colour, marker=marker, linestyle=ls, markersize=4.5, lw=1.6
+                s["_pos"],
+                s[y],
+                color=colour,
+                marker=marker,
+                linestyle=ls,
+                markersize=5.5 - 0.3 * (n % 4),
+                lw=max(1.0, 2.4 - 0.3 * n),
+                markerfacecolor="white" if n % 2 else colour,
+                zorder=2 + n * 0.01,
             )
             line.set_gid(f"series-{_slug(str(hv))}-{k}-{n}")
             handles.setdefault(hv, line)
@@ -598,6 +725,8 @@ def _line_figure(
         if title:
             ax.set_title(title, fontsize=8)
         _style_x(ax, xvals, xnum, x, bottom=k + nc >= len(cells))
+        if logy:
+            _log_y_axis(ax)
         if k % nc == 0:
             ax.set_ylabel(ylabel)
     if hue is not None:
@@ -947,8 +1076,8 @@ def default_figures(
     formats = _check_formats(formats)
     out = _prepare_out(out_dir)
     df = rs.table
-    params = _varying(rs, df)
     metrics = default_metrics(rs)
+    params = figure_axes(rs)
     labels = _labels(rs)
     written: list[Path] = []
 
