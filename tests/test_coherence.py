@@ -158,7 +158,12 @@ def test_split_ring_ping_pong_costs_what_the_layout_says() -> None:
     driver misses + 9 device invalidations."""
     model = get_model("virtio-split")
     opts = model.options(
-        queue_size=8, event_idx=True, indirect=False, publish="add", avail_event="vhost"
+        queue_size=8,
+        event_idx=True,
+        indirect=False,
+        publish="add",
+        avail_event="vhost",
+        used_batch=1,  # a used.idx write per completion: the rounds below are worked so
     )
     inst = model.build(opts, Needs(1, 1500, 1))
     ctr = new_tracker(inst.mem, inst.layout.line_areas())

@@ -44,6 +44,7 @@ from reference.lockstep import (
     Pair,
     SplitView,
     call,
+    fitting_batches,
     fitting_segments,
     new_instance,
     split_ref_options,
@@ -289,7 +290,8 @@ def test_priority_class_one_waits_less() -> None:
     """The urgent class's p99 falls well below the split ring's (which serves in arrival order),
     and its head-of-line blocking behind bulk requests all but disappears."""
     wl = generate(WorkloadSpec.model_validate(PRIO_WORKLOAD), 1)
-    split = simulate("virtio-split", {}, PRIO_WORKLOAD, PRIO_ENGINE)
+    # split publishing every completion, as the multi-queue model does (its used_batch 1)
+    split = simulate("virtio-split", {"used_batch": 1}, PRIO_WORKLOAD, PRIO_ENGINE)
     mq = simulate(MQ, {}, PRIO_WORKLOAD, PRIO_ENGINE)
     s_split, s_mq = summarize(split, wl), summarize(mq, wl)
     # the load really backs requests up on the split ring
@@ -432,6 +434,7 @@ mq_opts = st.fixed_dictionaries(
         "publish": st.sampled_from(["add", "kick"]),
         "avail_event": st.sampled_from(["vhost", "qemu"]),
         "used_batch": st.integers(1, 3),
+        "signal_batch": st.sampled_from([None, None, 1, 2, 4, 6]),
         "in_order": st.booleans(),
         "reap": st.sampled_from(["napi", "get_buf", "delayed"]),
         "napi_budget": st.sampled_from([1, 2, 64]),
@@ -452,7 +455,7 @@ mq_opts = st.fixed_dictionaries(
     ),
 )
 def test_mq_matches_reference(opts, queues, max_segments, base, max_held, steps):
-    max_segments = fitting_segments(opts, max_segments)
+    max_segments = fitting_segments(fitting_batches(opts), max_segments)
     MqPair(opts, queues, max_segments).play_from(base, steps, max_segments, max_held)
 
 

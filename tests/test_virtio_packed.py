@@ -20,7 +20,13 @@ import pytest
 from conftest import assert_ping_pong, counters, layout_json, simulate
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from reference.lockstep import POP, Pair, assert_fills_exactly_at_capacity, fitting_segments
+from reference.lockstep import (
+    POP,
+    Pair,
+    assert_fills_exactly_at_capacity,
+    fitting_batches,
+    fitting_segments,
+)
 from reference.packed import EV_DESC, Event, PackedRef
 
 from vbench import layout
@@ -215,7 +221,9 @@ class PackedPair(Pair):
         if "indirect" in {a.name for a in lay.areas}:
             base, stride = lay.area("indirect").offset, lay.params["indirect_stride"]
             tables = {i: ARENA_GPA + base + stride * i for i in range(n)}
-        self.ref = PackedRef(n, o.event_idx, o.indirect, o.used_batch, o.in_order, tables)
+        self.ref = PackedRef(
+            n, o.event_idx, o.indirect, o.used_batch, o.in_order, tables, o.signal_batch
+        )
         self.desc = lay.area("desc").offset
         self.drv_ev = lay.area("driver_event").offset
         self.dev_ev = lay.area("device_event").offset
@@ -302,6 +310,7 @@ packed_opts = st.fixed_dictionaries(
         "event_idx": st.booleans(),
         "indirect": st.booleans(),
         "used_batch": st.integers(1, 3),
+        "signal_batch": st.sampled_from([None, None, 1, 2, 4, 6]),
         "in_order": st.booleans(),
     }
 )
@@ -316,7 +325,7 @@ packed_opts = st.fixed_dictionaries(
     steps=steps_st,
 )
 def test_packed_matches_reference(opts, max_segments, base, max_held, steps):
-    max_segments = fitting_segments(opts, max_segments)
+    max_segments = fitting_segments(fitting_batches(opts), max_segments)
     p = PackedPair(opts, max_segments)
     p.fast_forward(base % (2 * opts["queue_size"] + 1))  # anywhere in the first two laps
     p.play(steps, max_segments, max_held)
@@ -541,3 +550,32 @@ def test_determinism_same_seed_same_counters():
     a = simulate(MODEL, {"queue_size": 37}, BUSY, {"batch": 4}, seed=7)
     b = simulate(MODEL, {"queue_size": 37}, BUSY, {"batch": 4}, seed=7)
     assert np.array_equal(a.counters, b.counters) and np.array_equal(a.hist, b.hist)
+
+
+# --- the device's batches (vhost-net's defaults) -------------------------------------------------
+def test_packed_batches_default_to_vhost_net():
+    """As the split ring: ``used_batch`` and ``signal_batch`` default to ``VHOST_NET_BATCH``."""
+    model = get_model(MODEL)
+    assert (model.options().used_batch, model.options().signal_batch) == (64, 64)
+    small = model.options(queue_size=5)
+    assert (small.used_batch, small.signal_batch) == (5, 5)
+
+
+def test_packed_signal_batch_decides_once_per_batch():
+    """Written every completion, decided every third or when the ring runs empty."""
+    p = PackedPair({**DEFAULT, "queue_size": 8, "used_batch": 1, "signal_batch": 3}, 1)
+    for _ in range(4):
+        p.add(10, 1, write=False, last=False)
+    p.kick(True)
+    decisions = []
+    for k in range(4):
+        p.pop()
+        p.push(0)
+        decisions.append(p.irq(k == 3))
+    assert decisions[:2] == [-1, -1] and min(decisions[2:]) >= 0
+
+
+def test_packed_batches_checked():
+    model = get_model(MODEL)
+    problem = model.check(model.options(queue_size=8, used_batch=9), Needs(1, MAX_SIZE), 1)
+    assert problem is not None and "used_batch = 9 is larger than the ring" in problem

@@ -27,6 +27,7 @@ from reference.lockstep import (
     Pair,
     SplitView,
     assert_fills_exactly_at_capacity,
+    fitting_batches,
     fitting_segments,
     random_steps,
     split_ref_options,
@@ -38,6 +39,7 @@ from vbench.counters import (
     IO_NOW,
     IO_WAKE_AT,
 )
+from vbench.models import get_model
 from vbench.models.interface import Needs
 
 U16 = 0xFFFF
@@ -138,6 +140,7 @@ split_opts = st.fixed_dictionaries(
         "publish": st.sampled_from(["add", "kick"]),
         "avail_event": st.sampled_from(["vhost", "qemu"]),
         "used_batch": st.integers(1, 4),
+        "signal_batch": st.sampled_from([None, None, 1, 2, 4, 6]),
         "reap": st.sampled_from(["napi", "get_buf", "delayed"]),
         "napi_budget": st.sampled_from([1, 2, 3, 64]),
         "in_order": st.booleans(),
@@ -158,7 +161,7 @@ def test_split_matches_reference(opts, max_segments, base, steps):
     if opts["in_order"]:
         opts["lookahead"] = 0  # look-ahead completes out of order: a configuration error
     opts["lookahead"] = min(opts["lookahead"], opts["queue_size"])
-    max_segments = fitting_segments(opts, max_segments)
+    max_segments = fitting_segments(fitting_batches(opts), max_segments)
     # base: start next to the u16 wrap of every index
     SplitPair(opts, max_segments).play_from(base, steps, max_segments, max_held=4)
 
@@ -190,7 +193,7 @@ def test_split_order_and_timer_match_reference(
         lookahead=min(window, n) if order == "lookahead" else 0,
         tx_timer_ns=timer,
     )
-    max_segments = fitting_segments(opts, max_segments)
+    max_segments = fitting_segments(fitting_batches(opts), max_segments)
     SplitPair(opts, max_segments).play_from(base, steps, max_segments, max_held=max_held)
 
 
@@ -359,3 +362,47 @@ def test_reference_fast_forward_is_round_trips():
             a.enable_interrupts()
         b.fast_forward(k)
         assert vars(a) == vars(b), kw
+
+
+# --- the device's batches (vhost-net's defaults) -------------------------------------------------
+def test_split_batches_default_to_vhost_net():
+    """``used_batch`` and ``signal_batch`` default to ``VHOST_NET_BATCH`` (64), at most the
+    queue, as ``handle_tx_copy`` flushes ``vq->heads`` through ``vhost_net_signal_used``."""
+    model = get_model("virtio-split")
+    assert (model.options().used_batch, model.options().signal_batch) == (64, 64)
+    small = model.options(queue_size=16)
+    assert (small.used_batch, small.signal_batch) == (16, 16)
+    assert model.options(used_batch=4).signal_batch == 4
+
+
+def test_split_signal_batch_decides_once_per_batch():
+    """Published every completion, decided every third (or when the ring runs empty): the
+    vhost-scsi pattern of ``vhost_add_used`` per command and one ``vhost_signal`` after them."""
+    p = SplitPair({**SPLIT_DEFAULT, "used_batch": 1, "signal_batch": 3}, max_segments=1)
+    for _ in range(4):
+        p.add(100, 1, write=False, last=False)
+    p.kick(True)
+    decisions, published = [], []
+    for k in range(4):
+        p.pop()
+        p.push(0)
+        decisions.append(p.irq(k == 3))
+        published.append(p.scalars()["used.idx"])
+    assert published == [1, 2, 3, 4]
+    # used_event is 0: the first decision covers entries 0-2 and notifies, the last one (3) not
+    assert decisions == [-1, -1, 1, 0]
+    p.drain()
+
+
+@pytest.mark.parametrize(
+    ("opts", "words"),
+    [
+        ({"queue_size": 8, "used_batch": 16}, "used_batch = 16 is larger than the ring"),
+        ({"used_batch": 8, "signal_batch": 4}, "signal_batch = 4 is smaller than used_batch = 8"),
+        ({"queue_size": 8, "used_batch": 2, "signal_batch": 9}, "signal_batch = 9 is larger"),
+    ],
+)
+def test_split_batches_checked(opts, words):
+    model = get_model("virtio-split")
+    problem = model.check(model.options(**opts), Needs(1, MAX_SIZE), 1)
+    assert problem is not None and words in problem

@@ -115,6 +115,7 @@ def split_ref_options(opts: dict[str, Any]) -> dict[str, Any]:
         "publish_on_add": opts["publish"] == "add",
         "qemu_avail_event": opts["avail_event"] == "qemu",
         "used_batch": opts["used_batch"],
+        "signal_batch": opts.get("signal_batch"),
         "reap_policy": opts.get("reap", "napi"),
         "napi_budget": opts.get("napi_budget", 64),
         "in_order": opts.get("in_order", False),
@@ -132,6 +133,17 @@ SPLIT_DEFAULT: dict[str, Any] = {
     "avail_event": "vhost",
     "used_batch": 1,
 }
+
+
+def fitting_batches(opts: dict[str, Any]) -> dict[str, Any]:
+    """``opts`` with drawn ``used_batch`` and ``signal_batch`` made legal (the check refuses
+    others): each at most the queue, ``signal_batch`` at least ``used_batch`` (the device
+    decides only on what it has published)."""
+    opts["used_batch"] = min(opts["used_batch"], opts["queue_size"])
+    if opts.get("signal_batch") is not None:
+        wanted = max(opts["signal_batch"], opts["used_batch"])
+        opts["signal_batch"] = min(wanted, opts["queue_size"])
+    return opts
 
 
 def fitting_segments(opts: dict[str, Any], max_segments: int) -> int:

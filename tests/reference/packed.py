@@ -63,6 +63,7 @@ class PackedRef:
     used_batch: int
     in_order: bool
     table_gpa: dict[int, int]  # buffer id -> guest-physical address of its indirect table
+    signal_batch: int = 0  # completions written per interrupt decision (0: used_batch)
     # --- shared memory ---
     ring: list[PDesc] = field(init=False)
     tables: dict[int, list[tuple[int, int, int]]] = field(default_factory=dict)  # gpa -> entries
@@ -260,6 +261,8 @@ class PackedRef:
             self._flush()
         if self.published == 0:
             return -1
+        if self.published < (self.signal_batch or self.used_batch) and not last:
+            return -1  # a decision per signal_batch written completions, or when empty
         added, self.published = self.published, 0
         self.irq_window = (self.next_used_pos - added, self.next_used_pos)
         return self._decide(self.driver_event, self.next_used_pos, added)

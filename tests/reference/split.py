@@ -88,6 +88,7 @@ class SplitRef:
         publish_on_add: bool,
         qemu_avail_event: bool,
         used_batch: int,
+        signal_batch: int | None = None,
         reap_policy: str = "napi",
         napi_budget: int = 64,
         in_order: bool = False,
@@ -101,6 +102,7 @@ class SplitRef:
         self.publish_on_add = publish_on_add
         self.qemu_avail_event = qemu_avail_event
         self.used_batch = used_batch
+        self.signal_batch = used_batch if signal_batch is None else signal_batch
         self.reap_policy = reap_policy
         self.napi_budget = napi_budget
         self.in_order = in_order
@@ -376,6 +378,8 @@ class SplitRef:
         new, old = self.used["idx"], self.signalled
         if new == old:
             return -1
+        if ((new - old) & U16) < self.signal_batch and not last:
+            return -1  # a decision per signal_batch published completions, or when empty
         self.signalled = new
         if self.event_idx:
             return int(need_event(self.avail["used_event"], new, old))

@@ -100,7 +100,16 @@ DEV_GLOBAL_SLOTS = 1
 
 
 class Options(split.Options):
-    """The split ring's options (applied to every queue) and the number of queues."""
+    """The split ring's options (applied to every queue) and the number of queues.
+
+    ``used_batch`` defaults to 1 here, not to vhost-net's 64: vhost flushes a queue's batch when
+    that queue's handler finds it empty, while this model's one device thread moves between
+    queues by priority, and holding a queue's completions until the whole device runs dry would
+    be neither vhost's behaviour nor a device at its best."""
+
+    used_batch: int | None = Field(
+        1, ge=1, description="completions per used.idx write, per queue (default 1: see above)"
+    )
 
     queues: int | None = Field(
         None,

@@ -15,7 +15,10 @@ and wrap counter, so every "is there work" test reads a descriptor's flags. Opti
 - ``indirect``: a request of more than one segment goes out as one INDIRECT descriptor pointing
   at a table of its own (one table per buffer id), as Linux does when the feature is on;
 - ``used_batch``: the device writes its used descriptors once every k completions (and when it
-  runs empty), the batch's first descriptor's flags last, as QEMU's fill/flush does;
+  runs empty), the batch's first descriptor's flags last, as QEMU's fill/flush does; default
+  vhost-net's 64 (see :mod:`vbench.models.used_batching`);
+- ``signal_batch``: the device decides whether to interrupt once k completions have been
+  written since its last decision (and when it runs empty); default ``used_batch``;
 - ``in_order``: VIRTIO_F_IN_ORDER: buffers are used in the order they were made available, the
   device writes one used descriptor per flush (the id of the batch's last buffer) and skips the
   whole batch; buffer ids are the head slots, so the driver's free list is a counter.
@@ -76,7 +79,8 @@ from vbench.memory import (
     view,
     wmb,
 )
-from vbench.models.interface import Instance, ModelDef, ModelOptions, Needs, implement
+from vbench.models.interface import Instance, ModelDef, Needs, implement
+from vbench.models.used_batching import UsedBatching, batches_problem
 
 NAME = "virtio-packed"
 
@@ -91,6 +95,7 @@ CFG = np.dtype(
         ("event_idx", np.int64),
         ("indirect", np.int64),
         ("used_batch", np.int64),
+        ("signal_batch", np.int64),
         ("in_order", np.int64),
     ]
 )
@@ -112,13 +117,12 @@ DEV_PENDING, DEV_SIG_ADDED, DEV_FLAGS_SHADOW = range(4, 7)
 DEV_BASE = 8  # then CHAIN[n] (descs per popped id), PEND_ID[n], PEND_LEN[n] (unwritten used)
 
 
-class Options(ModelOptions):
+class Options(UsedBatching):
     """Options of the packed ring; see the module docstring for what each one means."""
 
     queue_size: int = Field(256, ge=1, le=PACKED_MAX_QUEUE)
     event_idx: bool = True
     indirect: bool = True
-    used_batch: int = Field(1, ge=1)
     in_order: bool = False
 
 
@@ -482,6 +486,8 @@ def interrupt_needed(cfg, mem, st, ctr, io):
     added = st[DEV_SIG_ADDED]
     if added == 0:
         return -1  # nothing published since the last decision
+    if added < c.signal_batch and io[IO_LAST] == 0:
+        return -1  # vhost_signal after signal_batch completions or when the ring runs empty
     st[DEV_SIG_ADDED] = 0
     mb(mem, ctr, SIDE_DEVICE)
     snap = ld32(mem, ctr, SIDE_DEVICE, c.drv_event)
@@ -541,6 +547,7 @@ def build(opts: Options, needs: Needs) -> Instance:
     c["event_idx"] = int(opts.event_idx)
     c["indirect"] = int(opts.indirect)
     c["used_batch"] = opts.used_batch
+    c["signal_batch"] = opts.signal_batch
     c["in_order"] = int(opts.in_order)
     drv = np.zeros(DRV_BASE + 3 * n, dtype=np.int64)
     drv[DRV_BASE : DRV_BASE + n] = np.arange(1, n + 1)  # free ids 0 -> 1 -> ... -> n-1
@@ -609,7 +616,7 @@ def check(opts: Options, needs: Needs, batch: int) -> str | None:
             f"a chain of {needs.max_segments} segments is longer than the queue (queue_size = {n}): "
             "turn indirect on or raise queue_size"
         )
-    return None
+    return batches_problem(opts)
 
 
 MODEL = ModelDef(

@@ -13,7 +13,17 @@ Follows the virtio 1.x "Split Virtqueues" rules and the code paths of Linux
 - ``avail_event``: ``"vhost"`` writes avail_event only when re-enabling kicks; ``"qemu"`` also on
   every pop, as QEMU's virtqueue_pop does (so under EVENT_IDX QEMU never really stops kicks);
 - ``used_batch``: the device publishes used.idx once every k completions (and when it runs
-  empty), as vhost and QEMU batch their used writes;
+  empty). Default: vhost-net's, ``VHOST_NET_BATCH`` = 64 (at most the queue size):
+  ``handle_tx_copy`` keeps finished heads in ``vq->heads`` and ``vhost_tx_batch`` /
+  ``vhost_net_signal_used`` add them with one used.idx write once 64 are done, before a busy
+  poll of an empty ring, and when the ring runs empty (``drivers/vhost/net.c``); 1 is a device
+  that publishes every completion (vhost-scsi's ``vhost_add_used`` per command, QEMU's
+  ``virtqueue_push``);
+- ``signal_batch``: the device decides whether to interrupt once k completions have been
+  published since its last decision (and when it runs empty). Default: ``used_batch``, as
+  vhost-net, whose ``vhost_add_used_and_signal_n`` decides with every flush; ``used_batch`` 1
+  with a larger ``signal_batch`` is vhost-scsi's completion work (``vhost_add_used`` per
+  command, one ``vhost_signal`` after the batch);
 - ``in_order``: VIRTIO_F_IN_ORDER: descriptors are allocated and used in ring order, the device
   writes one used element per flush (the id of the batch's last buffer) and the driver's free
   list is a counter;
@@ -85,7 +95,8 @@ from vbench.memory import (
     view,
     wmb,
 )
-from vbench.models.interface import Instance, ModelDef, ModelOptions, Needs, implement
+from vbench.models.interface import Instance, ModelDef, Needs, implement
+from vbench.models.used_batching import UsedBatching, batches_problem
 
 NAME = "virtio-split"
 
@@ -102,6 +113,7 @@ CFG = np.dtype(
         ("publish_on_add", np.int64),
         ("qemu_avail_event", np.int64),
         ("used_batch", np.int64),
+        ("signal_batch", np.int64),
         ("in_order", np.int64),
         ("reap_policy", np.int64),
         ("napi_budget", np.int64),
@@ -127,7 +139,7 @@ DEV_IO_LAST_ID, DEV_IO_LAST_LEN, DEV_TIMER_ARMED, DEV_TIMER_AT, DEV_WIN = range(
 DEV_BASE = 12  # then the look-ahead window: HEAD[n], CLASS[n] (DEV_WIN entries in ring order)
 
 
-class Options(ModelOptions):
+class Options(UsedBatching):
     """Options of the split ring; see the module docstring for what each one means."""
 
     queue_size: int = Field(256, ge=1, le=SPLIT_MAX_QUEUE)
@@ -135,7 +147,6 @@ class Options(ModelOptions):
     indirect: bool = True
     publish: Literal["add", "kick"] = "add"
     avail_event: Literal["vhost", "qemu"] = "vhost"
-    used_batch: int = Field(1, ge=1)
     align: int = Field(VIRTIO_PCI_VRING_ALIGN, ge=4)
     in_order: bool = False
     reap: Literal["napi", "get_buf", "delayed"] = "napi"
@@ -497,6 +508,8 @@ def interrupt_needed_q(c, mem, st, b, ctr, io):
     old = st[b + DEV_SIGNALLED]
     if new == old:
         return -1  # nothing published since the last decision
+    if ((new - old) & 0xFFFF) < c.signal_batch and io[IO_LAST] == 0:
+        return -1  # vhost_signal after signal_batch completions or when the ring runs empty
     st[b + DEV_SIGNALLED] = new
     mb(mem, ctr, SIDE_DEVICE)
     if c.event_idx == 0:
@@ -611,6 +624,7 @@ def build(opts: Options, needs: Needs) -> Instance:
     c["publish_on_add"] = int(opts.publish == "add")
     c["qemu_avail_event"] = int(opts.avail_event == "qemu")
     c["used_batch"] = opts.used_batch
+    c["signal_batch"] = opts.signal_batch
     c["in_order"] = int(opts.in_order)
     c["reap_policy"] = REAP_POLICIES[opts.reap]
     c["napi_budget"] = opts.napi_budget
@@ -679,9 +693,7 @@ def check(opts: Options, needs: Needs, batch: int) -> str | None:
         return (
             f"lookahead = {opts.lookahead} is larger than the ring (queue_size = {n}): at most {n}"
         )
-    if opts.used_batch > n:
-        return f"used_batch = {opts.used_batch} is larger than the ring (queue_size = {n})"
-    return None
+    return batches_problem(opts)
 
 
 MODEL = ModelDef(
