@@ -7,8 +7,6 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
-
 from vbench.models import registry
 
 README = Path(__file__).resolve().parent.parent / "README.md"
@@ -51,11 +49,6 @@ def _all_options(models: dict) -> set[str]:
     return {o for d in models.values() for o in d.options.model_fields}
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="issue 15: most options have no description in their definition (vbench/models/) "
-    "yet, so `vbench models` leaves their 'what' empty; remove this mark once every one has",
-)
 def test_every_option_explains_itself_in_its_definition() -> None:
     missing = [
         f"{name}.{option}"
@@ -64,3 +57,22 @@ def test_every_option_explains_itself_in_its_definition() -> None:
         if not field.description
     ]
     assert missing == []
+
+
+def test_models_table_fits_120_columns_with_every_what_filled() -> None:
+    """`vbench models` in a 120-column terminal: no line wider, no cell cut to "…", and every
+    option's row (its first line) carries its explanation."""
+    from rich.console import Console
+
+    from vbench.render import models_table
+
+    console = Console(width=120, record=True, force_terminal=False, color_system=None)
+    console.print(models_table(registry()))
+    lines = console.export_text().splitlines()
+    assert max(map(len, lines)) <= 120
+    assert "…" not in "\n".join(lines)
+    options = {o for d in registry().values() for o in d.options.model_fields}
+    rows = [[c.strip() for c in line.split("│")[1:-1]] for line in lines if line.startswith("│")]
+    first_lines = [r for r in rows if len(r) == 4 and r[1] in options]
+    assert len(first_lines) == sum(len(d.options.model_fields) for d in registry().values())
+    assert [r[1] for r in first_lines if not r[3]] == []

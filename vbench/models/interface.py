@@ -67,7 +67,7 @@ from typing import Any
 import numpy as np
 from numba import from_dtype
 from numba.extending import overload
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from vbench.layout import ArenaLayout
 
@@ -140,7 +140,7 @@ class ModelOptions(BaseModel):
     """Options every model accepts; each model extends this with its own."""
 
     model_config = ConfigDict(extra="forbid")
-    queue_size: int = 256
+    queue_size: int = Field(256, description="descriptors (slots) in the ring")
 
 
 @dataclass(frozen=True)

@@ -166,14 +166,35 @@ DEV_TAKEN = 2  # slots read but not yet popped (completed), in order
 DEV_SLOTS = 3
 
 
+#: What ``sg`` means, for this model and for vbus-prio's class IOQs alike.
+SG_WHAT = (
+    "pool: each request a venet_sg list in the pool registered once; flat: a multi-segment "
+    "request gathered into one buffer by a copy"
+)
+
+
 class Options(ModelOptions):
     """Options of the vbus IOQ model; see the module docstring."""
 
-    queue_size: int = Field(256, ge=2, le=IOQ_MAX_COUNT)
-    txmitigation: int = Field(10, ge=1)
-    sg: Literal["pool", "flat"] = "pool"
-    transport: Literal["ring", "call"] = "ring"
-    eoi: Literal["linux", "windows"] = "linux"
+    queue_size: int = Field(
+        256, ge=2, le=IOQ_MAX_COUNT, description="slots in the IOQ: ≤ 2048, the host's venet limit"
+    )
+    txmitigation: int = Field(
+        10,
+        ge=1,
+        description="the device signals the driver every k completions and when it runs empty",
+    )
+    sg: Literal["pool", "flat"] = Field("pool", description=SG_WHAT)
+    transport: Literal["ring", "call"] = Field(
+        "ring",
+        description="ring: the IOQ and its shm-signals; call: each request one synchronous call(), "
+        "parameters copied in and out inside one exit (no ring, no signal, no interrupt)",
+    )
+    eoi: Literal["linux", "windows"] = Field(
+        "linux",
+        description="the driver mailbox's policy: linux (pending cleared once all dirty state is "
+        "drained), or windows (pending cleared only when the deferred handler ends)",
+    )
     signal_barrier: Literal["wmb", "mb"] = Field(
         "wmb",
         description=(

@@ -107,6 +107,7 @@ from vbench.models.vbus_ioq import (
     _MBOX_DIRTY,
     _MBOX_ENABLED,
     _MBOX_PENDING,
+    SG_WHAT,
     _disable_mailbox,
     _enable_mailbox,
     _head_pop,
@@ -166,9 +167,17 @@ class Options(ModelOptions):
     """Options of the vbus priority model; see the module docstring."""
 
     queue_size: int = Field(256, ge=2, le=IOQ_MAX_COUNT, description="descriptors per class IOQ")
-    txmitigation: int = Field(10, ge=1)
-    sg: Literal["pool", "flat"] = "pool"
-    eventq: Literal["shipped", "designed"] = "designed"
+    txmitigation: int = Field(
+        10,
+        ge=1,
+        description="a class IOQ signals every k of its completions and when it runs dry",
+    )
+    sg: Literal["pool", "flat"] = Field("pool", description=SG_WHAT)
+    eventq: Literal["shipped", "designed"] = Field(
+        "designed",
+        description="shipped: one event queue, so prio has no effect; designed: one per class "
+        "(up to 8), the guest servicing the highest first",
+    )
     eventq_size: int = Field(1024, ge=1, le=65536, description="slots per event queue")
     signal_barrier: Literal["wmb", "mb"] = Field(
         "wmb", description="shm-signal's store-then-check barrier (see vbus-ioq)"

@@ -108,7 +108,10 @@ class Options(split.Options):
     be neither vhost's behaviour nor a device at its best."""
 
     used_batch: int | None = Field(
-        1, ge=1, description="completions per used.idx write, per queue (default 1: see above)"
+        1,
+        ge=1,
+        description="completions per used.idx write, per queue (default 1: one device thread "
+        "moves between queues, so a per-queue batch would wait for the whole device to run dry)",
     )
 
     queues: int | None = Field(

@@ -120,10 +120,27 @@ DEV_BASE = 8  # then CHAIN[n] (descs per popped id), PEND_ID[n], PEND_LEN[n] (un
 class Options(UsedBatching):
     """Options of the packed ring; see the module docstring for what each one means."""
 
-    queue_size: int = Field(256, ge=1, le=PACKED_MAX_QUEUE)
-    event_idx: bool = True
-    indirect: bool = True
-    in_order: bool = False
+    queue_size: int = Field(
+        256,
+        ge=1,
+        le=PACKED_MAX_QUEUE,
+        description="descriptors in the ring: any value ≤ 32768 (positions wrap at N)",
+    )
+    event_idx: bool = Field(
+        True,
+        description="EVENT_IDX suppression (flags DESC, off_wrap naming the descriptor at which "
+        "to notify, the wrap-aware test), or flag suppression (ENABLE / DISABLE)",
+    )
+    indirect: bool = Field(
+        True,
+        description="a multi-segment request goes out as one INDIRECT descriptor pointing at a "
+        "table of its own (one per buffer id), as Linux does when the feature is on",
+    )
+    in_order: bool = Field(
+        False,
+        description="VIRTIO_F_IN_ORDER: buffers used in the order made available, one used "
+        "descriptor per flush skipping the whole batch, the driver's free list a counter",
+    )
 
 
 @njit(inline="always")

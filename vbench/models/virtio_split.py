@@ -142,17 +142,61 @@ DEV_BASE = 12  # then the look-ahead window: HEAD[n], CLASS[n] (DEV_WIN entries 
 class Options(UsedBatching):
     """Options of the split ring; see the module docstring for what each one means."""
 
-    queue_size: int = Field(256, ge=1, le=SPLIT_MAX_QUEUE)
-    event_idx: bool = True
-    indirect: bool = True
-    publish: Literal["add", "kick"] = "add"
-    avail_event: Literal["vhost", "qemu"] = "vhost"
-    align: int = Field(VIRTIO_PCI_VRING_ALIGN, ge=4)
-    in_order: bool = False
-    reap: Literal["napi", "get_buf", "delayed"] = "napi"
-    napi_budget: int = Field(64, ge=1)
-    tx_timer_ns: float = Field(0.0, ge=0)
-    lookahead: int = Field(0, ge=0)
+    queue_size: int = Field(
+        256, ge=1, le=SPLIT_MAX_QUEUE, description="descriptors in the ring: a power of two ≤ 32768"
+    )
+    event_idx: bool = Field(
+        True,
+        description="EVENT_IDX suppression (used_event / avail_event), or flag suppression "
+        "(NO_NOTIFY / NO_INTERRUPT)",
+    )
+    indirect: bool = Field(
+        True,
+        description="a multi-segment request goes out as one INDIRECT descriptor pointing at a "
+        "table in its own memory, as Linux does when the feature is on",
+    )
+    publish: Literal["add", "kick"] = Field(
+        "add",
+        description="add: avail.idx published after every add (Linux since 2012); kick: only at "
+        "the end of a batch (the 2009 driver)",
+    )
+    avail_event: Literal["vhost", "qemu"] = Field(
+        "vhost",
+        description="vhost: the device writes avail_event only when re-enabling kicks; qemu: "
+        "also on every pop, as virtqueue_pop (so under EVENT_IDX kicks never really stop)",
+    )
+    align: int = Field(
+        VIRTIO_PCI_VRING_ALIGN,
+        ge=4,
+        description="the used ring's alignment in bytes, a power of two (vring_init's align; "
+        "4096 is legacy PCI's VIRTIO_PCI_VRING_ALIGN)",
+    )
+    in_order: bool = Field(
+        False,
+        description="VIRTIO_F_IN_ORDER: descriptors allocated and used in ring order, one used "
+        "element per flush, the driver's free list a counter",
+    )
+    reap: Literal["napi", "get_buf", "delayed"] = Field(
+        "napi",
+        description="the driver's interrupt policy: napi (disable in the handler, poll at most "
+        "napi_budget, re-enable with a re-check), get_buf (every get_buf re-arms used_event), "
+        "delayed (enable_cb_delayed: re-arm at 3/4 of the outstanding buffers)",
+    )
+    napi_budget: int = Field(
+        64, ge=1, description="buffers one NAPI poll reaps at most before re-enabling (reap = napi)"
+    )
+    tx_timer_ns: float = Field(
+        0.0,
+        ge=0,
+        description="the 2009 QEMU virtio-net TX mitigation timer (150000 there; 0: none): a kick "
+        "disables notifications and arms it, the queue is flushed when it fires",
+    )
+    lookahead: int = Field(
+        0,
+        ge=0,
+        description="W > 0: the device reads ahead over W available entries and serves the "
+        "highest class first (the ioprio of each request header), out of order; not with in_order",
+    )
 
 
 # Every operation is written once, in a per-queue form ``<op>_q(c, mem, st, b, ctr, io)``: ``c``
