@@ -332,6 +332,23 @@ def test_priority_sweep_compares_the_priority_figures_by_default(tmp_path: Path)
     assert "c1_lat_p99_ns" not in compare.metrics_of(plain, None)  # priority not swept
 
 
+def test_declared_report_metrics_come_first_in_compare(tmp_path: Path) -> None:
+    """A config's [report] metrics head compare's defaults too (those present, in its order)."""
+    rows = [row("split", 1, vm_exits_per_req=0.2), row("ioq", 1, vm_exits_per_req=0.3)]
+    meta = {
+        "name": "r",
+        "config": {
+            "models": [{"model": "split"}, {"model": "ioq"}],
+            "report": {"metrics": ["requests_per_s", "vm_exits_per_req", "c5_lat_p99_ns"]},
+        },
+        "swept": ["engine.batch"],
+    }
+    rs = results.load(results.write(tmp_path / "r", rows, meta))
+    mets = compare.metrics_of(rs, None)
+    assert mets[:3] == ["requests_per_s", "vm_exits_per_req", "kicks_per_req"]
+    assert len(mets) == len(set(mets))
+
+
 def native_set(tmp: Path) -> results.ResultSet:
     """A native run: 3 repetitions per point and model, measured columns only."""
     rows = []

@@ -190,3 +190,57 @@ def test_several_zip_groups_are_separate_axes():
     assert len(points) == 4
     assert swept == ["engine.batch", "workload.requests", "models.virtio-split.event_idx"]
     assert all(p["workload.requests"] == 10 * p["engine.batch"] for p, _ in points)
+
+
+# --- [report] metrics -----------------------------------------------------------------------------
+def test_report_metrics_are_accepted_and_leave_the_config_hash_alone():
+    """[report] says how results are shown: a config with one is the same config (same hash:
+    its baseline and a run to resume still match), and configs/ci.toml keeps its baseline's."""
+    import json
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    raw = {**BASE, "report": {"metrics": ["kicks_per_req", "lat_p99_ns"]}}
+    assert plan(None, raw=raw).config_hash == plan(None, raw=BASE).config_hash
+    baseline = json.loads((root / "results/baseline/meta.json").read_text())
+    assert plan(root / "configs/ci.toml").config_hash == baseline["config_hash"]
+
+
+def test_shipped_configs_declare_headline_metrics_their_runs_produce():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    for name, first in (("default", "lat_p99_ns"), ("priority", "c1_lat_p99_ns")):
+        p = plan(root / f"configs/{name}.toml")
+        assert p.raw["report"]["metrics"][0] == first
+
+
+@pytest.mark.parametrize(
+    "report, needle",
+    [
+        ({"metrics": ["lat_p99"]}, "unknown metric 'lat_p99'"),
+        ({"metrics": ["c1_lat_p99_ns"]}, "(did you mean 'c0_lat_p99_ns'?)"),
+        ({"metrics": ["measured_requests_per_s"]}, "unknown metric 'measured_requests_per_s'"),
+        ({"metrics": ["point"]}, "unknown metric 'point'"),
+        ({"metrics": ["kicks_per_req", "kicks_per_req"]}, "lists 'kicks_per_req' twice"),
+        ({"metrics": []}, "report.metrics must be a non-empty list"),
+        ({"metrics": "lat_p99_ns"}, "report.metrics must be a non-empty list"),
+        ({"metrics": [1]}, "report.metrics must be a non-empty list"),
+        ({}, "report.metrics must be a non-empty list"),
+        ({"metric": ["lat_p99_ns"]}, "unknown key 'report.metric' (did you mean 'metrics'?)"),
+        (["lat_p99_ns"], "report must be a table"),
+    ],
+)
+def test_bad_report_is_one_line(report, needle):
+    with pytest.raises(ConfigError) as e:
+        plan(None, raw={**BASE, "report": report})
+    assert needle in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_report_is_not_swept_and_can_be_set():
+    raw = {**BASE, "sweep": {"product": {"report.metrics": [["lat_p99_ns"], ["kicks_per_req"]]}}}
+    with pytest.raises(ConfigError, match="not what runs"):
+        plan(None, raw=raw)
+    p = plan(None, ["report.metrics=['kicks_per_req']"], raw=BASE)
+    assert p.raw["report"] == {"metrics": ["kicks_per_req"]}

@@ -131,6 +131,12 @@ def metrics_of(rs: ResultSet, asked: list[str] | None) -> list[str]:
             return [m for m in (*NATIVE_HEADLINE, "measured_lat_p50_ns") if m in cols]
         if sweeps_priority(rs.swept):  # the priority figures first
             defaults = [*priority_metrics(cols), *defaults]
+        # the config's own headline ([report] metrics) before everything
+        report = (rs.meta.get("config") or {}).get("report") or {}
+        declared = report.get("metrics") if isinstance(report, dict) else None
+        if isinstance(declared, list):
+            declared = [m for m in declared if isinstance(m, str) and m in cols]
+            defaults = list(dict.fromkeys([*declared, *defaults]))
         # then the areas where some model pays misses or invalidations
         return defaults + [m for m in _area_columns(cols) if (rs.table[m].fillna(0) != 0).any()]
     out = []

@@ -47,7 +47,11 @@ TOP_KEYS = (
     "engine",
     "models",
     "sweep",
+    "report",
 )
+#: sections that say how results are shown, not what runs: outside the config hash, not swept
+PRESENTATION_KEYS = ("report",)
+REPORT_KEYS = ("metrics",)
 SWEEP_KEYS = ("product", "zip")
 
 
@@ -81,8 +85,11 @@ class Plan:
 
 
 def config_hash(raw: dict[str, Any]) -> str:
-    """sha256 of the canonical JSON form of the config as run."""
-    return hashlib.sha256(json.dumps(raw, sort_keys=True, default=str).encode()).hexdigest()
+    """sha256 of the canonical JSON form of the config as run, less its presentation
+    (``[report]``): choosing which metrics a table shows changes no result, so a baseline or a
+    run to resume stays the same config."""
+    ran = {k: v for k, v in raw.items() if k not in PRESENTATION_KEYS}
+    return hashlib.sha256(json.dumps(ran, sort_keys=True, default=str).encode()).hexdigest()
 
 
 # --- reading ------------------------------------------------------------------------------------
@@ -447,6 +454,11 @@ def _check_axis_key(key: str, place: str, seen: dict[str, str], where: str) -> N
             f"{where}: {place}.{key}: the sweep cannot sweep itself: name a value such as "
             "engine.batch"
         )
+    if key.split(".")[0] in PRESENTATION_KEYS:
+        raise ConfigError(
+            f"{where}: {place}.{key}: [report] says how the results are shown, not what runs: "
+            "set it once, outside the sweep"
+        )
     if key in seen:
         raise ConfigError(
             f"{where}: {key} is swept twice ({seen[key]} and {place}): sweep each key once"
@@ -490,8 +502,48 @@ def plan(
         label = f"{where}" if len(pts) == 1 else f"{where} (point {i}: {_fmt(params)})"
         wspec, espec, models, preset, seed = _validate_point(r, label)
         points.append(Point(i, params, r, seed, wspec, espec, models, preset))
+    _check_report(raw, points, where)
     name = str(raw.get("name") or (Path(path).stem if path else "run"))
     return Plan(name, where, raw, points, swept)
+
+
+_EXAMPLES = ("lat_p99_ns", "requests_per_s", "c1_lat_p99_ns", "measured_requests_per_s")
+
+
+def _check_report(raw: dict[str, Any], points: list[Point], where: str) -> None:
+    """``[report] metrics``: a non-empty list of metrics the config's runs produce, each once
+    (a simulated run's figures, per-class ones up to its classes; a native run's measured_*)."""
+    from vbench.metrics import metric_names
+
+    if "report" not in raw:
+        return
+    report = raw["report"]
+    example = 'e.g. [report] metrics = ["lat_p99_ns", "requests_per_s"]'
+    if not isinstance(report, dict):
+        raise ConfigError(f"{where}: report must be a table: {example} (got {report!r})")
+    bad = [k for k in report if k not in REPORT_KEYS]
+    if bad:
+        raise ConfigError(
+            f"{where}: unknown key 'report.{bad[0]}'{_dym(bad[0], list(REPORT_KEYS))}"
+        )
+    metrics = report.get("metrics")
+    if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
+        raise ConfigError(
+            f"{where}: report.metrics must be a non-empty list of metric names, {example} "
+            f"(got {metrics!r})"
+        )
+    native = [p.engine.kind == "native" for p in points]
+    classes = max(p.workload.priority.classes for p in points)
+    known = metric_names(classes, simulated=not all(native), native=any(native))
+    for m in metrics:
+        if m not in known:
+            examples = [e for e in _EXAMPLES if e in known]
+            hint = did_you_mean(m, known) or f" (e.g. {', '.join(examples)})"
+            raise ConfigError(
+                f"{where}: report.metrics: unknown metric {m!r}: not a column of this config's "
+                f"results{hint}"
+            )
+    _check_distinct([[m] for m in metrics], "report.metrics", where)
 
 
 def _fmt(params: dict[str, Any]) -> str:

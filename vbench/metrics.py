@@ -170,6 +170,26 @@ def _measured(name: str) -> Metric | None:
     return None
 
 
+def metric_names(classes: int = 1, simulated: bool = True, native: bool = False) -> list[str]:
+    """Every metric column a run produces: a simulated run's (per-class figures for classes
+    ``0 .. classes-1``) and a native run's ``measured_*``; what ``[report] metrics`` may name."""
+    out: list[str] = []
+    if simulated:
+        out += [*COUNTERS, *_PER_REQ]
+        out += [f"{prefix}{area}" for prefix in _PER_AREA for area in AREAS]
+        out += ["makespan_ns", "requests_per_s", "gbit_per_s", "time_total_ns_per_req"]
+        out += [f"time_{cause}_ns_per_req" for cause in CAUSES]
+        out += [f"lat_{tag}_ns" for tag in _PCT]
+        for c in range(classes):
+            out += [f"c{c}_lat_{tag}_ns" for tag in _PCT]
+            out += [f"c{c}_requests", f"c{c}_requests_per_s", f"c{c}_hol_ns_per_req"]
+        out += ["sim_seconds", "sim_requests_per_s"]
+    if native:
+        out += [f"measured_{name}" for name in _MEASURED]
+        out += [f"measured_lat_{tag}_ns" for tag in _PCT]
+    return list(dict.fromkeys(out))
+
+
 def kind_of(column: str) -> Kind:
     d = describe(column)
     return d.kind if d is not None else "param"
