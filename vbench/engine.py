@@ -403,7 +403,7 @@ def _begin(clock):
         state.driver_clock += _charge(clock, SIDE_DRIVER)
 
 
-@njit(cache=True, _nrt=False)
+@njit(cache=True, nogil=True, _nrt=False)
 def simulate(clock):
     """Run the window's requests through one model instance; the clock's state, counters,
     causes, histograms, head-of-line times and digest are filled in place.
