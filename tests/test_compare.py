@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from pathlib import Path
 from typing import Any
 
@@ -387,3 +388,40 @@ def test_native_set_shows_medians_over_repetitions(tmp_path: Path) -> None:
     r = vbench("compare", str(rs.path))
     assert r.returncode == 0 and r.stdout.strip(), r.stderr
     assert "2e+06 [1e+06-3e+06]" in r.stdout and "median [min-max] over 3" in r.stdout
+
+
+def test_one_set_fits_120_columns_with_a_number_in_every_cell(tmp_path: Path) -> None:
+    """`vbench compare RESULTS` of a 7-model priority sweep at COLUMNS=120: no line wider, no
+    cell cut to "…", every model and its figures shown (values, then ratios, split by model
+    where they do not fit side by side); unbounded without COLUMNS, as a pager wants."""
+    import os
+
+    from test_summary import LABELS, SWEPT, prio_rows
+
+    rows = prio_rows()
+    for r in rows:
+        r.update(seed=1, lines_per_req=12.345, lat_p50_ns=8123.4)
+    meta = {
+        "name": "priority",
+        "config": {"models": [{"label": lbl, "model": "virtio-split"} for lbl in LABELS]},
+        "swept": SWEPT,
+    }
+    folder = results.write(tmp_path / "prio", rows, meta)
+    env = {k: v for k, v in os.environ.items() if k != "COLUMNS"}
+    r = vbench("compare", str(folder), env={**env, "COLUMNS": "120"})
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.splitlines()
+    assert max(map(len, lines)) <= 120
+    assert "…" not in r.stdout
+    headers: set[str] = set()  # each table's column titles, their broken lines joined
+    for table in r.stdout.split("┏")[1:]:
+        head = [line.split("┃")[1:-1] for line in table.split("┡")[0].splitlines()[1:]]
+        headers |= {"".join(p.strip() for p in col) for col in zip(*head, strict=True)}
+    assert set(LABELS) <= headers
+    assert "123462" in r.stdout and "0.833" in r.stdout  # c1 p99 (ns), c1 HoL ratio
+    for line in lines:  # every model cell of every table row holds a number (or – for none)
+        cells = [c.strip() for c in line.split("│")[1:-1]]
+        if len(cells) > 3:
+            assert all(re.fullmatch(r"[-+0-9.e–]+", c) for c in cells[3:]), line
+    wide = vbench("compare", str(folder), env=env)
+    assert wide.returncode == 0 and max(map(len, wide.stdout.splitlines())) > 120

@@ -79,8 +79,6 @@ def show_summary(
     width (``$COLUMNS`` when piped), the columns the same at every point said once above them
     and the kind of load in the caption; piped (or csv, tsv, markdown, json), every summary
     figure of every point and model, full width, in its own unit."""
-    import os
-
     from vbench import summary as S
 
     tty = sys.stdout.isatty()
@@ -89,14 +87,24 @@ def show_summary(
         emit_frame(S.frame(rows, swept, raw), fmt, title)
         return
     s = S.summarise(rows, swept, raw)
-    columns = os.environ.get("COLUMNS", "")
-    width = stdout_console().width if tty else int(columns) if columns.isdigit() else None
+    width = table_width()
     out = Console(width=width) if width else stdout_console()
     for note in s.notes():
         out.print(note, markup=False, highlight=False)
     for t in summary_tables(s, title, width):
         out.print(t)
     out.print(s.caption, markup=False, highlight=False)
+
+
+def table_width() -> int | None:
+    """The width tables for people must fit: the terminal's, or ``$COLUMNS`` when stdout is
+    piped (None without it: as wide as they need, for a file or a pager)."""
+    import os
+
+    if sys.stdout.isatty():
+        return stdout_console().width
+    columns = os.environ.get("COLUMNS", "")
+    return int(columns) if columns.isdigit() and int(columns) > 0 else None
 
 
 def summary_tables(s: Any, title: str, width: int | None) -> list[Table]:
@@ -271,6 +279,92 @@ def spread_cells(df: Any, title: str) -> tuple[Any, str]:
     return df, title
 
 
+def _compact(v: Any, digits: int) -> str:
+    """A figure in ``digits`` significant digits (a median [min-max] text kept as it is)."""
+    if isinstance(v, str):
+        return v
+    text = cell(v)
+    try:
+        f = float(v)
+    except (TypeError, ValueError):
+        return text
+    if text == "–" or (f == int(f) and abs(f) < 1e9):
+        return text
+    if 10 ** (digits - 1) <= abs(f) < 1e9:  # whole units: 123457, not 1.235e+05
+        return f"{f:.0f}"
+    return f"{f:.{digits}g}"
+
+
+def side_by_side_tables(df: Any, title: str, width: int | None) -> list[Table]:
+    """``vbench compare RESULTS`` (:func:`vbench.compare.side_by_side`) as tables no wider than
+    ``width`` (None: one table, as wide as it needs), every cell a number, none cut to "…":
+    the values and their ratios to the reference model in one table if that fits (headers
+    broken at hyphens if need be), else the values and the ratios in tables of their own,
+    each split over several tables by model if still too wide. Values read 4 significant
+    digits, ratios 3 (every digit is in ``--format csv``)."""
+    from rich.markup import escape
+
+    from vbench.summary import short_key
+
+    ref, labels = df.attrs["ref"], list(df.attrs["labels"])
+    df, title = spread_cells(df, title)
+    keys = list(df.columns[: list(df.columns).index("metric") + 1])
+    geomean = df[keys[0]].astype(str).eq("geomean")  # the keys start with a point key
+    ratio = {lbl: f"{lbl}/{ref}" for lbl in labels if lbl != ref}
+    n_cols = [c for c in df.columns if str(c).endswith(" n")]
+
+    def table(name: str, cols: list[str], broken: bool, rows: Any) -> Table:
+        t = Table(title=escape(name), header_style="bold")
+        for k in keys:
+            t.add_column(escape(short_key(k) if k != "metric" else k))
+        for c in cols:
+            # a ratio's header names its reference unless the title does
+            head = c.replace("/", "/\n") if c in ratio.values() and name == title else c
+            head = head.removesuffix(f"/{ref}") if name.endswith(f"ratios to {ref}") else head
+            t.add_column(escape(_broken(head) if broken else head), justify="right")
+        for rec in df[rows].itertuples(index=False):
+            d = dict(zip(df.columns, rec, strict=True))
+            cells = [cell(d[k]) if str(d[k]) != "nan" else "" for k in keys]
+            cells += [
+                _compact(d[c], 3 if c in ratio.values() else 4) if width else _compact(d[c], 6)
+                for c in cols
+            ]
+            t.add_row(*map(escape, cells))
+        return t
+
+    def fits(t: Table) -> bool:
+        return width is None or _measure(t) <= width
+
+    values = [x for lbl in labels for x in (lbl, f"{lbl} n") if x in [*labels, *n_cols]]
+    everything = values + list(ratio.values())
+    all_rows = df["metric"].notna()
+    for broken in (False, True):
+        t = table(title, everything, broken, all_rows)
+        if fits(t):
+            return [t]
+    out = []
+    base = title.replace(f" (ratios to {ref})", "")
+    for name, cols, rows in (
+        (f"{base}: values", values, ~geomean),
+        (f"{base}: ratios to {ref}", list(ratio.values()), all_rows),
+    ):
+        chunk: list[str] = []
+        for c in cols:
+            if chunk and not fits(table(name, [*chunk, c], True, rows)):
+                out.append(_fit_first(name, chunk, rows, table, fits))
+                chunk = []
+            chunk.append(c)
+        if chunk:
+            out.append(_fit_first(name, chunk, rows, table, fits))
+    return out
+
+
+def _fit_first(name: str, cols: list[str], rows: Any, table: Any, fits: Any) -> Table:
+    """The table of ``cols`` with whole headers if it fits, else headers broken at hyphens."""
+    t = table(name, cols, False, rows)
+    return t if fits(t) else table(name, cols, True, rows)
+
+
 def models_table(models: dict[str, Any]) -> Table:
     """Each model's summary, then its options with their defaults and descriptions."""
     t = Table(title="models", header_style="bold")
@@ -372,6 +466,11 @@ def show_report(report: Any, fmt: str) -> None:
         write_json(report.document)
     elif report.verdicts and fmt == "table" and not len(report.table):
         err.print("no value changed")
+    elif fmt == "table" and "labels" in report.table.attrs:  # one set: models side by side
+        width = table_width()
+        out = Console(width=width) if width else stdout_console()
+        for t in side_by_side_tables(report.table, report.title, width):
+            out.print(t)
     elif fmt == "table":
         table, title = spread_cells(report.table, report.title)
         emit_frame(table, fmt, title, report.verdicts)
