@@ -12,7 +12,19 @@ from __future__ import annotations
 import numpy as np
 import pytest
 from numba import njit
-from reference.lockstep import ADD, IRQ, IRQ_OFF, IRQ_ON, KICK, POP, PUSH, REAP, call
+from reference.lockstep import (
+    ADD,
+    IRQ,
+    IRQ_OFF,
+    IRQ_ON,
+    KICK,
+    KICK_OFF,
+    KICK_ON,
+    POP,
+    PUSH,
+    REAP,
+    call,
+)
 
 from vbench.counters import (
     AREA_BASE,
@@ -225,6 +237,82 @@ def test_packed_ring_ping_pong_costs_what_the_layout_says() -> None:
     }
     # (driver misses, device misses, driver invalidations, device invalidations)
     assert by_area == {"desc": (8, 8, 8, 8), "driver_event": (0, 8, 8, 0)}
+
+
+def _ioq_round(inst, ctr, io, request: int) -> None:
+    """A round trip with both sides' shm-signal wakeups, as the engine drives a sleeping
+    device and an interrupt-driven driver: the post and its inject; the device's wakeup
+    (disable), pop, completion, signal, empty look and re-enable; the driver's interrupt
+    (disable, reap until empty, re-enable)."""
+    cfg, mem, drv, dev = inst.cfg, inst.mem, inst.drv, inst.dev
+    io[:] = 0
+    io[IO_REQ], io[IO_SIZE], io[IO_SEGS] = request, 64, 1
+    assert call(ADD, cfg, mem, drv, ctr, io) == 1
+    io[IO_LAST] = 1
+    assert call(KICK, cfg, mem, drv, ctr, io) == 1  # the device's mailbox was enabled
+    call(KICK_OFF, cfg, mem, dev, ctr, io)
+    assert call(POP, cfg, mem, dev, ctr, io) == request
+    call(PUSH, cfg, mem, dev, ctr, io)
+    io[IO_LAST] = 0
+    assert call(IRQ, cfg, mem, dev, ctr, io) == 1  # txmitigation 1: every completion signals
+    assert call(POP, cfg, mem, dev, ctr, io) == -1
+    assert call(KICK_ON, cfg, mem, dev, ctr, io) == 1
+    call(IRQ_OFF, cfg, mem, drv, ctr, io)
+    assert call(REAP, cfg, mem, drv, ctr, io) == request
+    assert call(REAP, cfg, mem, drv, ctr, io) == -1
+    assert call(IRQ_ON, cfg, mem, drv, ctr, io) == 1
+
+
+def test_vbus_ioq_ping_pong_costs_what_the_layout_says() -> None:
+    """Queue 4, one venet_sg pool entry per request, a signal per completion (txmitigation 1).
+
+    The lines (``vbench layout vbus-ioq --queue-size 4``): line 0 holds both shm-signal
+    mailboxes (north at 16, south at 19), both indexes (valid at 24, inuse at 36) and desc 0's
+    cookie; descriptors are 32 bytes from offset 56, so desc 0's ptr/len/valid/sown and desc 1
+    sit on line 1, desc 2 straddles lines 1-2 (its cookie on 1), desc 3 on line 2; the pool's
+    48-byte entries from 192 straddle lines 3-5 (entry 1 on 3-4, entry 2 on 4-5). Per round,
+    from the accesses each operation makes (vbus_ioq.py):
+
+    - header line: the driver's post and south inject leave it the driver's alone; the
+      device's wakeup reads its mailbox (a miss) and writes it (an invalidation), after which
+      every device access there (inuse head, north inject, re-enable) is free; the driver's
+      interrupt-off reads the north mailbox (a miss) and writes it (an invalidation), then its
+      reap and re-enable are free: 1 miss and 1 invalidation per side;
+    - descriptor lines, the ownership handshake of slot p: the device's read of sown (a miss),
+      its write of sown = 0 (an invalidation), the driver's read of valid (a miss) and its
+      write of valid = 0 (an invalidation); plus, twice a lap, a line change: the device's
+      empty look reads sown of the next slot, on the next line, which the driver wrote last
+      (slots 1 and 3: a device miss), and the driver's fill of that slot then invalidates the
+      device's copy (slots 2 and 0: a driver invalidation);
+    - pool lines: the driver rewrites each line of entry p (the device read it a lap ago: an
+      invalidation) and the device reads it back (a miss): 6 entry-lines a lap.
+
+    So 8 rounds (two laps) cost: ioq_header 8 of each; ioq_desc 8 driver misses, 12 device
+    misses, 12 driver invalidations, 8 device invalidations; sg_pool 12 device misses and 12
+    driver invalidations. (Counted first, before the tracker ran, by a throwaway script applying
+    the MESI rules written out afresh to this access list: the same numbers.)"""
+    model = get_model("vbus-ioq")
+    opts = model.options(queue_size=4, sg="pool", txmitigation=1)
+    inst = model.build(opts, Needs(1, 1500, 1))
+    ctr = new_tracker(inst.mem, inst.layout.line_areas())
+    io = np.zeros(N_IO, dtype=np.int64)
+    for r in range(16):  # warm: four laps
+        _ioq_round(inst, ctr, io, r)
+    before = ctr.copy()
+    for r in range(16, 24):
+        _ioq_round(inst, ctr, io, r)
+    delta = ctr - before
+    assert _counts(delta) == (16, 32, 32, 16, 0)
+    areas = delta[AREA_BASE:LINE_BASE].reshape(len(AREAS), 4)
+    by_area = {
+        AREAS[a]: tuple(int(x) for x in areas[a]) for a in range(len(AREAS)) if areas[a].any()
+    }
+    # (driver misses, device misses, driver invalidations, device invalidations)
+    assert by_area == {
+        "ioq_header": (8, 8, 8, 8),
+        "ioq_desc": (8, 12, 12, 8),
+        "sg_pool": (0, 12, 12, 0),
+    }
 
 
 @pytest.mark.parametrize(
