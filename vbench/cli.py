@@ -95,6 +95,7 @@ def run(
     engine: opt.Engine = None,
     quiet: opt.Quiet = False,
     fmt: opt.RunFormat = "auto",
+    cluster: opt.RunCluster = None,
 ) -> None:
     """Run a sweep: every point, every model over one shared workload; write the results.
 
@@ -118,6 +119,7 @@ def run(
         verify=verify,
         engine=engine,
         display=RunView(quiet, fmt),
+        cluster=cluster,
     )
 
 

@@ -38,6 +38,16 @@ Sets = Annotated[
 RunJobs = Annotated[
     int, typer.Option("--jobs", "-j", min=1, help="points run in parallel processes")
 ]
+RunCluster = Annotated[
+    str | None,
+    typer.Option(
+        "--cluster",
+        metavar="ADDRESS",
+        help="run the points on a Dask cluster: tcp://HOST:8786 (a running scheduler) or "
+        "local:N (N worker processes started for the run); none: here, despite a config's "
+        "[cluster]. Needs pip install -e '.[cluster]'",
+    ),
+]
 RunOut = Annotated[
     Path | None,
     typer.Option("--out", "-o", help="results folder (default results/runs/<name>-<time>)"),

@@ -83,8 +83,10 @@ class _OpenSweep:
     config: Path
     overrides: list[str]
     folder: Path
-    journal: Journal
+    journal: Journal | None  # None until run_sweep starts a new run's journal
     resumed: bool
+    cluster: Any = None  # where the points run: a vbench.cluster.ClusterSpec, or None (here)
+    info: dict[str, Any] | None = None  # what a new run's run.json records
 
 
 def run_sweep(
@@ -97,29 +99,37 @@ def run_sweep(
     verify: bool = False,
     engine: str | None = None,
     display: SweepDisplay | None = None,
+    cluster: str | None = None,
 ) -> FinishedSweep:
     """Run every point of a sweep config into a results folder (``out``, or a new one under
     results/runs), or finish the interrupted sweep in the folder ``resume``.
+
+    ``cluster`` (``tcp://HOST:PORT``, ``local:N`` or ``none``; default the config's
+    ``[cluster]`` section) runs the points on a Dask cluster (:mod:`vbench.cluster`) instead of
+    ``jobs`` local processes: same rows, same journal.
 
     Each finished point is journaled at once, so a signal or a crash loses nothing that ran.
     Raises :class:`Stop` when the answer is not success: 2 for options that contradict each
     other, 130/143 for Ctrl-C/SIGTERM, 1 for a failed point or results that could not be
     written, 3 for a broken invariant or a --verify difference."""
-    from vbench.journal import Interrupted, interrupt_handlers
+    from vbench.journal import Interrupted, Journal, interrupt_handlers
 
     display = display or SweepDisplay()
     with interrupt_handlers():
         try:
-            sweep = _open(config, overrides, out, resume, engine)
+            sweep = _open(config, overrides, out, resume, engine, cluster, jobs)
         except (KeyboardInterrupt, Interrupted) as e:
             raise Stop("interrupted before any point ran", _interrupt_code(e)) from e
         try:
-            return _run(sweep, jobs, verify, display)
+            # a cluster that does not answer leaves no results folder behind
+            with _cluster_session(sweep.cluster) as session:
+                if sweep.journal is None:
+                    info, runs = sweep.info or {}, _runs(sweep.plan)
+                    sweep.journal = Journal.start(sweep.folder, info, runs)
+                return _run(sweep, jobs, verify, display, session)
         except (KeyboardInterrupt, Interrupted) as e:  # while compiling: nothing ran yet
-            raise Stop(
-                f"interrupted before any point ran: resume with vbench run --resume {sweep.folder}",
-                _interrupt_code(e),
-            ) from e
+            hint = f": resume with vbench run --resume {sweep.folder}" if sweep.journal else ""
+            raise Stop(f"interrupted before any point ran{hint}", _interrupt_code(e)) from e
 
 
 def _interrupt_code(exc: BaseException) -> int:
@@ -140,9 +150,12 @@ def _open(
     out: Path | None,
     resume: Path | None,
     engine: str | None,
+    cluster: str | None = None,
+    jobs: int = 1,
 ) -> _OpenSweep:
-    """The plan, the results folder and its journal: a new one, or the one ``resume`` holds
-    (run with the config it recorded, unless CONFIG is given again, which must be the same)."""
+    """The plan, the results folder and its journal: a new one (started by :func:`run_sweep`
+    once the cluster, if any, answers), or the one ``resume`` holds (run with the config it
+    recorded, unless CONFIG is given again, which must be the same)."""
     from vbench import config as cfgmod
     from vbench import results
     from vbench.journal import Journal, check_same_config
@@ -153,7 +166,8 @@ def _open(
         overrides = [*overrides, f"engine.kind={engine}"]
     if resume is None:
         config = config or DEFAULT_CONFIG
-        plan = cfgmod.plan(config, overrides)
+        raw = cfgmod.read_toml(config)
+        plan = cfgmod.plan(config, overrides, raw=raw)
         folder = out or results.default_dir(plan.name)
         info = {
             "config_file": str(config),
@@ -163,8 +177,10 @@ def _open(
             "name": plan.name,
             "created": results.now(),
         }
-        journal = Journal.start(folder, info, _runs(plan))
-        return _OpenSweep(plan, config, overrides, folder, journal, resumed=False)
+        if raw.get("cluster") is not None:  # where it ran, outside the config (and its hash)
+            info["cluster"] = raw["cluster"]
+        spec = _cluster_spec(cluster, raw.get("cluster"), config, jobs, plan)
+        return _OpenSweep(plan, config, overrides, folder, None, False, spec, info)
     if out is not None and out != resume:
         raise Stop("--resume DIR writes into DIR: leave out --out")
     journal, info = Journal.resume(resume)
@@ -176,13 +192,19 @@ def _open(
         config = Path(str(info.get("config_file") or "config"))
         overrides = list(info.get("overrides") or [])
         plan = cfgmod.plan(config, [], raw=info["config"])
+        section = info.get("cluster")
     else:
-        plan = cfgmod.plan(config, overrides)
+        raw = cfgmod.read_toml(config)
+        plan = cfgmod.plan(config, overrides, raw=raw)
         check_same_config(info, plan.config_hash, resume)
-    return _OpenSweep(plan, config, overrides, resume, journal, resumed=True)
+        section = raw.get("cluster")
+    spec = _cluster_spec(cluster, section, config, jobs, plan)
+    return _OpenSweep(plan, config, overrides, resume, journal, True, spec)
 
 
-def _run(sweep: _OpenSweep, jobs: int, verify: bool, display: SweepDisplay) -> FinishedSweep:
+def _run(
+    sweep: _OpenSweep, jobs: int, verify: bool, display: SweepDisplay, session: Any
+) -> FinishedSweep:
     """Compile, run every point through the journal, write the table, give the verdict."""
     from vbench import results
     from vbench import sweep as sweeping
@@ -196,33 +218,78 @@ def _run(sweep: _OpenSweep, jobs: int, verify: bool, display: SweepDisplay) -> F
             "those points run again"
         )
     native = any(p.engine.kind == "native" for p in plan.points)
-    jobs, capped = sweeping.useful_jobs(jobs, len(plan.points), native)
-    if capped:
+    spec = sweep.cluster
+    asked = spec.workers if spec is not None and spec.local else jobs
+    jobs, capped = sweeping.useful_jobs(asked, len(plan.points), native)
+    if capped and spec is None:
         display.note(capped)
+    if session is not None:
+        jobs = session.threads
+        display.note(f"cluster {spec.address}: {session.workers} worker(s), {jobs} thread(s)")
     display.starting(plan, _runs(plan), jobs, folder if sweep.resumed else None)
     with display.compiling():
-        sweeping.warm_up(plan, jobs, display.compiling_model)
+        if session is None or spec.local:  # a LocalCluster's workers load what this saves
+            sweeping.warm_up(plan, jobs, display.compiling_model)
+        if session is not None:
+            session.warm(list(sweeping.models_to_warm(plan).values()))
     with display.running(len(plan.points)) as on_point:
-        outcome = sweeping.run_plan(plan, jobs, on_point, sweep.journal, verify)
+        outcome = sweeping.run_plan(plan, jobs, on_point, sweep.journal, verify, session)
+    if session is not None:
+        session.close()  # before writing: an interrupted sweep's workers stop at once
     meta = sweeping.meta_of(plan, sweep.config, sweep.overrides, outcome, start, results.now())
     if outcome.rows:
         with signals_held():
             results.write(folder, outcome.rows, meta)
     display.finished(plan, outcome, folder)
-    points_done = _verdict(plan, outcome, folder)
+    points_done = _verdict(plan, outcome, folder, spec)
     if verify:
         display.verified(points_done)
     return FinishedSweep(plan, folder, outcome)
 
 
-def _verdict(plan: Plan, outcome: SweepOutcome, folder: Path) -> int:
+def _cluster_spec(flag: str | None, section: Any, config: Path, jobs: int, plan: Plan) -> Any:
+    """The :class:`vbench.cluster.ClusterSpec` asked for (``--cluster``, else the config's
+    ``[cluster]``), or None for the local pool."""
+    if flag is None and section is None:
+        return None  # vbench.cluster (and Dask) are not even imported
+    from vbench import cluster as clustering
+
+    spec = clustering.choose(flag, section, str(config), jobs)
+    if spec is not None and any(p.engine.kind == "native" for p in plan.points):
+        raise Stop(
+            f'--cluster {spec.address}: a native run (engine.kind = "native") measures the '
+            "cores it runs on, two per point with nothing beside them: run it here, without a cluster"
+        )
+    return spec
+
+
+@contextlib.contextmanager
+def _cluster_session(spec: Any) -> Any:
+    if spec is None:
+        yield None
+        return
+    from vbench import cluster as clustering
+
+    with clustering.session(spec) as session:
+        yield session
+
+
+def _verdict(plan: Plan, outcome: SweepOutcome, folder: Path, cluster: Any = None) -> int:
     """Raise the :class:`Stop` a sweep ends with unless every point gave its rows; return
     how many points did."""
     done = len({r["point"] for r in outcome.rows})
     resume_hint = f"resume with: vbench run --resume {folder}"
+    if cluster is not None:
+        resume_hint += f" --cluster {cluster.address}"
     if outcome.interrupted:
+        also = ""
+        if cluster is not None:
+            from vbench.cluster import interrupt_note
+
+            also = f" ({interrupt_note(cluster)})"
         raise Stop(
-            f"interrupted: {done} of {len(plan.points)} points saved in {folder}; {resume_hint}",
+            f"interrupted: {done} of {len(plan.points)} points saved in {folder}{also}; "
+            f"{resume_hint}",
             outcome.interrupted,
         )
     if outcome.write_error:

@@ -486,6 +486,7 @@ def plan(
             raise ConfigError("no config given: pass a .toml file such as configs/default.toml")
         raw = read_toml(path)
     raw = copy.deepcopy(raw)
+    raw.pop("cluster", None)  # where the points run (vbench.cluster), not what they compute
     for s in sets or []:
         if "=" not in s:
             raise ConfigError(f"--set {s!r}: use --set key=value, e.g. --set engine.batch=32")

@@ -121,6 +121,15 @@ def _warm_one(label: str, mdef: Any, opts: Any, point: Point) -> None:
     run_model(label, mdef, opts, wl, point.engine, point.preset)
 
 
+def models_to_warm(plan: Plan) -> dict[tuple[str, str], tuple[Any, ...]]:
+    """Each (engine, model) of the plan once, with the arguments :func:`_warm_one` takes."""
+    todo: dict[tuple[str, str], tuple[Any, ...]] = {}
+    for point in plan.points:
+        for label, mdef, opts in point.models:
+            todo.setdefault((point.engine.kind, mdef.name), (label, mdef, opts, point))
+    return todo
+
+
 def warm_up(plan: Plan, jobs: int = 1, on_model: Callable[[str], None] | None = None) -> None:
     """Compile (or load from cache) every model's engine once, before starting workers.
 
@@ -129,10 +138,7 @@ def warm_up(plan: Plan, jobs: int = 1, on_model: Callable[[str], None] | None = 
     machine tolerable. A native point's two loops are compiled here too (and again, from the
     cache, by :mod:`vbench.native.runner` before its threads start). ``on_model`` is told
     each model's name (and its engine) as it starts compiling."""
-    todo = {}
-    for point in plan.points:
-        for label, mdef, opts in point.models:
-            todo.setdefault((point.engine.kind, mdef.name), (label, mdef, opts, point))
+    todo = models_to_warm(plan)
     jobs = max(1, min(jobs, len(todo), os.cpu_count() or 1))
     tell = on_model or (lambda _name: None)
     if jobs == 1:
@@ -195,8 +201,12 @@ def run_plan(
     on_point: Callable[[int, Failure | None], None] | None = None,
     journal: Journal | None = None,
     verify: bool = False,
+    cluster: Any = None,
 ) -> SweepOutcome:
     """Run every point; ``on_point(index, failure)`` is called as each one finishes.
+
+    ``cluster``, a connected :class:`vbench.cluster.Session`, runs the points on its workers
+    instead of ``jobs`` local processes; the journal and the outcome are the same.
 
     With a journal, points it already holds are taken from it, and every point that finishes
     is appended to it at once. A signal (SIGINT, SIGTERM) stops the sweep cleanly: workers are
@@ -222,7 +232,9 @@ def run_plan(
 
     with interrupt_handlers():
         try:
-            if jobs == 1:
+            if cluster is not None:
+                cluster.run(todo, verify, finished)
+            elif jobs == 1:
                 for p in todo:
                     finished(*_run_point_safe(p, verify))
             else:
