@@ -343,3 +343,27 @@ def test_every_area_of_every_layout_reports_somewhere(name: str, opts: dict) -> 
             assert AREAS[line_areas[-(-area.at("ring") // 64)]] == f"{prefix}_desc"
         else:
             assert got == kind
+
+
+@pytest.mark.parametrize("name", ["virtio-split", "virtio-packed", "vbus-ioq", "vbus-prio"])
+def test_area_columns_add_up_per_side(name: str) -> None:
+    """Each area's per-side columns add up to its combined column, and summed over the areas
+    each side's columns give that side's own counter (so no side or area is swapped)."""
+    from conftest import simulate
+
+    from vbench.simulation import summarize
+    from vbench.workload import WorkloadSpec, generate
+
+    workload = {"requests": 3000, "arrival": {"kind": "closed", "in_flight": 32}}
+    run = simulate(name, {}, workload, {"batch": 8})
+    row = summarize(run, generate(WorkloadSpec.model_validate(workload), 1))
+    n = row["requests"]
+    for area in AREAS:
+        for kind in ("lines", "invalidations"):
+            sides = row[f"{kind}_driver_per_req_{area}"] + row[f"{kind}_device_per_req_{area}"]
+            assert sides == pytest.approx(row[f"{kind}_per_req_{area}"])
+    for side in ("driver", "device"):
+        misses = sum(row[f"lines_{side}_per_req_{a}"] for a in AREAS) * n
+        invalidations = sum(row[f"invalidations_{side}_per_req_{a}"] for a in AREAS) * n
+        assert round(misses) == row[f"lines_{side}"] > 0
+        assert round(invalidations) == row[f"lines_invalidated_{side}"]

@@ -77,6 +77,10 @@ _PER_REQ = {
 _PER_AREA = {
     "lines_per_req_": "shared cache-line misses per request",
     "invalidations_per_req_": "invalidating writes per request",
+    "lines_driver_per_req_": "misses per request taken by the driver",
+    "lines_device_per_req_": "misses per request taken by the device",
+    "invalidations_driver_per_req_": "invalidating writes per request by the driver",
+    "invalidations_device_per_req_": "invalidating writes per request by the device",
 }
 
 _PCT = {"p50": "median", "p90": "90th percentile", "p99": "99th percentile"}

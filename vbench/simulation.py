@@ -337,6 +337,11 @@ def summarize(run: ModelRun, wl: Workload | WorkloadStream) -> dict[str, Any]:
         # where each design pays: misses and invalidations per request, area by area
         row[f"lines_per_req_{name}"] = int(miss_drv + miss_dev) * per
         row[f"invalidations_per_req_{name}"] = int(inval_drv + inval_dev) * per
+        # and which side paid: the reader of a miss, the writer of an invalidation
+        row[f"lines_driver_per_req_{name}"] = int(miss_drv) * per
+        row[f"lines_device_per_req_{name}"] = int(miss_dev) * per
+        row[f"invalidations_driver_per_req_{name}"] = int(inval_drv) * per
+        row[f"invalidations_device_per_req_{name}"] = int(inval_dev) * per
     makespan = float(run.state[0]["last_done"] - run.state[0]["first_arrival"])
     row["makespan_ns"] = makespan
     row["requests_per_s"] = n / makespan * 1e9 if makespan > 0 else float("nan")
