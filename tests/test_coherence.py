@@ -147,6 +147,26 @@ def _ring_round(inst, ctr, io, request: int) -> None:
     call(IRQ_ON, cfg, mem, drv, ctr, io)
 
 
+def _eight_rounds_after_sixteen(model, opts, one_round) -> tuple[tuple, dict]:
+    """Counts of rounds 16-23 of ``one_round`` on a fresh instance (the first 16 bring every
+    line to its steady state): ``_counts`` of them, and per area with any count its (driver
+    misses, device misses, driver invalidations, device invalidations)."""
+    inst = model.build(opts, Needs(1, 1500, 1))
+    ctr = new_tracker(inst.mem, inst.layout.line_areas())
+    io = np.zeros(N_IO, dtype=np.int64)
+    for r in range(16):
+        one_round(inst, ctr, io, r)
+    before = ctr.copy()
+    for r in range(16, 24):
+        one_round(inst, ctr, io, r)
+    delta = ctr - before
+    areas = delta[AREA_BASE:LINE_BASE].reshape(len(AREAS), 4)
+    by_area = {
+        AREAS[a]: tuple(int(x) for x in areas[a]) for a in range(len(AREAS)) if areas[a].any()
+    }
+    return _counts(delta), by_area
+
+
 def test_split_ring_ping_pong_costs_what_the_layout_says() -> None:
     """Queue 8, EVENT_IDX, one one-segment request at a time, avail.idx published on add.
 
@@ -177,20 +197,8 @@ def test_split_ring_ping_pong_costs_what_the_layout_says() -> None:
         avail_event="vhost",
         used_batch=1,  # a used.idx write per completion: the rounds below are worked so
     )
-    inst = model.build(opts, Needs(1, 1500, 1))
-    ctr = new_tracker(inst.mem, inst.layout.line_areas())
-    io = np.zeros(N_IO, dtype=np.int64)
-    for r in range(16):  # warm: every line in its steady state, the indexes wrapped twice
-        _ring_round(inst, ctr, io, r)
-    before = ctr.copy()
-    for r in range(16, 24):
-        _ring_round(inst, ctr, io, r)
-    delta = ctr - before
-    assert _counts(delta) == (9, 16, 16, 9, 0)
-    areas = delta[AREA_BASE:LINE_BASE].reshape(len(AREAS), 4)
-    by_area = {
-        AREAS[a]: tuple(int(x) for x in areas[a]) for a in range(len(AREAS)) if areas[a].any()
-    }
+    counts, by_area = _eight_rounds_after_sixteen(model, opts, _ring_round)
+    assert counts == (9, 16, 16, 9, 0)
     # (driver misses, device misses, driver invalidations, device invalidations)
     assert by_area == {"desc": (0, 8, 8, 0), "avail": (0, 8, 8, 0), "used": (9, 0, 0, 9)}
 
@@ -221,20 +229,8 @@ def test_packed_ring_ping_pong_costs_what_the_layout_says() -> None:
     used ring spills onto a second line)."""
     model = get_model("virtio-packed")
     opts = model.options(queue_size=8, event_idx=True, indirect=False, used_batch=1)
-    inst = model.build(opts, Needs(1, 1500, 1))
-    ctr = new_tracker(inst.mem, inst.layout.line_areas())
-    io = np.zeros(N_IO, dtype=np.int64)
-    for r in range(16):  # warm: every line in its steady state, two laps
-        _ring_round(inst, ctr, io, r)
-    before = ctr.copy()
-    for r in range(16, 24):
-        _ring_round(inst, ctr, io, r)
-    delta = ctr - before
-    assert _counts(delta) == (8, 16, 16, 8, 0)
-    areas = delta[AREA_BASE:LINE_BASE].reshape(len(AREAS), 4)
-    by_area = {
-        AREAS[a]: tuple(int(x) for x in areas[a]) for a in range(len(AREAS)) if areas[a].any()
-    }
+    counts, by_area = _eight_rounds_after_sixteen(model, opts, _ring_round)
+    assert counts == (8, 16, 16, 8, 0)
     # (driver misses, device misses, driver invalidations, device invalidations)
     assert by_area == {"desc": (8, 8, 8, 8), "driver_event": (0, 8, 8, 0)}
 
@@ -293,20 +289,8 @@ def test_vbus_ioq_ping_pong_costs_what_the_layout_says() -> None:
     the MESI rules written out afresh to this access list: the same numbers.)"""
     model = get_model("vbus-ioq")
     opts = model.options(queue_size=4, sg="pool", txmitigation=1)
-    inst = model.build(opts, Needs(1, 1500, 1))
-    ctr = new_tracker(inst.mem, inst.layout.line_areas())
-    io = np.zeros(N_IO, dtype=np.int64)
-    for r in range(16):  # warm: four laps
-        _ioq_round(inst, ctr, io, r)
-    before = ctr.copy()
-    for r in range(16, 24):
-        _ioq_round(inst, ctr, io, r)
-    delta = ctr - before
-    assert _counts(delta) == (16, 32, 32, 16, 0)
-    areas = delta[AREA_BASE:LINE_BASE].reshape(len(AREAS), 4)
-    by_area = {
-        AREAS[a]: tuple(int(x) for x in areas[a]) for a in range(len(AREAS)) if areas[a].any()
-    }
+    counts, by_area = _eight_rounds_after_sixteen(model, opts, _ioq_round)
+    assert counts == (16, 32, 32, 16, 0)
     # (driver misses, device misses, driver invalidations, device invalidations)
     assert by_area == {
         "ioq_header": (8, 8, 8, 8),
