@@ -95,13 +95,9 @@ def from_section(section: Any, where: str) -> ClusterSpec | None:
     if section is None:
         return None
     example = 'e.g. [cluster] address = "tcp://HOST:8786" (or "local:4"), timeout = 10'
-    if not isinstance(section, dict):
-        raise VbenchError(f"{where}: cluster must be a table: {example}")
-    bad = [k for k in section if k not in SECTION_KEYS]
-    if bad:
-        raise VbenchError(
-            f"{where}: unknown key 'cluster.{bad[0]}' (valid: {', '.join(SECTION_KEYS)})"
-        )
+    from vbench.config import check_section
+
+    check_section(section, "cluster", SECTION_KEYS, example, where)
     timeout = section.get("timeout", DEFAULT_TIMEOUT)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
         raise VbenchError(f"{where}: cluster.timeout must be seconds > 0 (got {timeout!r})")

@@ -22,7 +22,7 @@ import json
 import math
 import re
 import tomllib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -35,6 +35,17 @@ from vbench.errors import ConfigError, did_you_mean
 def _dym(word: str, options: list[str]) -> str:
     """A suggestion, or else the valid keys: a config key has few enough to list."""
     return did_you_mean(word, options, list_all=True)
+
+
+def check_section(section: Any, name: str, keys: Iterable[str], example: str, where: str) -> None:
+    """A config section (``[report]``, ``[cluster]``) is a table of known keys: else one line
+    naming the problem, with ``example`` and the nearest known key."""
+    if not isinstance(section, dict):
+        raise ConfigError(f"{where}: {name} must be a table: {example} (got {section!r})")
+    known = list(keys)
+    bad = [k for k in section if k not in known]
+    if bad:
+        raise ConfigError(f"{where}: unknown key '{name}.{bad[0]}'{_dym(bad[0], known)}")
 
 
 TOP_KEYS = (
@@ -520,13 +531,7 @@ def _check_report(raw: dict[str, Any], points: list[Point], where: str) -> None:
         return
     report = raw["report"]
     example = 'e.g. [report] metrics = ["lat_p99_ns", "requests_per_s"]'
-    if not isinstance(report, dict):
-        raise ConfigError(f"{where}: report must be a table: {example} (got {report!r})")
-    bad = [k for k in report if k not in REPORT_KEYS]
-    if bad:
-        raise ConfigError(
-            f"{where}: unknown key 'report.{bad[0]}'{_dym(bad[0], list(REPORT_KEYS))}"
-        )
+    check_section(report, "report", REPORT_KEYS, example, where)
     metrics = report.get("metrics")
     if not isinstance(metrics, list) or not metrics or not all(isinstance(m, str) for m in metrics):
         raise ConfigError(
