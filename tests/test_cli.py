@@ -28,7 +28,8 @@ def vbench(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
 
 
 @pytest.mark.parametrize(
-    "model,ref", [("virtio-split", split_layout(256)), ("vbus-ioq", ioq_layout(256, 1))]
+    "model,ref",
+    [("virtio-split", split_layout(256)), ("vbus-ioq", ioq_layout(256, 1, eventq_size=1024))],
 )
 def test_layout_json(model, ref):
     r = vbench("layout", model, "--queue-size", "256", "--format", "json")

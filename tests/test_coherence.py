@@ -288,7 +288,9 @@ def test_vbus_ioq_ping_pong_costs_what_the_layout_says() -> None:
     driver invalidations. (Counted first, before the tracker ran, by a throwaway script applying
     the MESI rules written out afresh to this access list: the same numbers.)"""
     model = get_model("vbus-ioq")
-    opts = model.options(queue_size=4, sg="pool", txmitigation=1)
+    # the IOQ's own handshake: the signal straight to the ring's mailbox (the bridge's event
+    # queue, the default, adds its areas: see the test after this one)
+    opts = model.options(queue_size=4, sg="pool", txmitigation=1, signal_path="direct")
     counts, by_area = _eight_rounds_after_sixteen(model, opts, _ioq_round)
     assert counts == (16, 32, 32, 16, 0)
     # (driver misses, device misses, driver invalidations, device invalidations)
@@ -299,6 +301,41 @@ def test_vbus_ioq_ping_pong_costs_what_the_layout_says() -> None:
     }
 
 
+def test_vbus_ioq_event_queue_hop_costs_what_the_layout_says() -> None:
+    """The same rounds with the signal delivered through the PCI bridge's event queue (the
+    default), the queue of 2 slots so that its lines cycle within the count.
+
+    The queue's lines (``vbench layout vbus-ioq --queue-size 4``, its areas ``evq0.*``): its
+    header line (both indexes, both mailboxes, slot 0's cookie), one line with both slots'
+    ptr/len/valid/sown, and the two 144-byte events, each header on a line of its own. Per
+    round, from the accesses (vbus_ring.bridge_signal, vbus_ioq._take_events):
+
+    - evq header: the host reads the inuse tail (the guest wrote the head last: a miss) and
+      writes the tail (an invalidation); the guest's interrupt-off reads and writes the queue's
+      mailbox (a miss, an invalidation): 1 of each per side;
+    - evq descriptors: the slot's ownership flip both ways, as for the ring's slots: the host
+      reads sown (a miss) and writes it (an invalidation), then the guest does the same;
+    - events: the host rewrites the event's header (the guest read it two rounds ago: an
+      invalidation) and the guest reads it (a miss);
+    - the ring's header line loses the driver's invalidation: the guest no longer masks the
+      ring's mailbox (a read, then a write) but starts the signal's wakeup with a write alone
+      (``dirty = 0``), which takes the line from the device in one transfer (a miss).
+
+    The ring's descriptors and the pool are as in the direct case."""
+    model = get_model("vbus-ioq")
+    opts = model.options(queue_size=4, sg="pool", txmitigation=1, eventq_size=2)
+    counts, by_area = _eight_rounds_after_sixteen(model, opts, _ioq_round)
+    assert by_area == {
+        "ioq_header": (8, 8, 0, 8),
+        "ioq_desc": (8, 12, 12, 8),
+        "sg_pool": (0, 12, 12, 0),
+        "evq_header": (8, 8, 8, 8),
+        "evq_desc": (8, 8, 8, 8),
+        "events": (8, 0, 0, 8),
+    }
+    assert counts == (40, 48, 40, 40, 0)
+
+
 @pytest.mark.parametrize(
     "name,opts",
     [
@@ -307,6 +344,7 @@ def test_vbus_ioq_ping_pong_costs_what_the_layout_says() -> None:
         ("virtio-packed", {"indirect": True}),
         ("virtio-mq", {}),
         ("vbus-ioq", {"sg": "pool"}),
+        ("vbus-ioq", {"tx_completion": "event"}),
         ("vbus-ioq", {"transport": "call"}),
         ("vbus-prio", {"eventq": "designed"}),
     ],
@@ -322,7 +360,7 @@ def test_every_area_of_every_layout_reports_somewhere(name: str, opts: dict) -> 
         first = area.offset // 64
         got = AREAS[line_areas[first]]
         if kind == "ioq":
-            prefix = "evq" if area.name.startswith("evq") else "ioq"
+            prefix = "evq" if area.name.startswith(("evq", "txc")) else "ioq"
             assert got == f"{prefix}_header"
             assert AREAS[line_areas[-(-area.at("ring") // 64)]] == f"{prefix}_desc"
         else:

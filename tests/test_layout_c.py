@@ -485,6 +485,18 @@ struct venet_sg {
 #define VSG_DESC_SIZE(count) \
     (sizeof(struct venet_sg) + sizeof(struct venet_iov) * ((count) - 1))
 
+struct venet_event_header {
+    uint32_t flags;
+    uint32_t size;
+    uint32_t id;
+};
+
+struct venet_event_txc {
+    struct venet_event_header header;
+    uint32_t txqid;
+    aligned_u64 cookie;
+};
+
 /* include/linux/vbus_pci.h: the call() path */
 struct vbus_pci_call_desc {
     uint32_t vector;
@@ -522,6 +534,8 @@ C_TYPES = {
     "vbus_pci_call_desc": "struct vbus_pci_call_desc",
     "vbus_pci_fastcall_desc": "struct vbus_pci_fastcall_desc",
     "vbus_pci_devicecall": "struct vbus_pci_devicecall",
+    "venet_event_header": "struct venet_event_header",
+    "venet_event_txc": "struct venet_event_txc",
 }
 
 _IRQ = [f"irq[{k}].{m}" for k in (0, 1) for m in ("enabled", "pending", "dirty")]
@@ -564,6 +578,8 @@ DEEP_PATHS: dict[str, list[str]] = {
     "vbus_pci_call_desc": ["vector", "len", "datap"],
     "vbus_pci_fastcall_desc": ["call", "call.vector", "call.len", "call.datap", "result"],
     "vbus_pci_devicecall": ["devh", "func", "len", "flags", "datap"],
+    "venet_event_header": ["flags", "size", "id"],
+    "venet_event_txc": ["header", "header.flags", "header.size", "header.id", "txqid", "cookie"],
 }
 VSG_COUNTS = (1, 2, 18, 64)
 IOQ_RING_PROBE = 64  # descriptors whose addresses the C program prints
@@ -659,6 +675,7 @@ def test_vbus_c_declaration_matches_published_sizes(vbus_c):
     assert c["sizeof.vbus_pci_call_desc"] == 16
     assert c["sizeof.vbus_pci_fastcall_desc"] == 24
     assert c["sizeof.vbus_pci_devicecall"] == 32
+    assert c["sizeof.venet_event_txc"] == 24  # device.c's EVQ_EVSIZE: the TXC pool's stride
 
 
 def test_vbus_structs_all_checked():

@@ -44,6 +44,7 @@ from reference.vbus import (
     CALL_FUNC,
     DEVICECALL_BYTES,
     DONE,
+    EVENT_BYTES,
     HC_DEVCALL,
     IDLE,
     RUNG,
@@ -53,9 +54,20 @@ from reference.vbus import (
 )
 
 from vbench.counters import IO_DIR, IO_REQ, IO_SEGS, IO_SIZE, IO_SYNC
-from vbench.layout import VBUS_PCI_DEVICECALL, VBUS_PCI_FASTCALL_DESC, VBUS_PCI_HC_DEVCALL
+from vbench.layout import (
+    IOQ_RING_DESC,
+    VBUS_EVENT,
+    VBUS_PCI_DEVICECALL,
+    VBUS_PCI_FASTCALL_DESC,
+    VBUS_PCI_HC_DEVCALL,
+    VENET_EVENT_TXC,
+    Struct,
+)
 from vbench.memory import ARENA_GPA
+from vbench.models import get_model
 from vbench.models.interface import Needs
+from vbench.simulation import summarize
+from vbench.workload import WorkloadSpec, generate
 
 
 # ================================================================================================
@@ -63,11 +75,14 @@ from vbench.models.interface import Needs
 # ================================================================================================
 class IoqPair(VbusPair):  # the default play hooks: slots handed back in order
     def __init__(self, opts: dict[str, Any], max_segments: int) -> None:
+        hop = opts.get("signal_path", "eventq") == "eventq"
         ref = IoqRef(
             opts["queue_size"],
             txmitigation=opts["txmitigation"],
             sg_pool=opts["sg"] == "pool",
             eoi_windows=opts.get("eoi") == "windows",
+            eventq_size=opts.get("eventq_size", 1024) if hop else 0,
+            txc=opts.get("tx_completion") == "event",
         )
         super().__init__("vbus-ioq", opts, Needs(max_segments, MAX_SIZE), ref)
         lay = self.inst.layout
@@ -75,13 +90,59 @@ class IoqPair(VbusPair):  # the default play hooks: slots handed back in order
         pool = ref.sg_pool
         self.pool = lay.area("sg_pool").offset if pool else 0
         self.entry = lay.params["sg_entry_size"] if pool else 0
+        # the event queues in use, each (name, where, reference, payload offset, event struct)
+        self.queues = [
+            (
+                name,
+                IoqAt.of(lay.area(f"{name}.ioq"), q.size),
+                q,
+                lay.area(f"{name}.events").offset,
+                s,
+            )
+            for name, q, s in (("txc", ref.txcq, VENET_EVENT_TXC), ("evq0", ref.bridge, VBUS_EVENT))
+            if q is not None
+        ]
+        assert [a.name for a in lay.areas if a.name.endswith(".events")] == [
+            name for name, *_ in self.queues for name in [f"{name}.events"]
+        ]
 
     def scalars(self) -> dict[str, int]:
         return self.ioq.scalars(self.inst.mem)
 
+    def event(self, struct: Struct, ev: int) -> tuple[int, ...]:
+        """An event's header fields as the reference keeps them (the TXC event: flags, size,
+        id, txqid, cookie; the bridge's: flags, size, cookie)."""
+        mem = self.inst.mem
+        if struct is VBUS_EVENT:
+            paths = (("flags", 4), ("size", 4), ("cookie", 8))
+        else:
+            paths = (
+                ("header.flags", 4),
+                ("header.size", 4),
+                ("header.id", 4),
+                ("txqid", 4),
+                ("cookie", 8),
+            )
+        return tuple(rd(mem, ev + struct.offset(f), n) for f, n in paths)
+
     def check(self, full: bool = False) -> None:
         deep = full or len(self.trace) % 4 == 0
         self.check_ioq("ioq", self.ioq, self.ref, self.pool, self.entry, deep)
+        mem = self.inst.mem
+        for name, at, q, events, struct in self.queues:
+            self._eq(f"{name} indexes/mailboxes", at.scalars(mem), q.shared_scalars())
+            self._eq(f"{name} ownership", [at.slot(mem, i)[2] for i in range(q.size)], q.sown)
+            got = [self.event(struct, events + struct.size * i) for i in range(q.size)]
+            self._eq(f"{name} events", got, q.events)
+            if deep:  # every slot as the guest posted it at registration
+                for i in range(q.size):
+                    d, ev = at.desc(i), events + struct.size * i
+                    ptr = ARENA_GPA + ev if struct is VBUS_EVENT else struct.size * i
+                    posted = tuple(
+                        rd(mem, d + IOQ_RING_DESC.offset(f), n)
+                        for f, n in (("cookie", 8), ("ptr", 8), ("len", 8), ("valid", 1))
+                    )
+                    self._eq(f"{name} slot {i} posting", posted, (ev, ptr, struct.size, 1))
 
 
 ioq_opts = st.fixed_dictionaries(
@@ -92,6 +153,9 @@ ioq_opts = st.fixed_dictionaries(
         "eoi": st.sampled_from(["linux", "windows"]),
         # only the barrier's kind differs: the reference (which has none) must still agree
         "signal_barrier": st.sampled_from(["wmb", "mb"]),
+        "signal_path": st.sampled_from(["eventq", "direct"]),
+        "eventq_size": st.integers(1, 3),  # one slot is all a signal needs
+        "tx_completion": st.sampled_from(["ring", "event"]),
     }
 )
 
@@ -325,3 +389,135 @@ def test_call_transport_runs_under_either_device(device: str) -> None:
     assert c["requests"] == n
     assert c["kicks"] == n and c["vm_exits"] == n
     assert c["interrupts"] == 0
+
+
+# ================================================================================================
+# the PCI bridge's event queue (signal_path) and venet's TX-complete events (tx_completion)
+# ================================================================================================
+HOP = {"queue_size": 4, "txmitigation": 1, "sg": "pool", "eventq_size": 2}
+
+
+def test_a_device_signal_reaches_the_guest_as_a_bridge_event() -> None:
+    """The first completion's signal fires: one event queued in the bridge's queue, whose own
+    signal raises the MSI. Two more signals while that event's wakeup is open only set the
+    ring's dirty flag (merged): one event for three signals. The handler takes the event,
+    reaps all three, and ends the wakeup (pending = 0) once the ring is drained."""
+    p = IoqPair(HOP, max_segments=1)
+    for _ in range(3):
+        p.add(64, 1, write=False, last=True)
+    fired = []
+    for _ in range(3):
+        p.pop()
+        p.push(0)
+        fired.append(p.irq(False))
+    assert fired == [1, 0, 0]
+    bridge = p.ref.bridge
+    assert (bridge.idx["inuse"]["head"], bridge.idx["inuse"]["tail"]) == (0, 1)
+    assert bridge.events[0] == (0, EVENT_BYTES, 0)  # the event names the ring's signal
+    p.irq_off()
+    assert [p.reap() for _ in range(4)] == [0, 1, 2, None]
+    assert p.ref.mbox["north"]["pending"] == 0 and not p.ref.open
+    assert p.irq_on() == 1
+    p.drain()
+
+
+def test_a_signal_while_the_wakeup_is_open_is_looked_at_again() -> None:
+    """The device signals after the guest drained the ring but before it ended the wakeup:
+    ending it finds dirty set and looks at the ring again (no event, no MSI needed)."""
+    p = IoqPair(HOP, max_segments=1)
+    p.add(64, 1, write=False, last=True)
+    p.pop()
+    p.push(0)
+    assert p.irq(True) == 1
+    p.irq_off()
+    p.add(64, 1, write=False, last=True)  # a second request, served before the first reap
+    p.pop()
+    p.push(0)
+    assert p.irq(True) == 0  # merged: the first event's wakeup is still open
+    assert [p.reap() for _ in range(3)] == [0, 1, None]
+    assert p.ref.bridge.idx["inuse"]["tail"] == 1  # still the one event
+    p.drain()
+
+
+TXC = {**HOP, "tx_completion": "event"}
+
+
+def test_tx_complete_events_name_each_packet_and_signal_their_queue() -> None:
+    """venetdev_rx with VENET_CAP_EVQ_TXC: each slot handed back is followed by a TX-complete
+    event naming its packet, and the signal goes to venet's event queue (through the bridge),
+    never to the ring's own mailbox. The guest's first event takes back every slot handed
+    back (vbus_enet_tx_reap), each event completes its packet, and the events are cleared."""
+    p = IoqPair(TXC, max_segments=2)
+    for _ in range(2):
+        p.add(100, 2, write=False, last=True)
+    for _ in range(2):
+        p.pop()
+        p.push(0)
+    txc = p.ref.txcq
+    assert [e[4] for e in txc.events[:2]] == [0, 1]  # the packets' cookies, in order
+    assert p.irq(True) == 1
+    assert p.ref.mbox["north"]["dirty"] == 0  # the ring's own signal is never injected
+    p.irq_off()
+    assert p.reap() == 0
+    assert p.ref.idx["valid"]["head"] == 2  # both slots already back in the free list
+    assert p.reap() == 1
+    assert p.reap() is None
+    assert txc.events[:2] == [(0, 0, 0, 0, 0)] * 2  # the guest's memset
+    p.drain()
+
+
+@pytest.mark.parametrize("signal_path", ["eventq", "direct"])
+def test_tx_complete_runs_end_clean_under_the_engine(signal_path: str) -> None:
+    """Many requests through a small ring in every engine mode: nothing lost (run_model checks
+    every request completes once), the audit clean, one event per request written."""
+    opts = {"queue_size": 8, "tx_completion": "event", "signal_path": signal_path}
+    wl = {"requests": 3000, "arrival": {"kind": "poisson", "rate": 5e6}, "segments": 2}
+    for engine in ({"batch": 8}, {"batch": 8, "driver": "poll"}, {"batch": 4, "device": "poll"}):
+        run = simulate("vbus-ioq", opts, wl, engine)
+        c = counters(run)
+        assert c["requests"] == 3000
+        assert get_model("vbus-ioq").audit(run.instance) == []
+        ring = simulate("vbus-ioq", {**opts, "tx_completion": "ring"}, wl, engine)
+        # each packet's TX-complete event is one more descriptor written by the device
+        assert c["desc_written"] - counters(ring)["desc_written"] >= 3000
+
+
+def test_the_hop_costs_event_queue_lines_and_direct_has_none() -> None:
+    """The default delivers signals through the bridge's event queue: its header,
+    descriptors and events cost lines that the direct what-if does not have, and nothing
+    else about the ring changes (same requests, kicks)."""
+    wl = {"requests": 4000, "arrival": {"kind": "poisson", "rate": 1e6}}
+    rows = {}
+    for path in ("eventq", "direct"):
+        run = simulate("vbus-ioq", {"signal_path": path}, wl, {"batch": 8})
+        rows[path] = summarize(run, generate(WorkloadSpec.model_validate(wl), 1))
+    hop, direct = rows["eventq"], rows["direct"]
+    for area in ("evq_header", "evq_desc", "events"):
+        assert hop[f"lines_per_req_{area}"] > 0, area
+        assert direct[f"lines_per_req_{area}"] == 0, area
+    assert hop["lines_per_req"] > direct["lines_per_req"]
+    assert hop["requests"] == direct["requests"] == 4000
+
+
+def test_check_refuses_tx_complete_events_on_call() -> None:
+    mdef = get_model("vbus-ioq")
+    needs = Needs(max_segments=1, max_size=1500)
+    msg = mdef.check(mdef.options(transport="call", tx_completion="event"), needs, 1)
+    assert msg is not None and "tx_completion" in msg and "\n" not in msg
+    assert mdef.check(mdef.options(transport="call"), needs, 1) is None
+
+
+def test_layout_places_both_event_queues_on_lines_of_their_own() -> None:
+    mdef = get_model("vbus-ioq")
+    opts = mdef.options(queue_size=16, tx_completion="event", eventq_size=32)
+    lay = mdef.layout(opts, Needs(max_segments=2, max_size=1500))
+    names = [a.name for a in lay.areas]
+    assert names == ["ioq", "sg_pool", "txc.ioq", "txc.events", "evq0.ioq", "evq0.events"]
+    for a in lay.areas:
+        assert a.offset % 64 == 0, a.name
+    assert lay.area("txc.events").size == 24 * 16  # EVQ_EVSIZE x tx_ringlen
+    assert lay.area("evq0.events").size == 144 * 32
+    ends = sorted((a.offset, a.offset + a.size) for a in lay.areas)
+    assert all(e0 <= s1 for (_, e0), (s1, _) in zip(ends, ends[1:], strict=False))
+    direct = mdef.layout(mdef.options(signal_path="direct"), Needs(1, 1500))
+    assert [a.name for a in direct.areas] == ["ioq", "sg_pool"]

@@ -173,6 +173,14 @@ VENET_SG = _s(
     ("count", "u32"),
     ("iov", VENET_IOV, 1),
 )
+# venet's own event queue (VENET_CAP_GROUP_EVENTQ): the TX-complete event the device sends per
+# packet when VENET_CAP_EVQ_TXC is negotiated; the guest's pool holds count events of
+# sizeof(struct venet_event_txc) bytes (device.c: EVQ_EVSIZE), back to back.
+VENET_EVENT_HEADER = _s("venet_event_header", ("flags", "u32"), ("size", "u32"), ("id", "u32"))
+VENET_EVENT_TXC = _s(
+    "venet_event_txc", ("header", VENET_EVENT_HEADER), ("txqid", "u32"), ("cookie", "u64")
+)
+VENET_EVENT_ID_TXC = 1  # VENET_EVENT_TXC
 
 # vbus call(): the guest fills its per-CPU fastcall descriptor, which points at a devicecall
 # (AlacrityVM include/linux/vbus_pci.h), then writes its CPU number to the fastcall doorbell.
@@ -205,6 +213,8 @@ STRUCTS: dict[str, Struct] = {
         VENET_SG_CSUM,
         VENET_SG_GSO,
         VENET_SG,
+        VENET_EVENT_HEADER,
+        VENET_EVENT_TXC,
         VBUS_PCI_CALL_DESC,
         VBUS_PCI_FASTCALL_DESC,
         VBUS_PCI_DEVICECALL,
@@ -305,7 +315,7 @@ class ArenaLayout:
             if kind != "ioq":
                 out[first:end] = AREAS.index(kind)
                 continue
-            prefix = "evq" if a.name.startswith("evq") else "ioq"
+            prefix = "evq" if a.name.startswith(("evq", "txc")) else "ioq"
             split = -(-a.at("ring") // LINE)  # a line holding header and descriptors: header
             out[first:end] = AREAS.index(f"{prefix}_desc")
             out[first:split] = AREAS.index(f"{prefix}_header")
@@ -450,8 +460,17 @@ def split_layout(
     return ArenaLayout("virtio-split", n, tuple(areas), params)
 
 
-def ioq_layout(count: int, sg_segments: int = 0, call: bool = False) -> ArenaLayout:
-    """One vbus IOQ region (ioq_ring_head + ring[count]) and, for SG mode, the venet_sg pool.
+def ioq_layout(
+    count: int,
+    sg_segments: int = 0,
+    call: bool = False,
+    eventq_size: int = 0,
+    txc: bool = False,
+) -> ArenaLayout:
+    """One vbus IOQ region (ioq_ring_head + ring[count]) and, for SG mode, the venet_sg pool;
+    with ``txc`` venet's own event queue for TX-complete events (``txc.*``, ``count`` slots, as
+    vbus-enet.c sizes it: ``vbus_enet_evq_negcap(priv, tx_ringlen)``); with ``eventq_size``
+    the PCI bridge's event queue (``evq0.*``) through which every device signal reaches the guest.
 
     The pool is the region venet registers once with shm() ("pre-mapped tx descriptors"):
     ``count`` entries of ``VSG_DESC_SIZE(sg_segments)`` bytes packed back to back, so entries
@@ -501,7 +520,20 @@ def ioq_layout(count: int, sg_segments: int = 0, call: bool = False) -> ArenaLay
                 Field("devicecall", LINE, VBUS_PCI_DEVICECALL.size, "vbus_pci_devicecall"),
             )
         )
+    if txc:
+        areas.extend(
+            eventq_areas("txc", _end(areas), count, "venet event queue (TX-complete)", txc=True)
+        )
+        params["txc_event_size"] = VENET_EVENT_TXC.size
+    if eventq_size > 0:
+        areas.extend(eventq_areas("evq0", _end(areas), eventq_size, "PCI bridge event queue"))
+        params["eventq_size"] = eventq_size
+        params["event_size"] = VBUS_EVENT.size
     return ArenaLayout("vbus-ioq", count, tuple(areas), params)
+
+
+def _end(areas: list[Area]) -> int:
+    return max(a.offset + a.size for a in areas)
 
 
 # --- vbus-prio: event queues (appended for vbench.models.vbus_prio) -----------------------------
@@ -525,6 +557,36 @@ def _shift_area(a: Area, name: str, offset: int) -> Area:
     return Area(name, offset, a.size, a.align, a.writer, a.fields, a.what)
 
 
+def eventq_areas(name: str, end: int, count: int, what: str, txc: bool = False) -> list[Area]:
+    """An event queue placed at the first line at or after ``end``: its IOQ (``<name>.ioq``, a
+    ring of ``count`` descriptors) and, on the next line, the payload area the guest registers
+    (``<name>.events``): the PCI bridge's 144-byte events, or with ``txc`` venet's TX-complete
+    events of ``sizeof(struct venet_event_txc)`` bytes."""
+    base = _align_up(end, LINE)
+    (ring,) = ioq_layout(count).areas
+    event, kind = (VENET_EVENT_TXC, "venet_event_txc") if txc else (VBUS_EVENT, "vbus_event")
+    off = _align_up(base + ring.size, LINE)
+    return [
+        Area(
+            f"{name}.ioq",
+            base,
+            ring.size,
+            ring.align,
+            "both",
+            ring.fields,
+            f"{what}: ioq_ring_head with its shm_signal, then ring[{count}]",
+        ),
+        _area(
+            f"{name}.events",
+            off,
+            LINE,
+            "device",
+            f"{what} payloads: {count} events of {event.size} bytes",
+            Field("events", 0, event.size * count, kind, count),
+        ),
+    ]
+
+
 def vbus_prio_layout(
     count: int, classes: int, sg_segments: int, eventqs: int, eventq_size: int
 ) -> ArenaLayout:
@@ -543,31 +605,9 @@ def vbus_prio_layout(
             areas.append(_shift_area(a, f"q{k}.{a.name}", base + a.offset))
         end = max(a.offset + a.size for a in areas)
     for e in range(eventqs):
-        base = _align_up(end, LINE)
-        (ring,) = ioq_layout(eventq_size).areas
-        areas.append(
-            Area(
-                f"evq{e}.ioq",
-                base,
-                ring.size,
-                ring.align,
-                "both",
-                ring.fields,
-                f"event queue {e}: ioq_ring_head with its shm_signal, then ring[{eventq_size}]",
-            )
-        )
-        off = _align_up(base + ring.size, LINE)
-        areas.append(
-            _area(
-                f"evq{e}.events",
-                off,
-                LINE,
-                "device",
-                f"event queue {e} payloads: {eventq_size} events of {VBUS_EVENT_BYTES} bytes",
-                Field("events", 0, VBUS_EVENT.size * eventq_size, "vbus_event", eventq_size),
-            )
-        )
-        end = off + VBUS_EVENT.size * eventq_size
+        pair = eventq_areas(f"evq{e}", end, eventq_size, f"event queue {e}")
+        areas.extend(pair)
+        end = pair[1].offset + pair[1].size
     params = {
         "region_size": ioq_region_size(count),
         "classes": classes,

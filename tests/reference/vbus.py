@@ -9,7 +9,14 @@ io slot, the handle encoding, the values written into the call descriptors and e
   ``txmitigation`` completions and when it runs empty; the driver reaps at the ``valid`` head
   what the device handed back. A mailbox already masked has no wakeup to run; with the Windows
   EOI policy the driver's handler only clears ``dirty`` and its end (EOI) clears ``pending``,
-  the mailbox staying on.
+  the mailbox staying on. With the PCI bridge's event queue (``eventq_size``) a device signal
+  that fires queues an event whose own mailbox raises the interrupt; the guest takes the events
+  (each starting the signal's wakeup: ``dirty = 0``), reaps, and ends the wakeup once drained
+  (``pending = 0``, again if ``dirty`` was set meanwhile). With TX-complete events (``txc``)
+  the device queues one event per packet it hands back (venet's own event queue, as many slots
+  as the ring) and signals that queue instead of the ring; the guest, per event, first takes
+  back every slot handed back, then completes the packet the event names, clears the event and
+  hands its slot back with a signal to the host (whose mailbox there is off).
 * :class:`IoqCallRef`: ``vbus-ioq`` with ``transport = "call"``. A request is one synchronous
   vbus_pci ``call()``: the driver fills its per-CPU devicecall (the parameters) and the fastcall
   that names it, then rings the doorbell; the host serves the call inside that one exit (reads
@@ -48,10 +55,22 @@ class IoqRef:
     """Reference IOQ: one descriptor array, two head/tail/full indexes, two mailboxes."""
 
     def __init__(
-        self, count: int, *, txmitigation: int, sg_pool: bool, eoi_windows: bool = False
+        self,
+        count: int,
+        *,
+        txmitigation: int,
+        sg_pool: bool,
+        eoi_windows: bool = False,
+        eventq_size: int = 0,
+        txc: bool = False,
     ) -> None:
         self.count = count
         self.eoi_windows = eoi_windows
+        # venet's TX-complete queue and the PCI bridge's event queue, when in use
+        self.txcq = EventQueueRef(count, empty=TXC_CLEARED) if txc else None
+        self.bridge = EventQueueRef(eventq_size) if eventq_size else None
+        self.open = False  # driver: the signal's wakeup, started by a bridge event
+        self.cookies: dict[int, int] = {}  # device: per slot taken, the packet's cookie
         self.txmitigation = txmitigation
         self.sg_pool = sg_pool
         # --- shared memory ---
@@ -91,6 +110,14 @@ class IoqRef:
         m["enabled"] = 1
         return 0 if (m["dirty"] or m["pending"]) else 1
 
+    def _signal_mbox(self) -> Mailbox:
+        """The mailbox the device signals: the ring's, or with TX-complete events the queue's."""
+        return self.txcq.mbox["north"] if self.txcq else self.mbox["north"]
+
+    def _irq_mbox(self) -> Mailbox:
+        """The mailbox that raises the interrupt: the signal's own, or the bridge queue's."""
+        return self.bridge.mbox["north"] if self.bridge else self._signal_mbox()
+
     def _push_tail(self, name: str) -> None:
         ix = self.idx[name]
         t = (ix["tail"] + 1) % self.count
@@ -124,7 +151,7 @@ class IoqRef:
         r, self.push_inject = self.push_inject, -1
         return r
 
-    def reap(self) -> tuple[int, int] | None:
+    def _reap_ring(self) -> tuple[int, int] | None:
         s = self.slots[self.idx["valid"]["head"]]
         if not s.valid or s.sown:
             return None
@@ -132,18 +159,55 @@ class IoqRef:
         self._pop_head("valid")
         return (s.cookie, 0)
 
+    def _reap_txc(self) -> tuple[int, int] | None:
+        """One TX-complete event: every slot handed back is taken back first, then the packet
+        the event names completes; the event is cleared and its slot handed back (a signal)."""
+        q = self.txcq
+        if q.sown[q.idx["inuse"]["head"]]:
+            return None
+        while self._reap_ring() is not None:
+            pass
+        h, event = q.take()
+        assert event[:4] == (0, TXC_BYTES, TXC_ID, 0), f"not a TX-complete event: {event}"
+        q.events[h] = TXC_CLEARED
+        inject(q.mbox["south"])
+        return (event[4], 0)
+
+    def _reap_one(self) -> tuple[int, int] | None:
+        return self._reap_txc() if self.txcq else self._reap_ring()
+
+    def reap(self) -> tuple[int, int] | None:
+        if self.bridge is None:
+            return self._reap_one()
+        for signal in self.bridge.consume():
+            assert signal == 0, "one device signal: its cookie is 0"
+            self._signal_mbox()["dirty"] = 0
+            self.open = True
+        while self.open:
+            got = self._reap_one()
+            if got is not None:
+                return got
+            m = self._signal_mbox()  # drained: the wakeup ends unless signalled again
+            m["pending"] = 0
+            if m["dirty"]:
+                m["dirty"] = 0
+                continue
+            self.open = False
+        return None
+
     def disable_interrupts(self) -> int:
         if self.eoi_windows:
-            self.mbox["north"]["dirty"] = 0  # the handler is deferred; the mailbox stays on
+            self._irq_mbox()["dirty"] = 0  # the handler is deferred; the mailbox stays on
             return 0
-        return self._disable("north")
+        return wakeup_and_mask(self._irq_mbox())
 
     def enable_interrupts(self) -> int:
+        idle = 0 if self.open else 1
+        m = self._irq_mbox()
         if self.eoi_windows:
-            m = self.mbox["north"]
             m["pending"] = 0  # EOI
-            return 0 if m["dirty"] else 1
-        return self._enable("north")
+            return 0 if m["dirty"] else idle
+        return unmask(m) and idle
 
     # --- device ----------------------------------------------------------------------------
     def pop(self) -> Popped | None:
@@ -155,6 +219,7 @@ class IoqRef:
         if not s.sown:
             return None
         self.taken += 1
+        self.cookies[h] = s.cookie  # venetdev_rx keeps it for the TX-complete event
         segs = s.segs if self.sg_pool else 1
         return Popped(s.cookie, s.size, segs, h, 0)
 
@@ -165,6 +230,8 @@ class IoqRef:
         self.taken -= 1
         self._pop_head("inuse")
         self.slots[handle].sown = 0
+        if self.txcq:
+            self.txcq.push((0, TXC_BYTES, TXC_ID, 0, self.cookies[handle]))
         self.unsignalled += 1
         return 0
 
@@ -173,7 +240,10 @@ class IoqRef:
         if k == 0 or (k < self.txmitigation and not last):
             return -1
         self.unsignalled = 0
-        return self._inject("north")
+        fired = inject(self._signal_mbox())
+        if self.bridge is None or not fired:
+            return fired
+        return self.bridge.produce(0)
 
     def disable_kicks(self) -> int:
         return self._disable("south")
@@ -317,6 +387,11 @@ class IoqCallRef(IoqRef):
 EVENTQ_MAX = 8  # the connector routes a signal to event queue min(prio, count - 1), count <= 8
 EVENT_BYTES = 144  # one vbus event; vbench writes its header {u32 flags, u32 size, u64 cookie}
 HANDLE_Q = 1 << 16  # the device's push handle: class * HANDLE_Q + slot in that class's IOQ
+# venet.h: struct venet_event_txc {{u32 flags, u32 size, u32 id} header, u32 txqid, u64 cookie},
+# 24 bytes with x86-64 alignment; VENET_EVENT_TXC = 1. An event as the tuple of those fields.
+TXC_BYTES = 24
+TXC_ID = 1
+TXC_CLEARED = (0, 0, 0, 0, 0)  # what the guest's memset leaves
 
 
 class EventQueueRef:
@@ -325,11 +400,11 @@ class EventQueueRef:
     produces at the inuse tail while it owns the slot and flips it to the guest; the guest
     consumes at the inuse head while it owns the slot and flips it back."""
 
-    def __init__(self, size: int) -> None:
+    def __init__(self, size: int, empty: tuple[int, ...] = (0, 0, 0)) -> None:
         self.size = size
         # --- shared memory ---
         self.sown = [1] * size  # 1: the slot (its event) is the host's
-        self.events = [(0, 0, 0)] * size  # each slot's event header: (flags, size, cookie)
+        self.events = [empty] * size  # each slot's event, as its header's fields
         self.idx = {
             "valid": {"head": 0, "tail": 0, "full": 1},
             "inuse": {"head": 0, "tail": 0, "full": 0},
@@ -337,30 +412,40 @@ class EventQueueRef:
         # the guest takes this queue's MSI; the host never waits for room, so its mask stays off
         self.mbox = {"north": new_mailbox(1), "south": new_mailbox(0)}
 
-    def produce(self, signal: int) -> int:
-        """Host: queue the event of device signal ``signal``; 1 if that raised the MSI."""
+    def push(self, event: tuple[int, ...]) -> None:
+        """Host: queue ``event`` at the inuse tail and hand its slot to the guest."""
         ix = self.idx["inuse"]
         t = ix["tail"]
         if not self.sown[t]:
-            raise AssertionError("event queue overflow: a device signal's event would be lost")
-        self.events[t] = (0, EVENT_BYTES, signal)
+            raise AssertionError("event queue overflow: an event would be lost")
+        self.events[t] = event
         ix["tail"] = (t + 1) % self.size
         if ix["tail"] == ix["head"]:
             ix["full"] = 1
         self.sown[t] = 0
+
+    def produce(self, signal: int) -> int:
+        """Host (the PCI bridge): queue the event of device signal ``signal``; 1 if that raised
+        the MSI."""
+        self.push((0, EVENT_BYTES, signal))
         return inject(self.mbox["north"])
 
-    def consume(self) -> list[int]:
-        """Guest: take every queued event (oldest first), handing each slot back to the host;
-        the signals they name. After taking any, the guest signals the host (a dirty write)."""
+    def take(self) -> tuple[int, tuple[int, ...]]:
+        """Guest: the slot at the inuse head and its event, the slot handed back to the host."""
         ix = self.idx["inuse"]
+        h = ix["head"]
+        assert not self.sown[h], "no event queued"
+        ix["head"] = (h + 1) % self.size
+        ix["full"] = 0
+        self.sown[h] = 1
+        return h, self.events[h]
+
+    def consume(self) -> list[int]:
+        """Guest: take every queued event (oldest first); the signals they name. After taking
+        any, the guest signals the host (a dirty write)."""
         out = []
-        while not self.sown[ix["head"]]:
-            h = ix["head"]
-            out.append(self.events[h][2])
-            ix["head"] = (h + 1) % self.size
-            ix["full"] = 0
-            self.sown[h] = 1
+        while not self.sown[self.idx["inuse"]["head"]]:
+            out.append(self.take()[1][2])
         if out:
             inject(self.mbox["south"])
         return out

@@ -27,6 +27,35 @@ status, all inside that exit: no ring, no signal, no interrupt.
 cleared only when the deferred handler finishes (an end-of-interrupt), and the mailbox is not
 disabled meanwhile.
 
+``signal_path = "eventq"`` (the default): a device signal reaches the guest as AlacrityVM's PCI
+bridge delivers every shm-signal: when the IOQ's north mailbox fires, the host pushes an event
+naming the signal into the bridge's event queue and injects that queue's own signal, which
+raises the MSI (``kernel/vbus/connectors``: ``event_inject`` / ``events_flush``); the guest's
+event-queue interrupt disables that queue's mailbox and defers, the deferred handler takes the
+events (``drivers/vbus/pci-bridge.c``: ``eventq_wakeup``), each one starting the named signal's
+wakeup (``dirty = 0``), reaps, and ends the wakeup once the ring is drained (``pending = 0``,
+looking again if ``dirty`` was set meanwhile); it signals the host after taking events (its
+mailbox is off: a ``dirty`` write). A burst of device signals merges into one event while the
+wakeup is open, and the event queue's own mailbox merges MSIs: the second layer of coalescing.
+This is :mod:`vbench.models.vbus_prio`'s delivery with one IOQ and one event queue, from the same
+primitives (:mod:`vbench.models.vbus_ring`). ``signal_path = "direct"`` is the what-if without
+the hop: the IOQ's north mailbox raises the interrupt itself. ``eoi`` applies to the mailbox
+that raises the interrupt (the event queue's with the hop).
+
+``tx_completion = "event"``: venet's TX-complete events (``VENET_CAP_EVQ_TXC``, which the
+shipped guest driver requests and the device grants): after handing each slot back the device
+writes a ``venet_event_txc`` naming the packet into venet's own event queue (``venetdev_rx``:
+``ioq_iter_pop`` then ``evq_send_txc``, without a signal), and signals *that* queue (not the TX
+ring) every ``txmitigation`` packets and when it runs dry. The guest's event handler
+(``deferred_evq_isr`` / ``evq_txc_event``) first reaps every slot handed back
+(``vbus_enet_tx_reap``), then completes the packet the event names, clears the event and pops
+it with auto-update (a signal to the host, whose mailbox on that queue is off). The queue has as
+many slots as the TX ring (``vbus_enet_evq_negcap(priv, tx_ringlen)``); venet's backpressure
+path for a full event queue (``txclist``) is not modelled: vbench's driver drains every queued
+event in each reap round and hands a slot back only while handling an event queued after it,
+so at most ``queue_size`` events are ever queued (a full queue is reported by ``audit``).
+``tx_completion = "ring"`` (the default): the driver reaps completions from the ring itself.
+
 The shm-signal wakeup with the Linux policy (pending cleared once all dirty state is drained)
 maps onto the interface the same way on both sides: ``disable_*`` is the wakeup whose handler
 disables the mailbox and works the ring in a deferred context (as venet's NAPI poll and the
@@ -47,8 +76,6 @@ from vbench.counters import (
     C_BYTES_COPIED,
     C_DESC_READ,
     C_DESC_WRITTEN,
-    C_INJECTS,
-    C_SEGMENTS,
     IO_HANDLE,
     IO_LAST,
     IO_LEN,
@@ -63,22 +90,16 @@ from vbench.layout import (
     IOQ_IDX_INUSE,
     IOQ_IDX_VALID,
     IOQ_MAX_COUNT,
-    IOQ_RING_DESC,
-    IOQ_RING_HEAD,
     IOQ_RING_IDX,
-    IOQ_RING_MAGIC,
-    IOQ_RING_VER,
     LINE,
     SHM_NORTH,
-    SHM_SIGNAL_DESC,
-    SHM_SIGNAL_IRQ,
-    SHM_SIGNAL_MAGIC,
-    SHM_SIGNAL_VER,
     SHM_SOUTH,
     VBUS_PCI_DEVICECALL,
     VBUS_PCI_FASTCALL_DESC,
     VBUS_PCI_HC_DEVCALL,
-    VENET_IOV,
+    VENET_EVENT_HEADER,
+    VENET_EVENT_ID_TXC,
+    VENET_EVENT_TXC,
     VENET_SG,
     ArenaLayout,
     ioq_layout,
@@ -88,12 +109,9 @@ from vbench.memory import (
     ld8,
     ld32,
     ld64,
-    mb,
     new_mem,
     req_of_addr,
-    rmb,
     seg_addr,
-    seg_len,
     st8,
     st32,
     st64,
@@ -101,6 +119,38 @@ from vbench.memory import (
     wmb,
 )
 from vbench.models.interface import Instance, ModelDef, ModelOptions, Needs, implement
+from vbench.models.vbus_ring import (
+    DESC_BYTES,
+    DESC_COOKIE,
+    DESC_SOWN,
+    DESC_VALID,
+    EVENT_BYTES,
+    IDX_HEAD,
+    MBOX_DIRTY,
+    MBOX_ENABLED,
+    MBOX_PENDING,
+    SG_WHAT,
+    bridge_event,
+    bridge_signal,
+    evq_claim,
+    evq_next,
+    evq_publish,
+    evq_release,
+    index_state,
+    inject,
+    ioq_complete,
+    ioq_post,
+    ioq_read,
+    ioq_reap,
+    mailbox_disable,
+    mailbox_enable,
+    mailbox_offset,
+    post_events,
+    register_ioq,
+    signal_close,
+    signal_open,
+    store_then_check,
+)
 
 NAME = "vbus-ioq"
 
@@ -110,8 +160,8 @@ CFG = np.dtype(
         ("ring", np.int64),
         ("valid_idx", np.int64),
         ("inuse_idx", np.int64),
-        ("north", np.int64),  # the driver's mailbox {enabled, pending, dirty}
-        ("south", np.int64),  # the device's mailbox
+        ("north", np.int64),  # the TX ring's driver mailbox {enabled, pending, dirty}
+        ("south", np.int64),  # the TX ring's device mailbox
         ("pool", np.int64),
         ("entry", np.int64),
         ("sg_pool", np.int64),
@@ -119,29 +169,30 @@ CFG = np.dtype(
         ("call", np.int64),  # offset of the call() area, or -1 for the ring transport
         ("eoi_windows", np.int64),
         ("signal_mb", np.int64),  # 1: a full barrier in shm-signal's store-then-check steps
+        ("signal", np.int64),  # the mailbox the device signals: the TX ring's or the TXC queue's
+        ("irq", np.int64),  # the mailbox that raises the interrupt: ``signal`` or the bridge's
+        ("bridge", np.int64),  # 1: signals go through the bridge's event queue (the hop)
+        ("evq_ring", np.int64),  # the bridge's event queue ...
+        ("evq_inuse", np.int64),
+        ("evq_count", np.int64),
+        ("evq_north", np.int64),
+        ("evq_south", np.int64),
+        ("txc", np.int64),  # 1: tx_completion = "event"
+        ("txc_ring", np.int64),  # venet's event queue ...
+        ("txc_inuse", np.int64),
+        ("txc_count", np.int64),
+        ("txc_south", np.int64),
+        ("txc_base", np.int64),  # its event pool: an event's offset is its slot's ptr + this
     ]
 )
 
-# offsets inside the structures, from the one layout definition
-_DESC_COOKIE = IOQ_RING_DESC.offset("cookie")
-_DESC_PTR = IOQ_RING_DESC.offset("ptr")
-_DESC_LEN = IOQ_RING_DESC.offset("len")
-_DESC_VALID = IOQ_RING_DESC.offset("valid")
-_DESC_SOWN = IOQ_RING_DESC.offset("sown")
-_DESC_BYTES = IOQ_RING_DESC.size
-_IDX_HEAD = IOQ_RING_IDX.offset("head")
-_IDX_TAIL = IOQ_RING_IDX.offset("tail")
-_IDX_FULL = IOQ_RING_IDX.offset("full")
-_MBOX_ENABLED = SHM_SIGNAL_IRQ.offset("enabled")
-_MBOX_PENDING = SHM_SIGNAL_IRQ.offset("pending")
-_MBOX_DIRTY = SHM_SIGNAL_IRQ.offset("dirty")
 _SG_COOKIE = VENET_SG.offset("cookie")
-_SG_LEN = VENET_SG.offset("len")
-_SG_COUNT = VENET_SG.offset("count")
-_SG_IOV = VENET_SG.offset("iov")
-_IOV_LEN = VENET_IOV.offset("len")
-_IOV_PTR = VENET_IOV.offset("ptr")
-_IOV_BYTES = VENET_IOV.size
+_TXC_FLAGS = VENET_EVENT_TXC.offset("header") + VENET_EVENT_HEADER.offset("flags")
+_TXC_SIZE = VENET_EVENT_TXC.offset("header") + VENET_EVENT_HEADER.offset("size")
+_TXC_ID = VENET_EVENT_TXC.offset("header") + VENET_EVENT_HEADER.offset("id")
+_TXC_QID = VENET_EVENT_TXC.offset("txqid")
+_TXC_COOKIE = VENET_EVENT_TXC.offset("cookie")
+_TXC_BYTES = VENET_EVENT_TXC.size
 
 _FASTCALL_VECTOR = VBUS_PCI_FASTCALL_DESC.offset("call.vector")
 _FASTCALL_LEN = VBUS_PCI_FASTCALL_DESC.offset("call.len")
@@ -158,19 +209,14 @@ _DEVCALL_BYTES = VBUS_PCI_DEVICECALL.size
 # driver private state
 DRV_KICK = 0  # the result of the last push's inject (-1: none)
 DRV_CALL_REQ = 1  # the request of the open call() (-1: none)
-DRV_SLOTS = 2
+DRV_OPEN = 2  # with the hop: 1 while the signal's wakeup is open (an event started it)
+DRV_SLOTS = 3
 # device private state
 DEV_UNSIGNALLED = 0  # completions not yet signalled
 DEV_CURSOR = 1  # the device's iterator position on the inuse index (ioq_iter: pos)
 DEV_TAKEN = 2  # slots read but not yet popped (completed), in order
-DEV_SLOTS = 3
-
-
-#: What ``sg`` means, for this model and for vbus-prio's class IOQs alike.
-SG_WHAT = (
-    "pool: each request a venet_sg list in the pool registered once; flat: a multi-segment "
-    "request gathered into one buffer by a copy"
-)
+DEV_TXC_LOST = 3  # TX-complete events that found venet's event queue full (must stay 0)
+DEV_BASE = 4  # tx_completion = "event": per slot, the cookie of the packet taken from it
 
 
 class Options(ModelOptions):
@@ -192,8 +238,8 @@ class Options(ModelOptions):
     )
     eoi: Literal["linux", "windows"] = Field(
         "linux",
-        description="the driver mailbox's policy: linux (pending cleared once all dirty state is "
-        "drained), or windows (pending cleared only when the deferred handler ends)",
+        description="the interrupting mailbox's policy: linux (pending cleared once all dirty "
+        "state is drained), or windows (pending cleared only when the deferred handler ends)",
     )
     signal_barrier: Literal["wmb", "mb"] = Field(
         "wmb",
@@ -203,159 +249,21 @@ class Options(ModelOptions):
             "a wakeup), or mb, the full barrier that closes the race, at its price"
         ),
     )
-
-
-# --- the shm-signal and IOQ primitives ----------------------------------------------------------
-@njit(inline="always")
-def _store_then_check(mem, ctr, side, full):
-    """The barrier between shm-signal's store of its own flag and its load of the peer's.
-
-    Pairs inject (``dirty = 1``, then test ``enabled``/``pending``) with enable (``enabled =
-    1``, then test ``dirty``/``pending``) or the end of a wakeup (``pending = 0``, then test
-    ``dirty``) on the other side. ``wmb`` is what vbus ships; it does
-    not order a store before a later load on x86, so both sides can miss each other. ``mb``
-    does (option ``signal_barrier``)."""
-    if full != 0:
-        mb(mem, ctr, side)
-    else:
-        wmb(mem, ctr)
-
-
-@njit(inline="always")
-def _inject(mem, ctr, side, mbox, full):
-    """shm_signal_inject towards the mailbox at ``mbox``: 1 a real notification, 0 suppressed."""
-    ctr[C_INJECTS] += 1
-    st8(mem, ctr, side, mbox + _MBOX_DIRTY, 1)
-    _store_then_check(mem, ctr, side, full)
-    if (
-        ld8(mem, ctr, side, mbox + _MBOX_ENABLED) != 0
-        and ld8(mem, ctr, side, mbox + _MBOX_PENDING) == 0
-    ):
-        st8(mem, ctr, side, mbox + _MBOX_PENDING, 1)
-        wmb(mem, ctr)
-        return 1
-    return 0
-
-
-@njit(inline="always")
-def _tail_push(mem, ctr, side, idx, count):
-    """idx_tail_push: advance the tail, setting ``full`` first when it meets the head."""
-    t = ld32(mem, ctr, side, idx + _IDX_TAIL) + 1
-    if t == count:
-        t = 0
-    if ld32(mem, ctr, side, idx + _IDX_HEAD) == t:
-        rmb(mem, ctr)
-        st8(mem, ctr, side, idx + _IDX_FULL, 1)
-        wmb(mem, ctr)
-    st32(mem, ctr, side, idx + _IDX_TAIL, t)
-
-
-@njit(inline="always")
-def _head_pop(mem, ctr, side, idx, head, count):
-    """The index part of ioq_iter_pop: advance the head, then clear ``full``."""
-    h = head + 1
-    if h == count:
-        h = 0
-    st32(mem, ctr, side, idx + _IDX_HEAD, h)
-    wmb(mem, ctr)
-    if ld8(mem, ctr, side, idx + _IDX_FULL) != 0:
-        st8(mem, ctr, side, idx + _IDX_FULL, 0)
-        wmb(mem, ctr)
-
-
-# --- the venet request path on one IOQ, shared with the per-class model (vbus_prio) --------
-@njit(inline="always")
-def ioq_post(mem, ctr, io, ring, vidx, inuse, count, pool, entry, sg_pool):
-    """Driver: fill the slot at the valid tail (through the venet_sg pool or flat) and push on
-    both indexes, which hands the slot to the device. 1 posted, 0 no room (nothing changed).
-    The caller injects the device's signal (auto-update)."""
-    pos = ld32(mem, ctr, SIDE_DRIVER, vidx + _IDX_TAIL)
-    if ld8(mem, ctr, SIDE_DRIVER, vidx + _IDX_FULL) != 0:
-        return 0  # ioq_full(valid): tail == head with full set
-    d = ring + _DESC_BYTES * pos
-    if ld8(mem, ctr, SIDE_DRIVER, d + _DESC_SOWN) != 0:
-        return 0  # the slot still belongs to the device
-    req = io[IO_REQ]
-    size = io[IO_SIZE]
-    segs = io[IO_SEGS]
-    if sg_pool != 0:
-        e = pool + entry * pos
-        st64(mem, ctr, SIDE_DRIVER, e + _SG_COOKIE, req)
-        st32(mem, ctr, SIDE_DRIVER, e + _SG_LEN, size)
-        st32(mem, ctr, SIDE_DRIVER, e + _SG_COUNT, segs)
-        for j in range(segs):
-            v = e + _SG_IOV + _IOV_BYTES * j
-            st32(mem, ctr, SIDE_DRIVER, v + _IOV_LEN, seg_len(size, segs, j))
-            st64(mem, ctr, SIDE_DRIVER, v + _IOV_PTR, seg_addr(req, size, segs, j))
-        ctr[C_DESC_WRITTEN] += segs
-        ptr = e - pool  # pre-mapped: an offset into the registered pool
-        ln = entry
-    else:
-        if segs > 1:
-            ctr[C_BYTES_COPIED] += size  # gather into one contiguous buffer
-        ptr = seg_addr(req, size, 1, 0)
-        ln = size
-    st64(mem, ctr, SIDE_DRIVER, d + _DESC_COOKIE, req)
-    st64(mem, ctr, SIDE_DRIVER, d + _DESC_PTR, ptr)
-    st64(mem, ctr, SIDE_DRIVER, d + _DESC_LEN, ln)
-    st8(mem, ctr, SIDE_DRIVER, d + _DESC_VALID, 1)
-    ctr[C_DESC_WRITTEN] += 1
-    # ioq_iter_push on a "both" iterator: both tails, then the owner flip
-    _tail_push(mem, ctr, SIDE_DRIVER, vidx, count)
-    _tail_push(mem, ctr, SIDE_DRIVER, inuse, count)
-    wmb(mem, ctr)
-    st8(mem, ctr, SIDE_DRIVER, d + _DESC_SOWN, 1)
-    wmb(mem, ctr)
-    return 1
-
-
-@njit(inline="always")
-def ioq_read(mem, ctr, io, d, pool, entry, count, sg_pool):
-    """Device: read the descriptor at ``d`` (and its venet_sg list); the request id, or -2."""
-    rmb(mem, ctr)
-    ptr = ld64(mem, ctr, SIDE_DEVICE, d + _DESC_PTR)
-    ln = ld64(mem, ctr, SIDE_DEVICE, d + _DESC_LEN)
-    ctr[C_DESC_READ] += 1
-    if sg_pool != 0:
-        e = pool + ptr
-        if ptr < 0 or ptr + entry > entry * count:
-            return -2
-        segs = ld32(mem, ctr, SIDE_DEVICE, e + _SG_COUNT)
-        total = ld32(mem, ctr, SIDE_DEVICE, e + _SG_LEN)
-        first = 0
-        for j in range(segs):
-            v = e + _SG_IOV + _IOV_BYTES * j
-            ld32(mem, ctr, SIDE_DEVICE, v + _IOV_LEN)
-            a = ld64(mem, ctr, SIDE_DEVICE, v + _IOV_PTR)
-            if j == 0:
-                first = a
-        ctr[C_DESC_READ] += segs
-    else:
-        segs = 1
-        total = ln
-        first = ptr
-    ctr[C_SEGMENTS] += segs
-    io[IO_SIZE] = total
-    io[IO_SEGS] = segs
-    io[IO_LEN] = 0  # an IOQ queue has one direction; its descriptor carries no used length
-    return req_of_addr(first)
-
-
-@njit(inline="always")
-def ioq_reap(mem, ctr, ring, vidx, count):
-    """Driver: complete the request at the valid head (valid and given back), or -1."""
-    h = ld32(mem, ctr, SIDE_DRIVER, vidx + _IDX_HEAD)
-    d = ring + _DESC_BYTES * h
-    if (
-        ld8(mem, ctr, SIDE_DRIVER, d + _DESC_VALID) == 0
-        or ld8(mem, ctr, SIDE_DRIVER, d + _DESC_SOWN) != 0
-    ):
-        return -1
-    req = ld64(mem, ctr, SIDE_DRIVER, d + _DESC_COOKIE)
-    ctr[C_DESC_READ] += 1
-    st8(mem, ctr, SIDE_DRIVER, d + _DESC_VALID, 0)
-    _head_pop(mem, ctr, SIDE_DRIVER, vidx, h, count)  # NOFLIPOWNER, no update
-    return req
+    signal_path: Literal["eventq", "direct"] = Field(
+        "eventq",
+        description="eventq: a device signal reaches the guest as an event in the PCI bridge's "
+        "event queue, whose own signal raises the MSI (as shipped); direct: the signal's "
+        "mailbox raises the interrupt itself (a what-if without that hop)",
+    )
+    eventq_size: int = Field(
+        1024, ge=1, le=65536, description="slots in the bridge's event queue (signal_path eventq)"
+    )
+    tx_completion: Literal["ring", "event"] = Field(
+        "ring",
+        description="ring: the driver reaps completions from the TX ring; event: venet's "
+        "VENET_CAP_EVQ_TXC, one TX-complete event per packet in venet's event queue, which the "
+        "device signals instead of the ring",
+    )
 
 
 # --- driver (north) ------------------------------------------------------------------------------
@@ -371,7 +279,7 @@ def add(cfg, mem, st, ctr, io):
         == 0
     ):
         return 0
-    st[DRV_KICK] = _inject(mem, ctr, SIDE_DRIVER, c.south, c.signal_mb)
+    st[DRV_KICK] = inject(mem, ctr, SIDE_DRIVER, c.south, c.signal_mb)
     return 1
 
 
@@ -437,6 +345,61 @@ def kick_needed(cfg, mem, st, ctr, io):
 
 
 @njit(inline="always")
+def _txc_reap(c, mem, ctr):
+    """One TX-complete event (vbus-enet.c ``deferred_evq_isr`` / ``evq_txc_event``): reap every
+    slot the device handed back (``vbus_enet_tx_reap``), then the packet the event names; clear
+    the event and pop it with auto-update. The request id, -1 none queued, -2 a bad event."""
+    h, d, ev = evq_next(mem, ctr, c.txc_ring, c.txc_inuse)
+    if d < 0:
+        return -1
+    while ioq_reap(mem, ctr, c.ring, c.valid_idx, c.ioq_count) >= 0:
+        pass  # the slots go back to the free list; the packets complete by their events
+    ld32(mem, ctr, SIDE_DRIVER, ev + _TXC_SIZE)
+    kind = ld32(mem, ctr, SIDE_DRIVER, ev + _TXC_ID)
+    req = ld64(mem, ctr, SIDE_DRIVER, ev + _TXC_COOKIE)
+    ctr[C_DESC_READ] += 1
+    if kind != VENET_EVENT_ID_TXC:
+        return -2
+    # memset(event, 0, evsize)
+    st32(mem, ctr, SIDE_DRIVER, ev + _TXC_FLAGS, 0)
+    st32(mem, ctr, SIDE_DRIVER, ev + _TXC_SIZE, 0)
+    st32(mem, ctr, SIDE_DRIVER, ev + _TXC_ID, 0)
+    st32(mem, ctr, SIDE_DRIVER, ev + _TXC_QID, 0)
+    st64(mem, ctr, SIDE_DRIVER, ev + _TXC_COOKIE, 0)
+    evq_release(mem, ctr, c.txc_inuse, c.txc_count, h, d)
+    inject(mem, ctr, SIDE_DRIVER, c.txc_south, c.signal_mb)  # auto-update; the host's is off
+    return req
+
+
+@njit(inline="always")
+def _reap_one(c, mem, ctr):
+    """One completion from the TX ring or, with TX-complete events, from venet's event queue."""
+    if c.txc != 0:
+        return _txc_reap(c, mem, ctr)
+    return ioq_reap(mem, ctr, c.ring, c.valid_idx, c.ioq_count)
+
+
+@njit(inline="always")
+def _take_events(c, mem, st, ctr):
+    """The bridge's event queue (pci-bridge.c ``eventq_wakeup``): each event names the device
+    signal (cookie 0: this model has one) and starts its wakeup. 0, or -2 for a bad event."""
+    took = 0
+    while True:
+        h, d, ev = evq_next(mem, ctr, c.evq_ring, c.evq_inuse)
+        if d < 0:
+            break
+        if bridge_event(mem, ctr, ev) != 0:
+            return -2
+        signal_open(mem, ctr, c.signal)
+        st[DRV_OPEN] = 1
+        evq_release(mem, ctr, c.evq_inuse, c.evq_count, h, d)
+        took += 1
+    if took > 0:
+        inject(mem, ctr, SIDE_DRIVER, c.evq_south, c.signal_mb)  # the host's mailbox is off
+    return 0
+
+
+@njit(inline="always")
 def reap(cfg, mem, st, ctr, io):
     c = cfg[0]
     if c.call >= 0:
@@ -447,33 +410,18 @@ def reap(cfg, mem, st, ctr, io):
             return -2
         st[DRV_CALL_REQ] = -1
         return req
-    return ioq_reap(mem, ctr, c.ring, c.valid_idx, c.ioq_count)
-
-
-@njit(inline="always")
-def _disable_mailbox(mem, ctr, side, m):
-    """The shm_signal wakeup whose handler disables the mailbox and defers the ring work.
-
-    The loop clears ``dirty``, the handler sets ``enabled = 0`` (so the loop ends) and
-    ``pending`` is cleared: from now on the peer's injects only set ``dirty``.
-    """
-    if ld8(mem, ctr, side, m + _MBOX_ENABLED) == 0:
-        return 0  # already disabled (a polling side): nothing to hand over
-    st8(mem, ctr, side, m + _MBOX_DIRTY, 0)
-    st8(mem, ctr, side, m + _MBOX_ENABLED, 0)
-    st8(mem, ctr, side, m + _MBOX_PENDING, 0)
-    wmb(mem, ctr)
-    return 0
-
-
-@njit(inline="always")
-def _enable_mailbox(mem, ctr, side, m, full):
-    """shm_signal_enable: 1 nothing happened meanwhile; 0 a replay is due (dirty or pending)."""
-    st8(mem, ctr, side, m + _MBOX_ENABLED, 1)
-    _store_then_check(mem, ctr, side, full)
-    if ld8(mem, ctr, side, m + _MBOX_DIRTY) != 0 or ld8(mem, ctr, side, m + _MBOX_PENDING) != 0:
-        return 0  # a deferred wakeup, which may find nothing new (a spurious wakeup)
-    return 1
+    if c.bridge == 0:
+        return _reap_one(c, mem, ctr)
+    if _take_events(c, mem, st, ctr) != 0:
+        return -2
+    while st[DRV_OPEN] != 0:
+        r = _reap_one(c, mem, ctr)
+        if r != -1:
+            return r
+        # drained: the signal's wakeup ends, unless the device signalled again meanwhile
+        if signal_close(mem, ctr, c.signal, c.signal_mb) != 0:
+            st[DRV_OPEN] = 0
+    return -1
 
 
 @njit(inline="always")
@@ -481,20 +429,23 @@ def disable_interrupts(cfg, mem, st, ctr, io):
     c = cfg[0]
     if c.eoi_windows != 0:
         # Windows: the wakeup clears dirty and defers the handler; enabled and pending stay
-        st8(mem, ctr, SIDE_DRIVER, c.north + _MBOX_DIRTY, 0)
+        st8(mem, ctr, SIDE_DRIVER, c.irq + MBOX_DIRTY, 0)
         return 0
-    return _disable_mailbox(mem, ctr, SIDE_DRIVER, c.north)
+    return mailbox_disable(mem, ctr, SIDE_DRIVER, c.irq)
 
 
 @njit(inline="always")
 def enable_interrupts(cfg, mem, st, ctr, io):
     c = cfg[0]
+    r = 0 if st[DRV_OPEN] != 0 else 1
     if c.eoi_windows != 0:
         # the deferred handler finished: EOI (pending = 0), then look at dirty again
-        st8(mem, ctr, SIDE_DRIVER, c.north + _MBOX_PENDING, 0)
-        _store_then_check(mem, ctr, SIDE_DRIVER, c.signal_mb)
-        return 0 if ld8(mem, ctr, SIDE_DRIVER, c.north + _MBOX_DIRTY) != 0 else 1
-    return _enable_mailbox(mem, ctr, SIDE_DRIVER, c.north, c.signal_mb)
+        st8(mem, ctr, SIDE_DRIVER, c.irq + MBOX_PENDING, 0)
+        store_then_check(mem, ctr, SIDE_DRIVER, c.signal_mb)
+        return 0 if ld8(mem, ctr, SIDE_DRIVER, c.irq + MBOX_DIRTY) != 0 else r
+    if mailbox_enable(mem, ctr, SIDE_DRIVER, c.irq, c.signal_mb) == 0:
+        return 0
+    return r
 
 
 # --- device (south) ------------------------------------------------------------------------------
@@ -504,15 +455,39 @@ def pop(cfg, mem, st, ctr, io):
     if c.call >= 0:
         return _call_serve(c, mem, st, ctr, io)
     if st[DEV_TAKEN] == 0:
-        st[DEV_CURSOR] = ld32(mem, ctr, SIDE_DEVICE, c.inuse_idx + _IDX_HEAD)  # seek to the head
+        st[DEV_CURSOR] = ld32(mem, ctr, SIDE_DEVICE, c.inuse_idx + IDX_HEAD)  # seek to the head
     h = st[DEV_CURSOR]
-    d = c.ring + _DESC_BYTES * h
-    if st[DEV_TAKEN] == c.ioq_count or ld8(mem, ctr, SIDE_DEVICE, d + _DESC_SOWN) == 0:
+    d = c.ring + DESC_BYTES * h
+    if st[DEV_TAKEN] == c.ioq_count or ld8(mem, ctr, SIDE_DEVICE, d + DESC_SOWN) == 0:
         return -1
     st[DEV_CURSOR] = h + 1 if h + 1 < c.ioq_count else 0  # ioq_seek_next: the next slot
     st[DEV_TAKEN] += 1
     io[IO_HANDLE] = h
-    return ioq_read(mem, ctr, io, d, c.pool, c.entry, c.ioq_count, c.sg_pool)
+    req = ioq_read(mem, ctr, io, d, c.pool, c.entry, c.ioq_count, c.sg_pool)
+    if c.txc != 0:
+        # venetdev_rx keeps the packet's cookie for its TX-complete event: the venet_sg's
+        # (from the copy of the entry just read) or the descriptor's
+        if c.sg_pool != 0:
+            st[DEV_BASE + h] = ld64(mem, ctr, SIDE_DEVICE, c.pool + c.entry * h + _SG_COOKIE)
+        else:
+            st[DEV_BASE + h] = ld64(mem, ctr, SIDE_DEVICE, d + DESC_COOKIE)
+    return req
+
+
+@njit(inline="always")
+def _send_txc(c, mem, st, ctr, h):
+    """venet's ``evq_send_txc`` for the packet taken from slot ``h``: its event queued, with no
+    signal (the signal follows the TX mitigation rule)."""
+    d, ev = evq_claim(mem, ctr, c.txc_ring, c.txc_inuse, c.txc_base)
+    if d < 0:
+        st[DEV_TXC_LOST] += 1  # venet would hold it on its txclist: see the module docstring
+        return
+    st32(mem, ctr, SIDE_DEVICE, ev + _TXC_FLAGS, 0)
+    st32(mem, ctr, SIDE_DEVICE, ev + _TXC_SIZE, _TXC_BYTES)
+    st32(mem, ctr, SIDE_DEVICE, ev + _TXC_ID, VENET_EVENT_ID_TXC)
+    st32(mem, ctr, SIDE_DEVICE, ev + _TXC_QID, 0)  # "we do not yet support multi-queue"
+    st64(mem, ctr, SIDE_DEVICE, ev + _TXC_COOKIE, st[DEV_BASE + h])
+    evq_publish(mem, ctr, c.txc_inuse, c.txc_count, d)
 
 
 @njit(inline="always")
@@ -524,9 +499,9 @@ def push_used(cfg, mem, st, ctr, io):
         return 0
     h = io[IO_HANDLE]  # completions come in ring order: h is the inuse head
     st[DEV_TAKEN] -= 1
-    _head_pop(mem, ctr, SIDE_DEVICE, c.inuse_idx, h, c.ioq_count)
-    st8(mem, ctr, SIDE_DEVICE, c.ring + _DESC_BYTES * h + _DESC_SOWN, 0)  # flip back to the driver
-    wmb(mem, ctr)
+    ioq_complete(mem, ctr, c.ring, c.inuse_idx, h, c.ioq_count)
+    if c.txc != 0:
+        _send_txc(c, mem, st, ctr, h)
     st[DEV_UNSIGNALLED] += 1
     return 0
 
@@ -538,35 +513,62 @@ def interrupt_needed(cfg, mem, st, ctr, io):
     if k == 0 or (k < c.txmitigation and io[IO_LAST] == 0):
         return -1
     st[DEV_UNSIGNALLED] = 0
-    return _inject(mem, ctr, SIDE_DEVICE, c.north, c.signal_mb)
+    if c.bridge == 0:
+        return inject(mem, ctr, SIDE_DEVICE, c.signal, c.signal_mb)
+    return bridge_signal(
+        mem, ctr, c.signal, c.evq_ring, c.evq_inuse, c.evq_count, c.evq_north, 0, c.signal_mb
+    )
 
 
 @njit(inline="always")
 def disable_kicks(cfg, mem, st, ctr, io):
-    return _disable_mailbox(mem, ctr, SIDE_DEVICE, cfg[0].south)
+    return mailbox_disable(mem, ctr, SIDE_DEVICE, cfg[0].south)
 
 
 @njit(inline="always")
 def enable_kicks(cfg, mem, st, ctr, io):
-    return _enable_mailbox(mem, ctr, SIDE_DEVICE, cfg[0].south, cfg[0].signal_mb)
+    return mailbox_enable(mem, ctr, SIDE_DEVICE, cfg[0].south, cfg[0].signal_mb)
 
 
 implement(CFG, sys.modules[__name__])
 
 
 # --- Python side ---------------------------------------------------------------------------------
+def _ring(opts: Options) -> bool:
+    return opts.transport == "ring"
+
+
 def layout(opts: Options, needs: Needs) -> ArenaLayout:
-    sg = needs.max_segments if opts.sg == "pool" and opts.transport == "ring" else 0
-    return ioq_layout(opts.queue_size, sg, call=opts.transport == "call")
-
-
-def _mailbox(region: int, side: int) -> int:
-    return (
-        region
-        + IOQ_RING_HEAD.offset("signal")
-        + SHM_SIGNAL_DESC.offset("irq")
-        + SHM_SIGNAL_IRQ.size * side
+    ring = _ring(opts)
+    return ioq_layout(
+        opts.queue_size,
+        needs.max_segments if opts.sg == "pool" and ring else 0,
+        call=not ring,
+        eventq_size=opts.eventq_size if ring and opts.signal_path == "eventq" else 0,
+        txc=ring and opts.tx_completion == "event",
     )
+
+
+def _fill_eventq(mem: np.ndarray, lay: ArenaLayout, name: str, count: int, txc: bool) -> dict:
+    """Register an event queue (its slots posted to the host, its mailboxes as the guest and
+    the host leave them) and return the offsets the jitted code needs."""
+    region = lay.area(f"{name}.ioq").offset
+    events = lay.area(f"{name}.events").offset
+    register_ioq(mem, region, count)
+    idx = lay.area(f"{name}.ioq").at("idx")
+    north = mailbox_offset(region, SHM_NORTH)
+    mem[north + MBOX_ENABLED] = 1  # the guest takes this queue's signal; the host's stays off
+    ring = lay.area(f"{name}.ioq").at("ring")
+    size = VENET_EVENT_TXC.size if txc else EVENT_BYTES
+    post_events(mem, ring, idx + IOQ_RING_IDX.size * IOQ_IDX_VALID, count, events, size, not txc)
+    return {
+        "ring": ring,
+        "inuse": idx + IOQ_RING_IDX.size * IOQ_IDX_INUSE,
+        "count": count,
+        "north": north,
+        "south": mailbox_offset(region, SHM_SOUTH),
+        "base": events,
+    }
 
 
 def build(opts: Options, needs: Needs) -> Instance:
@@ -578,56 +580,86 @@ def build(opts: Options, needs: Needs) -> Instance:
     c["ring"] = ioq.at("ring")
     c["valid_idx"] = ioq.at("idx") + IOQ_RING_IDX.size * IOQ_IDX_VALID
     c["inuse_idx"] = ioq.at("idx") + IOQ_RING_IDX.size * IOQ_IDX_INUSE
-    c["north"] = _mailbox(ioq.offset, SHM_NORTH)
-    c["south"] = _mailbox(ioq.offset, SHM_SOUTH)
-    if opts.sg == "pool" and opts.transport == "ring":
+    c["north"] = mailbox_offset(ioq.offset, SHM_NORTH)
+    c["south"] = mailbox_offset(ioq.offset, SHM_SOUTH)
+    ring = _ring(opts)
+    if opts.sg == "pool" and ring:
         c["pool"] = lay.area("sg_pool").offset
         c["entry"] = lay.params["sg_entry_size"]
     c["txmitigation"] = opts.txmitigation
-    c["call"] = lay.area("call").offset if opts.transport == "call" else -1
+    c["call"] = -1 if ring else lay.area("call").offset
     c["eoi_windows"] = int(opts.eoi == "windows")
     c["signal_mb"] = int(opts.signal_barrier == "mb")
-    c["sg_pool"] = int(opts.sg == "pool" and opts.transport == "ring")
+    c["sg_pool"] = int(opts.sg == "pool" and ring)
     mem = new_mem(lay.size)
-    w = view(mem, np.uint32)
-    # what the guest writes when it registers the region (before the run: not counted)
-    w[(ioq.offset + IOQ_RING_HEAD.offset("magic")) >> 2] = IOQ_RING_MAGIC
-    w[(ioq.offset + IOQ_RING_HEAD.offset("ver")) >> 2] = IOQ_RING_VER
-    sig = ioq.offset + IOQ_RING_HEAD.offset("signal")
-    w[(sig + SHM_SIGNAL_DESC.offset("magic")) >> 2] = SHM_SIGNAL_MAGIC
-    w[(sig + SHM_SIGNAL_DESC.offset("ver")) >> 2] = SHM_SIGNAL_VER
-    w[(ioq.offset + IOQ_RING_HEAD.offset("count")) >> 2] = opts.queue_size
-    mem[c["north"] + _MBOX_ENABLED] = 1  # the driver takes interrupts
-    mem[c["south"] + _MBOX_ENABLED] = 1  # the device sleeps waiting for kicks
+    register_ioq(mem, ioq.offset, opts.queue_size)
+    mem[c["north"] + MBOX_ENABLED] = 1  # the driver takes the ring's signals
+    mem[c["south"] + MBOX_ENABLED] = 1  # the device sleeps waiting for kicks
+    c["signal"] = c["north"]
+    if ring and opts.tx_completion == "event":
+        q = _fill_eventq(mem, lay, "txc", opts.queue_size, txc=True)
+        c["txc"] = 1
+        c["txc_ring"], c["txc_inuse"], c["txc_count"] = q["ring"], q["inuse"], q["count"]
+        c["txc_south"], c["txc_base"] = q["south"], q["base"]
+        c["signal"] = q["north"]  # venetdev_rx signals the event queue, not the ring
+    c["irq"] = c["signal"]
+    if ring and opts.signal_path == "eventq":
+        q = _fill_eventq(mem, lay, "evq0", opts.eventq_size, txc=False)
+        c["bridge"] = 1
+        c["evq_ring"], c["evq_inuse"], c["evq_count"] = q["ring"], q["inuse"], q["count"]
+        c["evq_north"], c["evq_south"] = q["north"], q["south"]
+        c["irq"] = q["north"]  # the bridge's event queue raises the MSI
     drv = np.full(DRV_SLOTS, -1, dtype=np.int64)
-    dev = np.zeros(DEV_SLOTS, dtype=np.int64)
+    drv[DRV_OPEN] = 0
+    dev = np.zeros(DEV_BASE + (opts.queue_size if c["txc"] else 0), dtype=np.int64)
     return Instance(NAME, lay, cfg, mem, drv, dev)
 
 
+def _audit_eventq(mem: np.ndarray, name: str, ring: int, inuse: int, count: int) -> list[str]:
+    """An event queue at the end: every event consumed, every slot posted back to the host."""
+    out = []
+    sown = mem[ring + DESC_SOWN : ring + DESC_BYTES * count : DESC_BYTES]
+    if not np.all(sown):
+        out.append(f"{name}: {int(count - np.count_nonzero(sown))} events not consumed")
+    h, t, full = index_state(mem, inuse)
+    if full or h != t:
+        out.append(f"{name}: inuse index head {h}, tail {t}, full {full}: not empty")
+    return out
+
+
 def audit(inst: Instance) -> list[str]:
-    """End-of-run invariants: every slot back with the driver and empty, indexes agree."""
+    """End-of-run invariants: every slot back with the driver and empty, indexes agree, every
+    event consumed, no signal's wakeup left open, no TX-complete event lost."""
     c, mem = inst.cfg[0], inst.mem
     count = int(c["ioq_count"])
     out = []
     ring = int(c["ring"])
     b = view(mem, np.uint8)
-    w = view(mem, np.uint32)
-    sown = b[ring + _DESC_SOWN : ring + _DESC_BYTES * count : _DESC_BYTES]
-    valid = b[ring + _DESC_VALID : ring + _DESC_BYTES * count : _DESC_BYTES]
+    sown = b[ring + DESC_SOWN : ring + DESC_BYTES * count : DESC_BYTES]
+    valid = b[ring + DESC_VALID : ring + DESC_BYTES * count : DESC_BYTES]
     if np.any(sown):
         out.append(f"{int(np.count_nonzero(sown))} slots still owned by the device")
     if np.any(valid):
         out.append(f"{int(np.count_nonzero(valid))} slots still valid (not reaped)")
     heads = []
     for name in ("valid_idx", "inuse_idx"):
-        idx = int(c[name])
-        h, t = int(w[(idx + _IDX_HEAD) >> 2]), int(w[(idx + _IDX_TAIL) >> 2])
-        full = int(b[idx + _IDX_FULL])
+        h, t, full = index_state(mem, int(c[name]))
         if full or h != t:
             out.append(f"{name}: head {h}, tail {t}, full {full}: not empty")
         heads.append(h)
     if heads[0] != heads[1]:
         out.append(f"valid head {heads[0]} and inuse head {heads[1]} disagree")
+    if c["txc"]:
+        out += _audit_eventq(mem, "txc", int(c["txc_ring"]), int(c["txc_inuse"]), count)
+        if inst.dev[DEV_TXC_LOST]:
+            out.append(f"{int(inst.dev[DEV_TXC_LOST])} TX-complete events found the queue full")
+    if c["bridge"]:
+        n = int(c["evq_count"])
+        out += _audit_eventq(mem, "evq0", int(c["evq_ring"]), int(c["evq_inuse"]), n)
+        if inst.drv[DRV_OPEN]:
+            out.append("the signal's wakeup left open by the guest")
+        if mem[int(c["signal"]) + MBOX_PENDING]:
+            out.append("the device's signal still pending")
     return out
 
 
@@ -637,13 +669,19 @@ def check(opts: Options, needs: Needs, batch: int) -> str | None:
             f"batch = {batch} is larger than the ring (queue_size = {opts.queue_size}): "
             "lower the batch or raise queue_size"
         )
+    if opts.transport == "call" and opts.tx_completion == "event":
+        return (
+            'tx_completion = "event" needs the ring transport (a call() completes inside its '
+            'exit): use transport = "ring" or tx_completion = "ring"'
+        )
     return None
 
 
 MODEL = ModelDef(
     name=NAME,
     summary="vbus IOQ + shm-signal, the venet TX path as shipped (one TX queue, prio 0: vbus-enet.c "
-    "queue_init); SG through the pre-registered venet_sg pool",
+    "queue_init); device signals delivered through the PCI bridge's event queue; SG through "
+    "the pre-registered venet_sg pool",
     options=Options,
     build=build,
     layout=layout,

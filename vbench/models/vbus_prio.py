@@ -52,8 +52,6 @@ from numba import njit
 from pydantic import Field
 
 from vbench.counters import (
-    C_DESC_READ,
-    C_DESC_WRITTEN,
     IO_HANDLE,
     IO_LAST,
     IO_PRIO,
@@ -67,57 +65,41 @@ from vbench.layout import (
     IOQ_MAX_COUNT,
     IOQ_RING_HEAD,
     IOQ_RING_IDX,
-    IOQ_RING_MAGIC,
-    IOQ_RING_VER,
     SHM_NORTH,
-    SHM_SIGNAL_DESC,
-    SHM_SIGNAL_MAGIC,
-    SHM_SIGNAL_VER,
     SHM_SOUTH,
-    VBUS_EVENT,
     VBUS_EVENTQ_MAX,
     ArenaLayout,
     ioq_ring_offset,
     vbus_prio_layout,
 )
-from vbench.memory import (
-    ARENA_GPA,
-    ld8,
-    ld32,
-    ld64,
-    new_mem,
-    rmb,
-    st8,
-    st32,
-    st64,
-    view,
-    wmb,
-)
+from vbench.memory import ld8, ld32, new_mem
 from vbench.models.interface import Instance, ModelDef, ModelOptions, Needs, implement
-from vbench.models.vbus_ioq import (
-    _DESC_BYTES,
-    _DESC_COOKIE,
-    _DESC_LEN,
-    _DESC_PTR,
-    _DESC_SOWN,
-    _DESC_VALID,
-    _IDX_FULL,
-    _IDX_HEAD,
-    _IDX_TAIL,
-    _MBOX_DIRTY,
-    _MBOX_ENABLED,
-    _MBOX_PENDING,
+from vbench.models.vbus_ring import (
+    DESC_BYTES,
+    DESC_SOWN,
+    DESC_VALID,
+    EVENT_BYTES,
+    IDX_HEAD,
+    MBOX_ENABLED,
+    MBOX_PENDING,
     SG_WHAT,
-    _disable_mailbox,
-    _enable_mailbox,
-    _head_pop,
-    _inject,
-    _mailbox,
-    _store_then_check,
-    _tail_push,
+    bridge_event,
+    bridge_signal,
+    evq_next,
+    evq_release,
+    index_state,
+    inject,
+    ioq_complete,
     ioq_post,
     ioq_read,
     ioq_reap,
+    mailbox_disable,
+    mailbox_enable,
+    mailbox_offset,
+    post_events,
+    register_ioq,
+    signal_close,
+    signal_open,
 )
 
 NAME = "vbus-prio"
@@ -145,10 +127,6 @@ CFG = np.dtype(
     ]
 )
 
-_EVENT_FLAGS = VBUS_EVENT.offset("flags")
-_EVENT_SIZE = VBUS_EVENT.offset("size")
-_EVENT_COOKIE = VBUS_EVENT.offset("cookie")
-_EVENT_BYTES = VBUS_EVENT.size
 _HANDLE_Q = 1 << 16  # io[IO_HANDLE] = queue * _HANDLE_Q + slot (slots < IOQ_MAX_COUNT)
 
 # driver private state: the last push's inject, the number of open IOQs, then an open flag per
@@ -211,9 +189,7 @@ def add(cfg, mem, st, ctr, io):
         == 0
     ):
         return 0
-    st[DRV_KICK] = _inject(
-        mem, ctr, SIDE_DRIVER, c.vp_south, cfg[0].vp_signal_mb
-    )  # guest->host ignores prio
+    st[DRV_KICK] = inject(mem, ctr, SIDE_DRIVER, c.vp_south, g.vp_signal_mb)  # ignores prio
     return 1
 
 
@@ -228,8 +204,7 @@ def kick_needed(cfg, mem, st, ctr, io):
 def _open(cfg, mem, st, ctr, k):
     """An event named IOQ k's signal: start its wakeup (dirty = 0) and mark it open."""
     nq = cfg[0].vp_q
-    st8(mem, ctr, SIDE_DRIVER, cfg[1 + k].vp_north + _MBOX_DIRTY, 0)
-    wmb(mem, ctr)
+    signal_open(mem, ctr, cfg[1 + k].vp_north)
     if st[DRV_BASE + k] == 0:
         st[DRV_BASE + k] = 1
         st[DRV_BASE + nq + st[DRV_OPEN_COUNT]] = k
@@ -244,30 +219,19 @@ def _take_events(cfg, mem, st, ctr):
     ne = g.vp_e
     for i in range(ne):
         q = cfg[1 + nq + ne - 1 - i]
-        idx = q.vp_inuse_idx
         took = 0
         while True:
-            h = ld32(mem, ctr, SIDE_DRIVER, idx + _IDX_HEAD)
-            d = q.vp_ring + _DESC_BYTES * h
-            if ld8(mem, ctr, SIDE_DRIVER, d + _DESC_SOWN) != 0:
+            h, d, ev = evq_next(mem, ctr, q.vp_ring, q.vp_inuse_idx)
+            if d < 0:
                 break  # still the host's: no more events here
-            rmb(mem, ctr)
-            ev = ld64(mem, ctr, SIDE_DRIVER, d + _DESC_COOKIE)  # the guest's own event pointer
-            ld32(mem, ctr, SIDE_DRIVER, ev + _EVENT_FLAGS)
-            ld32(mem, ctr, SIDE_DRIVER, ev + _EVENT_SIZE)
-            k = ld64(mem, ctr, SIDE_DRIVER, ev + _EVENT_COOKIE)
-            ctr[C_DESC_READ] += 1
+            k = bridge_event(mem, ctr, ev)
             if k < 0 or k >= nq:
                 return -2
             _open(cfg, mem, st, ctr, k)
-            _head_pop(mem, ctr, SIDE_DRIVER, idx, h, q.vp_count)
-            st8(mem, ctr, SIDE_DRIVER, d + _DESC_SOWN, 1)  # the slot goes back to the host
-            wmb(mem, ctr)
+            evq_release(mem, ctr, q.vp_inuse_idx, q.vp_count, h, d)
             took += 1
         if took > 0:
-            _inject(
-                mem, ctr, SIDE_DRIVER, q.vp_south, cfg[0].vp_signal_mb
-            )  # ioq_signal: the host's mailbox is off
+            inject(mem, ctr, SIDE_DRIVER, q.vp_south, g.vp_signal_mb)  # its mailbox is off
     return 0
 
 
@@ -297,11 +261,7 @@ def reap(cfg, mem, st, ctr, io):
         if r >= 0:
             return r
         # drained: the signal's wakeup ends, unless the device signalled again meanwhile
-        st8(mem, ctr, SIDE_DRIVER, c.vp_north + _MBOX_PENDING, 0)
-        _store_then_check(mem, ctr, SIDE_DRIVER, g.vp_signal_mb)
-        if ld8(mem, ctr, SIDE_DRIVER, c.vp_north + _MBOX_DIRTY) != 0:
-            st8(mem, ctr, SIDE_DRIVER, c.vp_north + _MBOX_DIRTY, 0)
-            wmb(mem, ctr)
+        if signal_close(mem, ctr, c.vp_north, g.vp_signal_mb) == 0:
             continue  # look at this IOQ again
         for j in range(i, n - 1):
             st[order + j] = st[order + j + 1]
@@ -314,7 +274,7 @@ def reap(cfg, mem, st, ctr, io):
 def disable_interrupts(cfg, mem, st, ctr, io):
     g = cfg[0]
     for e in range(g.vp_e):
-        _disable_mailbox(mem, ctr, SIDE_DRIVER, cfg[1 + g.vp_q + e].vp_north)
+        mailbox_disable(mem, ctr, SIDE_DRIVER, cfg[1 + g.vp_q + e].vp_north)
     return 0
 
 
@@ -324,9 +284,7 @@ def enable_interrupts(cfg, mem, st, ctr, io):
     r = 0 if st[DRV_OPEN_COUNT] > 0 else 1
     for e in range(g.vp_e):
         if (
-            _enable_mailbox(
-                mem, ctr, SIDE_DRIVER, cfg[1 + g.vp_q + e].vp_north, cfg[0].vp_signal_mb
-            )
+            mailbox_enable(mem, ctr, SIDE_DRIVER, cfg[1 + g.vp_q + e].vp_north, cfg[0].vp_signal_mb)
             == 0
         ):
             r = 0
@@ -347,12 +305,12 @@ def pop(cfg, mem, st, ctr, io):
         cur = DEV_BASE + nq + k
         taken = cur + nq
         if st[taken] == 0:
-            st[cur] = ld32(mem, ctr, SIDE_DEVICE, c.vp_inuse_idx + _IDX_HEAD)  # seek to the head
+            st[cur] = ld32(mem, ctr, SIDE_DEVICE, c.vp_inuse_idx + IDX_HEAD)  # seek to the head
         h = st[cur]
-        d = c.vp_ring + _DESC_BYTES * h
+        d = c.vp_ring + DESC_BYTES * h
         if st[taken] == c.vp_count:
             continue  # every slot taken, none completed: not run dry
-        if ld8(mem, ctr, SIDE_DEVICE, d + _DESC_SOWN) == 0:
+        if ld8(mem, ctr, SIDE_DEVICE, d + DESC_SOWN) == 0:
             if st[DEV_BASE + k] > 0:
                 # this queue ran dry: its service pass ends with its signal, as venet's
                 # venetdev_rx ends its loop with `if (dirty) ioq_signal(...)`
@@ -374,39 +332,28 @@ def push_used(cfg, mem, st, ctr, io):
     h = io[IO_HANDLE] - k * _HANDLE_Q  # completions come in ring order: h is the inuse head
     c = cfg[1 + k]
     st[DEV_BASE + 2 * cfg[0].vp_q + k] -= 1
-    _head_pop(mem, ctr, SIDE_DEVICE, c.vp_inuse_idx, h, c.vp_count)
-    st8(mem, ctr, SIDE_DEVICE, c.vp_ring + _DESC_BYTES * h + _DESC_SOWN, 0)
-    wmb(mem, ctr)
+    ioq_complete(mem, ctr, c.vp_ring, c.vp_inuse_idx, h, c.vp_count)
     st[DEV_BASE + k] += 1
     return 0
 
 
 @njit(inline="always")
 def _signal(cfg, mem, ctr, k):
-    """Inject IOQ k's north signal; if it fires, queue its event and inject the event queue.
-
-    Returns 1 when that raised an MSI, else 0 (merged into a queued event, or the event queue's
-    own signal suppressed it)."""
+    """IOQ k's signal, delivered through event queue ``min(k, E - 1)`` (the connector's routing
+    by prio): 1 when that raised an MSI, else 0 (see :func:`vbus_ring.bridge_signal`)."""
     g = cfg[0]
-    if _inject(mem, ctr, SIDE_DEVICE, cfg[1 + k].vp_north, cfg[0].vp_signal_mb) == 0:
-        return 0  # the signal's one event is still queued or being handled: merged
-    q = cfg[1 + g.vp_q + min(k, g.vp_e - 1)]  # the connector's routing: min(prio, E - 1)
-    idx = q.vp_inuse_idx
-    t = ld32(mem, ctr, SIDE_DEVICE, idx + _IDX_TAIL)
-    d = q.vp_ring + _DESC_BYTES * t
-    if ld8(mem, ctr, SIDE_DEVICE, d + _DESC_SOWN) == 0:
-        return 0  # no room: cannot happen while eventq_size >= classes (check() enforces it)
-    rmb(mem, ctr)
-    ev = ld64(mem, ctr, SIDE_DEVICE, d + _DESC_PTR) - ARENA_GPA  # where the guest posted it
-    st32(mem, ctr, SIDE_DEVICE, ev + _EVENT_FLAGS, 0)
-    st32(mem, ctr, SIDE_DEVICE, ev + _EVENT_SIZE, _EVENT_BYTES)
-    st64(mem, ctr, SIDE_DEVICE, ev + _EVENT_COOKIE, k)
-    ctr[C_DESC_WRITTEN] += 1
-    _tail_push(mem, ctr, SIDE_DEVICE, idx, q.vp_count)
-    wmb(mem, ctr)
-    st8(mem, ctr, SIDE_DEVICE, d + _DESC_SOWN, 0)  # the event is the guest's now
-    wmb(mem, ctr)
-    return _inject(mem, ctr, SIDE_DEVICE, q.vp_north, cfg[0].vp_signal_mb)
+    q = cfg[1 + g.vp_q + min(k, g.vp_e - 1)]
+    return bridge_signal(
+        mem,
+        ctr,
+        cfg[1 + k].vp_north,
+        q.vp_ring,
+        q.vp_inuse_idx,
+        q.vp_count,
+        q.vp_north,
+        k,
+        g.vp_signal_mb,
+    )
 
 
 @njit(inline="always")
@@ -438,7 +385,7 @@ def interrupt_needed(cfg, mem, st, ctr, io):
 def disable_kicks(cfg, mem, st, ctr, io):
     g = cfg[0]
     for k in range(g.vp_q):
-        _disable_mailbox(mem, ctr, SIDE_DEVICE, cfg[1 + k].vp_south)
+        mailbox_disable(mem, ctr, SIDE_DEVICE, cfg[1 + k].vp_south)
     return 0
 
 
@@ -447,7 +394,7 @@ def enable_kicks(cfg, mem, st, ctr, io):
     g = cfg[0]
     r = 1
     for k in range(g.vp_q):
-        if _enable_mailbox(mem, ctr, SIDE_DEVICE, cfg[1 + k].vp_south, cfg[0].vp_signal_mb) == 0:
+        if mailbox_enable(mem, ctr, SIDE_DEVICE, cfg[1 + k].vp_south, cfg[0].vp_signal_mb) == 0:
             r = 0
     return r
 
@@ -468,24 +415,13 @@ def layout(opts: Options, needs: Needs) -> ArenaLayout:
     )
 
 
-def _register_ioq(mem: np.ndarray, region: int, count: int) -> None:
-    """What the guest writes when it registers an IOQ region (before the run: not counted)."""
-    w = view(mem, np.uint32)
-    w[(region + IOQ_RING_HEAD.offset("magic")) >> 2] = IOQ_RING_MAGIC
-    w[(region + IOQ_RING_HEAD.offset("ver")) >> 2] = IOQ_RING_VER
-    sig = region + IOQ_RING_HEAD.offset("signal")
-    w[(sig + SHM_SIGNAL_DESC.offset("magic")) >> 2] = SHM_SIGNAL_MAGIC
-    w[(sig + SHM_SIGNAL_DESC.offset("ver")) >> 2] = SHM_SIGNAL_VER
-    w[(region + IOQ_RING_HEAD.offset("count")) >> 2] = count
-
-
 def _fill_queue(c: np.void, region: int, count: int) -> None:
     c["vp_count"] = count
     c["vp_ring"] = region + ioq_ring_offset()
     c["vp_valid_idx"] = region + IOQ_RING_HEAD.offset("idx") + IOQ_RING_IDX.size * IOQ_IDX_VALID
     c["vp_inuse_idx"] = region + IOQ_RING_HEAD.offset("idx") + IOQ_RING_IDX.size * IOQ_IDX_INUSE
-    c["vp_north"] = _mailbox(region, SHM_NORTH)
-    c["vp_south"] = _mailbox(region, SHM_SOUTH)
+    c["vp_north"] = mailbox_offset(region, SHM_NORTH)
+    c["vp_south"] = mailbox_offset(region, SHM_SOUTH)
 
 
 def build(opts: Options, needs: Needs) -> Instance:
@@ -510,9 +446,9 @@ def build(opts: Options, needs: Needs) -> Instance:
         if opts.sg == "pool":
             c["vp_pool"] = lay.area(f"q{k}.sg_pool").offset
             c["vp_entry"] = lay.params["sg_entry_size"]
-        _register_ioq(mem, a.offset, opts.queue_size)
-        mem[c["vp_north"] + _MBOX_ENABLED] = 1  # the guest takes this IOQ's signals (as events)
-        mem[c["vp_south"] + _MBOX_ENABLED] = 1  # the device sleeps waiting for kicks
+        register_ioq(mem, a.offset, opts.queue_size)
+        mem[c["vp_north"] + MBOX_ENABLED] = 1  # the guest takes this IOQ's signals (as events)
+        mem[c["vp_south"] + MBOX_ENABLED] = 1  # the device sleeps waiting for kicks
     n = opts.eventq_size
     for e in range(ne):
         a = lay.area(f"evq{e}.ioq")
@@ -521,29 +457,15 @@ def build(opts: Options, needs: Needs) -> Instance:
         assert c["vp_ring"] == a.at("ring")
         ev = lay.area(f"evq{e}.events").offset
         c["vp_events"] = ev
-        _register_ioq(mem, a.offset, n)
-        mem[c["vp_north"] + _MBOX_ENABLED] = 1  # the guest takes this queue's MSI
+        register_ioq(mem, a.offset, n)
+        mem[c["vp_north"] + MBOX_ENABLED] = 1  # the guest takes this queue's MSI
         # eventq_init: every slot posted to the host with an empty event (valid index full)
-        ring = int(c["vp_ring"])
-        d64 = view(mem, np.uint64)
-        for i in range(n):
-            d = ring + _DESC_BYTES * i
-            d64[(d + _DESC_COOKIE) >> 3] = ev + _EVENT_BYTES * i
-            d64[(d + _DESC_PTR) >> 3] = ARENA_GPA + ev + _EVENT_BYTES * i
-            d64[(d + _DESC_LEN) >> 3] = _EVENT_BYTES
-            mem[d + _DESC_VALID] = 1
-            mem[d + _DESC_SOWN] = 1
-        mem[int(c["vp_valid_idx"]) + _IDX_FULL] = 1
+        post_events(mem, int(c["vp_ring"]), int(c["vp_valid_idx"]), n, ev, EVENT_BYTES, gpa=True)
     drv = np.zeros(DRV_BASE + 2 * nq, dtype=np.int64)
     drv[DRV_KICK] = -1
     dev = np.zeros(DEV_BASE + 3 * nq, dtype=np.int64)
     dev[DEV_LAST_SERVED] = nq - 1  # round-robin starts at IOQ 0
     return Instance(NAME, lay, cfg, mem, drv, dev)
-
-
-def _idx_state(mem: np.ndarray, idx: int) -> tuple[int, int, int]:
-    w = view(mem, np.uint32)
-    return int(w[(idx + _IDX_HEAD) >> 2]), int(w[(idx + _IDX_TAIL) >> 2]), int(mem[idx + _IDX_FULL])
 
 
 def audit(inst: Instance) -> list[str]:
@@ -556,10 +478,10 @@ def audit(inst: Instance) -> list[str]:
         c = cfg[1 + j]
         name = f"q{j}" if j < nq else f"evq{j - nq}"
         count, ring = int(c["vp_count"]), int(c["vp_ring"])
-        sown = mem[ring + _DESC_SOWN : ring + _DESC_BYTES * count : _DESC_BYTES]
-        valid = mem[ring + _DESC_VALID : ring + _DESC_BYTES * count : _DESC_BYTES]
-        vh, vt, vf = _idx_state(mem, int(c["vp_valid_idx"]))
-        ih, it, ifull = _idx_state(mem, int(c["vp_inuse_idx"]))
+        sown = mem[ring + DESC_SOWN : ring + DESC_BYTES * count : DESC_BYTES]
+        valid = mem[ring + DESC_VALID : ring + DESC_BYTES * count : DESC_BYTES]
+        vh, vt, vf = index_state(mem, int(c["vp_valid_idx"]))
+        ih, it, ifull = index_state(mem, int(c["vp_inuse_idx"]))
         if j < nq:
             if np.any(sown):
                 out.append(f"{name}: {int(np.count_nonzero(sown))} slots still owned by the device")
@@ -579,7 +501,7 @@ def audit(inst: Instance) -> list[str]:
         if ifull or ih != it:
             out.append(f"{name}: inuse index head {ih}, tail {it}, full {ifull}: not empty")
         for side, m in (("north", int(c["vp_north"])), ("south", int(c["vp_south"]))):
-            if mem[m + _MBOX_PENDING]:
+            if mem[m + MBOX_PENDING]:
                 out.append(f"{name}: {side} signal still pending")
     if inst.drv[DRV_OPEN_COUNT] != 0:
         out.append(f"{int(inst.drv[DRV_OPEN_COUNT])} IOQs left open by the guest")
