@@ -48,7 +48,9 @@ def test_builtin_preset_is_complete_and_sourced(name: str) -> None:
         assert fig.value >= 0.0, field
     prov = preset.provenance()
     assert list(prov) == list(COST_FIELDS)
-    assert all(set(p) == {"value", "tag", "source"} for p in prov.values())
+    assert all(
+        set(p) == {"value", "tag", "source", "low", "high", "range_source"} for p in prov.values()
+    )
 
 
 def test_builtin_figures_match_the_reference() -> None:
@@ -176,3 +178,32 @@ def test_override_negative_value_raises() -> None:
 def test_value_of_unknown_name_raises() -> None:
     with pytest.raises(ConfigError):
         load_preset("kvm-modern").value("nope")
+
+
+def test_a_figure_range_must_bracket_its_value_and_say_where_it_comes_from() -> None:
+    from pydantic import ValidationError
+
+    from vbench.costs import Figure
+
+    ok = Figure(value=50.0, tag="M", source="s", low=17.0, high=185.0, range_source="r")
+    assert ok.has_range and (ok.low, ok.high) == (17.0, 185.0)
+    assert not Figure(value=1.0, tag="E", source="s").has_range
+    for bad in (
+        {"low": 60.0, "high": 185.0, "range_source": "r"},  # low above the value
+        {"low": 17.0, "high": 40.0, "range_source": "r"},  # high below it
+        {"low": 17.0, "high": 185.0},  # no provenance for the range
+        {"low": 17.0},  # one end only
+    ):
+        with pytest.raises(ValidationError):
+            Figure(value=50.0, tag="M", source="s", **bad)
+
+
+@pytest.mark.parametrize("name", ["kvm-modern", "kvm-2009"])
+def test_shipped_presets_state_a_range_for_every_figure(name: str) -> None:
+    """vbench sensitivity varies each figure across its stated range: every shipped figure
+    has one, and provenance (meta.json) carries it."""
+    preset = load_preset(name)
+    for figure_name, figure in preset.figures.items():
+        assert figure.has_range, figure_name
+        assert figure.range_source.strip(), figure_name
+    assert {"low", "high", "range_source"} <= set(preset.provenance()["line_transfer_ns"])

@@ -20,7 +20,14 @@ from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from vbench.errors import ConfigError
 
@@ -60,7 +67,9 @@ _FIGURE_KEYS = ("value", "tag", "source")
 
 
 class Figure(BaseModel):
-    """One cost figure with its provenance, so guesses stay visibly guesses."""
+    """One cost figure with its provenance, so guesses stay visibly guesses; optionally the
+    range it is known to span (``low``..``high``, with ``range_source`` saying where that range
+    comes from), over which ``vbench sensitivity`` tests whether a verdict holds."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
@@ -68,6 +77,9 @@ class Figure(BaseModel):
     value: float = Field(strict=True, ge=0.0, allow_inf_nan=False)
     tag: Literal["M", "D", "E"]
     source: str = Field(min_length=1)
+    low: float | None = Field(None, strict=True, ge=0.0, allow_inf_nan=False)
+    high: float | None = Field(None, strict=True, ge=0.0, allow_inf_nan=False)
+    range_source: str | None = Field(None, min_length=1)
 
     @field_validator("source")
     @classmethod
@@ -76,6 +88,22 @@ class Figure(BaseModel):
         if not v.strip():
             raise ValueError("must name where the figure comes from")
         return v
+
+    @model_validator(mode="after")
+    def _range_brackets_value(self) -> Figure:
+        """A range is both ends around the value, with its own provenance, or nothing."""
+        given = (self.low is not None, self.high is not None, self.range_source is not None)
+        if any(given) and not all(given):
+            raise ValueError("a range needs low, high and range_source together")
+        if self.low is not None and not (self.low <= self.value <= self.high):
+            raise ValueError(
+                f"low {self.low} <= value {self.value} <= high {self.high} does not hold"
+            )
+        return self
+
+    @property
+    def has_range(self) -> bool:
+        return self.low is not None
 
 
 class Preset(BaseModel):
@@ -120,9 +148,7 @@ class Preset(BaseModel):
 
     def provenance(self) -> dict[str, dict[str, Any]]:
         """Value, tag and source of every figure, for meta.json, so results cite their costs."""
-        return {
-            n: {"value": f.value, "tag": f.tag, "source": f.source} for n, f in self.figures.items()
-        }
+        return {n: f.model_dump(exclude_none=True) for n, f in self.figures.items()}
 
 
 def _check_name(name: str) -> None:
@@ -276,7 +302,8 @@ def override(preset: Preset, name: str, value: float) -> Preset:
     """A copy of ``preset`` with one figure's value replaced (e.g. from ``--set``).
 
     The tag is kept, but the source is rewritten to say the user overrode it, so meta.json never
-    attributes a user's number to a publication.
+    attributes a user's number to a publication; the figure's range is kept when it still holds
+    the new value.
     """
     _check_name(name)
     try:
@@ -287,5 +314,10 @@ def override(preset: Preset, name: str, value: float) -> Preset:
         raise ConfigError(f"override {name}={value!r}: must be a finite number >= 0")
     old = preset.figures[name]
     figures = dict(preset.figures)
-    figures[name] = Figure(value=number, tag=old.tag, source=f"overridden by user: {old.source}")
+    # the stated range stays while it still brackets the new value (sensitivity varies it there)
+    kept = old.has_range and old.low <= number <= old.high
+    span = {"low": old.low, "high": old.high, "range_source": old.range_source} if kept else {}
+    figures[name] = Figure(
+        value=number, tag=old.tag, source=f"overridden by user: {old.source}", **span
+    )
     return Preset(name=preset.name, description=preset.description, figures=figures)
