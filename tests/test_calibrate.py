@@ -11,6 +11,8 @@ from __future__ import annotations
 import json
 import math
 import os
+import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +22,7 @@ from test_cli import vbench
 from vbench import compare, results
 from vbench.costs import COST_FIELDS, calibrated_path, load_preset
 from vbench.errors import ConfigError, VbenchError
+from vbench.native.modes import Mode
 
 
 # --- calibrate ------------------------------------------------------------------------------------
@@ -85,7 +88,24 @@ def test_calibrate_prints_the_figures_on_stdout(calibrated: tuple[Path, Any]) ->
     assert "measuring" in r.stderr and "measuring" not in r.stdout  # progress on stderr
 
 
-def test_calibrate_out_writes_elsewhere(tmp_path: Path) -> None:
+def test_calibrate_reports_the_line_transfer_modes(
+    calibrated: tuple[Path, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    home, r = calibrated
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(home))
+    assert re.search(
+        r"calibrate: line transfer: [12] modes?: \S+ ns \(\d+ % of samples\)", r.stderr
+    )
+    p = load_preset("calibrated")
+    for name in ("line_transfer_ns", "line_invalidate_ns"):
+        f = p.figures[name]
+        assert f.has_range and f.low <= f.value <= f.high, name
+        assert "mode" in f.range_source, name
+    assert "# Line transfer, " in calibrated_path().read_text()
+
+
+def hand_made(modes: tuple[Any, ...] = ()) -> Any:
+    """A Calibration with known measurements (each median the value given) and line modes."""
     from vbench.native import calibrate
 
     cal = calibrate.Calibration(
@@ -94,6 +114,7 @@ def test_calibrate_out_writes_elsewhere(tmp_path: Path) -> None:
         cpus=(0, 1),
         exit_cycles=500,
         entry_cycles=500,
+        line_modes=modes,
     )
     for name, unit, v in (
         ("tsc_cycles_per_ns", "cycles/ns", 2.0),
@@ -106,7 +127,13 @@ def test_calibrate_out_writes_elsewhere(tmp_path: Path) -> None:
         ("wake_ns", "ns", 9000.0),
     ):
         cal.measurements[name] = calibrate.Measurement(name, unit, name, (v * 0.9, v, v * 1.5))
-    out = calibrate.write(cal, tmp_path / "sub" / "mine.toml")
+    return cal
+
+
+def test_calibrate_out_writes_elsewhere(tmp_path: Path) -> None:
+    from vbench.native import calibrate
+
+    out = calibrate.write(hand_made(), tmp_path / "sub" / "mine.toml")
     p = load_preset(str(out))
     # the derivation, checked by hand: 1000 cycles / 2 cycles per ns + 300 ns write
     assert p.value("exit_ns") == pytest.approx(800.0)
@@ -115,6 +142,90 @@ def test_calibrate_out_writes_elsewhere(tmp_path: Path) -> None:
     assert p.value("vcpu_wake_ns") == p.value("wake_ns") == 9000.0
     assert p.value("irq_handler_ns") == pytest.approx(500.0)  # 1000 cycles at 2 per ns
     assert p.value("irq_send_ns") == pytest.approx(800.0)
+    assert not p.figures["line_transfer_ns"].has_range  # no modes found: no range claimed
+
+
+TWO_MODES = (Mode(30.0, 0.62, 28.0, 34.0, 620), Mode(185.0, 0.38, 170.0, 200.0, 380))
+
+
+def test_the_most_common_mode_is_the_figure_and_the_modes_its_range() -> None:
+    p = hand_made(TWO_MODES).preset()  # a Preset: validated (low <= value <= high)
+    line = p.figures["line_transfer_ns"]
+    assert (line.value, line.low, line.high) == (30.0, 30.0, 185.0)  # not the median, 60
+    assert line.tag == "M"
+    assert "30 ns (62 % of samples), 185 ns (38 %)" in line.source
+    assert "median of 3 runs" in line.source  # the per-run spread still travels with it
+    assert "2 modes: 30 ns (62 % of samples), 185 ns (38 %)" in line.range_source
+    invalidate = p.figures["line_invalidate_ns"]
+    assert invalidate.tag == "E"
+    assert (invalidate.value, invalidate.low, invalidate.high) == (30.0, 30.0, 185.0)
+    assert invalidate.range_source == line.range_source
+    # the larger share wins wherever it lies: here the slow mode
+    slow_first = (Mode(30.0, 0.3, 28.0, 34.0, 300), Mode(185.0, 0.7, 170.0, 200.0, 700))
+    line = hand_made(slow_first).preset().figures["line_transfer_ns"]
+    assert (line.value, line.low, line.high) == (185.0, 30.0, 185.0)
+
+
+def test_one_mode_spans_its_own_percentiles() -> None:
+    one = (Mode(31.0, 1.0, 27.0, 40.0, 1000),)
+    line = hand_made(one).preset().figures["line_transfer_ns"]
+    assert (line.value, line.low, line.high) == (31.0, 27.0, 40.0)
+    assert "1 mode: 31 ns (100 % of samples)" in line.range_source
+    assert "5th to 95th percentile" in line.range_source
+
+
+def test_the_range_and_the_modes_survive_the_toml_file(tmp_path: Path) -> None:
+    from vbench.native import calibrate
+
+    cal = hand_made(TWO_MODES)
+    out = calibrate.write(cal, tmp_path / "mine.toml")
+    text = out.read_text()
+    assert "# Line transfer, 2 modes: 30 ns (62 % of samples), 185 ns (38 %)" in text
+    assert "#   185 ns: 380 samples (38.0 %), 5th-95th percentile 170 to 200 ns" in text
+    loaded = load_preset(str(out))
+    assert loaded == cal.preset()  # every figure, range and source as written
+    assert loaded.figures["line_transfer_ns"].high == 185.0
+    assert not loaded.figures["wake_ns"].has_range  # only the line figures state one
+
+
+def test_line_probe_is_short_and_in_the_range_of_a_transfer() -> None:
+    from vbench.native import calibrate, sysio
+
+    pair = sysio.cpu_pair()
+    if pair is None:
+        pytest.skip("one CPU: there is no pair to probe")
+    ns_per_cycle = 1.0 / calibrate.tsc_rate(5_000_000)
+    calibrate.line_probe_ns(pair, ns_per_cycle)  # loads the kernels
+    start = time.perf_counter()
+    probe = calibrate.line_probe_ns(pair, ns_per_cycle)
+    took = time.perf_counter() - start
+    assert 1.0 < probe < 5_000.0  # one-way ns: more than an L1 hit, less than a preemption
+    assert took < 0.05
+
+
+def test_native_rows_say_which_mode_they_ran_in() -> None:
+    from test_native import _eng, _models, _wl
+
+    from vbench.native import runner, sysio
+
+    if sysio.cpu_pair() is None:
+        pytest.skip("one CPU: the probe is skipped")
+    rows = runner.run_point(_models("virtio-split"), _wl(500), _eng("poll"), None)
+    assert [r["rep"] for r in rows] == [0, 1]
+    for r in rows:
+        for column in ("line_probe_before_ns", "line_probe_after_ns"):
+            assert 1.0 < r[column] < 5_000.0, column
+
+
+def test_unpinned_run_is_not_probed_and_the_probe_columns_are_timings() -> None:
+    from vbench.metrics import describe
+    from vbench.native import runner
+    from vbench.simulation import NativeSpec
+
+    assert math.isnan(runner.line_probe(NativeSpec(pin=False), 1.0))
+    for column in ("line_probe_before_ns", "line_probe_after_ns"):
+        assert describe(column).kind == "timing"  # never a sweep parameter nor a baseline
+        assert describe(column).unit == "ns"
 
 
 def test_missing_calibrated_preset_says_run_calibrate(

@@ -232,6 +232,39 @@ def plot(
 
 @app.command()
 @friendly
+def sensitivity(
+    config: opt.RunConfig = None,
+    set_: opt.Sets = None,
+    figure: opt.Figures = None,
+    quick: opt.SensitivityQuick = False,
+    jobs: opt.RunJobs = 1,
+    out: opt.SensitivityOut = None,
+) -> None:
+    """Does each verdict hold across the cost figures' stated ranges? Runs the config at its
+    preset's figures, then with each figure at its low and at its high end (the others left
+    alone; every case simulated afresh, since time feeds back into the counts), and says for
+    every pair of models, on throughput and on p99 latency, at how many points the verdict
+    holds in every case and which figure flips it where not. Writes cases.csv, findings.csv
+    and a tornado plot per comparison."""
+    from vbench.commands import run_sensitivity
+    from vbench.render import findings_table_view
+
+    err = stderr_console()
+    findings, folder = run_sensitivity(
+        config or Path("configs/default.toml"),
+        set_ or [],
+        figures=figure,
+        quick=quick,
+        jobs=jobs,
+        out=out,
+        say=lambda msg: err.print(f"sensitivity: {msg}"),
+    )
+    stdout_console().print(findings_table_view(findings))
+    err.print(f"vbench sensitivity: wrote {folder}")
+
+
+@app.command()
+@friendly
 def check(
     config: opt.CheckConfig = Path("configs/ci.toml"),
     results_dir: opt.CheckResults = None,

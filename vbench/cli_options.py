@@ -188,6 +188,23 @@ Quick = Annotated[
 ]
 
 
+Figures = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--figure",
+        metavar="NAME",
+        help="vary only this cost figure (repeatable; default every figure with a stated range)",
+    ),
+]
+SensitivityQuick = Annotated[
+    bool, typer.Option("--quick", help="a tenth of the requests per point (at least 2,000)")
+]
+SensitivityOut = Annotated[
+    Path | None,
+    typer.Option("--out", "-o", help="folder for cases.csv, findings.csv and the tornado plots"),
+]
+
+
 # --- how --help shows them --------------------------------------------------------------------------
 def reflow(doc: str | None) -> str | None:
     """A docstring as --help text: each paragraph one line, for the terminal to wrap (rich

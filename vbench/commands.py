@@ -14,6 +14,7 @@ imports this module, and ``vbench --help`` must stay instant.
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
@@ -351,6 +352,16 @@ def draw_figures(
     files written and their folder."""
     from vbench import plot, results
 
+    if (results_path / "findings.csv").is_file():  # a vbench sensitivity folder: its tornados
+        from vbench import sensitivity
+
+        folder = out or results_path / "figures"
+        folder.mkdir(parents=True, exist_ok=True)
+        paths = []
+        for f in sensitivity.load_findings(results_path):
+            stem = folder / f"tornado-{f.first}-vs-{f.second}-{f.metric}"
+            paths += sensitivity.tornado(f, stem, formats)
+        return paths, folder
     result_set = results.load(results_path)
     folder = out or plot.default_out_dir(result_set)
     chosen = (x, y, facet, kind, ref, hue)
@@ -371,3 +382,43 @@ def draw_figures(
             ref=ref,
         )
     return paths, folder
+
+
+def run_sensitivity(
+    config: Path,
+    sets: list[str],
+    *,
+    figures: list[str] | None = None,
+    quick: bool = False,
+    jobs: int = 1,
+    out: Path | None = None,
+    say: Callable[[str], None] = lambda _msg: None,
+) -> tuple[list[Any], Path]:
+    """``vbench sensitivity``: the config at its preset's figures, then each figure at each end
+    of its stated range; the findings (vbench.sensitivity) and the folder written."""
+    from vbench import sensitivity as S
+    from vbench.config import plan
+    from vbench.sweep import run_plan
+
+    sets = list(sets)
+    base = plan(config, sets)
+    S.check_comparable(base)
+    if quick:  # a tenth of the requests (at least 2,000) at every point
+        requests = max(2000, base.points[0].workload.requests // 10)
+        sets.append(f"workload.requests={requests}")
+    todo = S.cases(base, figures)
+    folder = (
+        out or Path("results/runs") / f"sensitivity-{base.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    )
+
+    def announce(i: int, case: Any) -> None:
+        value = "" if case.figure is None else f" = {case.value:g}"
+        say(f"case {i + 1}/{len(todo)}: {case.name}{value}")
+
+    def one(p: Any) -> list[dict[str, Any]]:
+        return S.require_success(run_plan(p, jobs))
+
+    table = S.run_cases(config, sets, todo, one, announce)
+    findings = S.assess(table)
+    S.write(folder, table, findings, "png")
+    return findings, folder

@@ -140,7 +140,15 @@ def describe(column: str) -> Metric | None:
         return Metric("timing", "higher", "req/s", "simulated requests per wall second")
     if column.startswith("measured_"):
         return _measured(column.removeprefix("measured_"))
+    if column in _LINE_PROBES:  # vbench.native.runner: which mode of the machine a rep ran in
+        return Metric("timing", "none", "ns", _LINE_PROBES[column])
     return None
+
+
+_LINE_PROBES = {
+    f"line_probe_{when}_ns": f"one-way cache-line transfer probed {when} the run (native run)"
+    for when in ("before", "after")
+}
 
 
 # native runs (engine.kind = "native") measure on this machine: every figure is a timing

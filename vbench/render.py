@@ -387,6 +387,22 @@ def provenance_table(preset: Any, title: str, value_format: str = "g") -> Table:
     return t
 
 
+def findings_table_view(findings: list[Any]) -> Table:
+    """``vbench sensitivity``: for each pair of models and verdict metric, who is ahead at the
+    preset's figures, at how many points that holds across every figure's range, and what
+    flips it where it does not."""
+    from vbench.sensitivity import METRIC_WORDS
+
+    t = Table(title="verdicts across the cost figures' ranges", header_style="bold")
+    for c in ("comparison", "ahead at the preset's figures", "holds at", "flipped by"):
+        t.add_column(c, overflow="fold")
+    for f in findings:
+        word = METRIC_WORDS.get(f.metric, f.metric)
+        holds = f"{f.robust_points}/{f.points} points" + (" (robust)" if f.robust else "")
+        t.add_row(f"{f.first} vs {f.second}, {word}", f.base_words(), holds, f.flip_words())
+    return t
+
+
 def measurements_table(calibration: Any) -> Table:
     """What ``vbench calibrate`` measured: median, min and max of each measurement."""
     t = Table(

@@ -10,8 +10,9 @@ own definition of each event, never copying a number from another preset:
 figure                     how                                                         tag
 =========================  ==========================================================  ===
 ``line_transfer_ns``       ping-pong on one 64-byte line between two pinned threads    M
-                           (acquire loads, release stores): one-way = median round
-                           trip / 2 (the median drops trips the OS preempted)
+                           (acquire loads, release stores): one-way = round trip / 2
+                           of every trip, pooled over the repetitions; the value is
+                           the most common of its modes, the range spans them all
 ``full_barrier_ns``        store, ``atomics.fence()``, load in a loop, minus the same  M
                            loop without the fence
 ``copy_ns_per_byte``       a loop of 1500-byte copies (cache-hot)                      M
@@ -24,7 +25,7 @@ figure                     how                                                  
                            (``loops._wait_notify``); the eventfd read is in ``wake_ns``
 ``irq_exits``              0: the cycles are all in ``irq_handler_ns``                 D
 ``user_space_exit_factor`` 1: the native device is one plain thread                   D
-``line_invalidate_ns``     not measured yet: the measured line transfer                E
+``line_invalidate_ns``     not measured yet: the measured line transfer (and range)    E
 =========================  ==========================================================  ===
 
 The derived figures follow the native engine's own notification code (ringtest's ``notify``
@@ -35,6 +36,14 @@ read are measured too and listed in the file's header.
 Every measured figure is the median of several repetitions; the spread (min to max over the
 repetitions) is printed and recorded in the figure's source. Spin loops are bounded by a
 deadline, so a wedged peer ends the calibration with an error instead of hanging it.
+
+The line transfer is the exception to the median, because on a virtual machine it has modes:
+the host moves the vCPUs, and a transfer between the same two CPUs takes about 30 ns in one
+placement and about 185 ns in another (native throughput moves 3-5x with it). A median of
+such a sample is a figure no run ever saw, so every trip is kept, the modes are found
+(:mod:`vbench.native.modes`), printed, written to the preset's header, and the figure states
+a range over them. :func:`line_probe_ns` is the same ping-pong in short, for a native run to
+record which mode it ran in.
 """
 
 from __future__ import annotations
@@ -48,6 +57,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from numba import njit
@@ -57,6 +67,8 @@ from vbench.costs import COST_FIELDS, Figure, Preset, calibrated_path
 from vbench.errors import VbenchError
 from vbench.native import atomics as A
 from vbench.native import sysio
+from vbench.native.modes import Mode, find_modes
+from vbench.native.modes import describe as describe_modes
 
 _jit.lock_cache_saves()
 
@@ -67,6 +79,8 @@ ENTRY_CYCLES = 500
 
 _SPIN_CHECK = 4096  # spins between two deadline checks in a spin loop
 _TIMEOUT_NS = 10_000_000_000  # no single measurement may wait longer than this
+PROBE_TRIPS = 2_000  # a line probe's round trips: under 1 ms in either mode
+_PROBE_TIMEOUT_NS = 1_000_000_000  # a probe that stalls this long gives NaN, not an error
 
 
 # --- jitted kernels -------------------------------------------------------------------------------
@@ -268,12 +282,52 @@ class Calibration:
     exit_cycles: int
     entry_cycles: int
     measurements: dict[str, Measurement] = field(default_factory=dict)
+    #: the modes of the line transfer's trips pooled over the repetitions (one CPU: of the
+    #: repetitions' figures), by value; empty when not measured (the median is used then)
+    line_modes: tuple[Mode, ...] = ()
 
     def m(self, name: str) -> Measurement:
         return self.measurements[name]
 
     def _src(self, what: str) -> str:
         return f"vbench calibrate {self.date}, machine {self.fingerprint}: {what}"
+
+    def line_modes_words(self) -> str:
+        """The line transfer's modes in words: ``2 modes: 30 ns (62 % of samples), 185 ns
+        (38 %)``."""
+        count = len(self.line_modes)
+        return f"{count} mode{'s' if count != 1 else ''}: {describe_modes(self.line_modes)}"
+
+    def _line_value(self) -> tuple[float, str]:
+        """The line transfer figure and how it was chosen: the mode with the largest share
+        (not the median: with two modes the median is a time no run saw), else the median."""
+        x = self.m("line_transfer_ns")
+        if not self.line_modes:
+            return x.median, x.spread()
+        top = max(self.line_modes, key=lambda mode: mode.share)
+        pooled = f"{sum(mode.count for mode in self.line_modes)} samples pooled over the runs"
+        if len(self.line_modes) == 1:
+            return top.value, f"the median of {pooled}, one mode; {x.spread()}"
+        words = self.line_modes_words()
+        return top.value, f"the most common mode of {pooled}, which have {words}; {x.spread()}"
+
+    def _line_range(self) -> dict[str, Any]:
+        """``low``, ``high`` and ``range_source`` of the line figures: the smallest to the
+        largest mode (one mode: its 5th to 95th percentile); empty without modes."""
+        modes = self.line_modes
+        if not modes:
+            return {}
+        if len(modes) == 1:
+            low, high, how = modes[0].low, modes[0].high, "its 5th to 95th percentile"
+        else:
+            low, high, how = modes[0].value, modes[-1].value, "the smallest to the largest mode"
+        return {
+            "low": _positive(low),
+            "high": _positive(high),
+            "range_source": self._src(
+                f"the cache-line ping-pong's {self.line_modes_words()}; the range is {how}"
+            ),
+        }
 
     def preset(self) -> Preset:
         """The ``calibrated`` preset: measured figures (M) and derived ones (D), each sourced."""
@@ -295,14 +349,21 @@ class Calibration:
         cycles_ns = (self.exit_cycles + self.entry_cycles) / tsc
         exit_ns = cycles_ns + write
         line_what = (
-            "one-way cache-line transfer, half the median round trip of a ping-pong on one "
+            "one-way cache-line transfer, half the round trip of a ping-pong on one "
             f"64-byte line with acquire loads and release stores, {where}"
             if self.cpus
             else "one CPU: no line moves between caches; a release store and an acquire load "
             "of one L1-resident line"
         )
+        line_ns, line_how = self._line_value()
+        line_range = self._line_range()
         figures = {
-            "line_transfer_ns": measured("line_transfer_ns", line_what),
+            "line_transfer_ns": Figure(
+                value=_positive(line_ns),
+                tag="M",
+                source=self._src(f"{line_what} ({line_how})"),
+                **line_range,
+            ),
             "exit_ns": Figure(
                 value=_positive(exit_ns),
                 tag="D",
@@ -370,12 +431,14 @@ class Calibration:
                 "copy_ns_per_byte", "copying a cache-hot 1500-byte buffer, per byte"
             ),
             "line_invalidate_ns": Figure(
-                value=_positive(m["line_transfer_ns"].median),
+                value=_positive(line_ns),
                 tag="E",
                 source=self._src(
                     "not measured yet: taken equal to this machine's measured one-way line "
-                    "transfer (an upgrade from Shared waits on the same path, without the data)"
+                    "transfer, and its range (an upgrade from Shared waits on the same path, "
+                    "without the data)"
                 ),
+                **line_range,
             ),
         }
         assert tuple(figures) == COST_FIELDS, "every cost figure must be measured or derived"
@@ -398,6 +461,13 @@ class Calibration:
         ]
         for x in self.measurements.values():
             lines.append(f"#   {x.name} = {x.median:.6g} [{x.lo:.6g}, {x.hi:.6g}] {x.unit}")
+        if self.line_modes:
+            lines.append(f"# Line transfer, {self.line_modes_words()}")
+            for mode in self.line_modes:
+                lines.append(
+                    f"#   {mode.value:.6g} ns: {mode.count} samples ({mode.share * 100:.1f} %), "
+                    f"5th-95th percentile {mode.low:.6g} to {mode.high:.6g} ns"
+                )
         lines += ["", f"name = {_q(p.name)}", f"description = {_q(p.description)}", ""]
         for name, f in p.figures.items():
             lines += [
@@ -405,8 +475,14 @@ class Calibration:
                 f"value = {float(f.value)!r}",
                 f"tag = {_q(f.tag)}",
                 f"source = {_q(f.source)}",
-                "",
             ]
+            if f.has_range:
+                lines += [
+                    f"low = {float(f.low)!r}",
+                    f"high = {float(f.high)!r}",
+                    f"range_source = {_q(f.range_source)}",
+                ]
+            lines.append("")
         return "\n".join(lines)
 
 
@@ -500,13 +576,11 @@ def _aligned_line() -> np.ndarray:
     return raw[skip : skip + 8]
 
 
-def _line_transfer(cpus: tuple[int, int] | None, n: int, cycles_per_ns: float) -> float:
-    """One-way line transfer in ns: half the median round trip (after n/10 warm-up trips)."""
+def _ping_pong(cpus: tuple[int, int], n: int, timeout_ns: int) -> np.ndarray | None:
+    """The TSC cycles of each of n round trips of a line between threads pinned to ``cpus``;
+    None if either side waited past ``timeout_ns``."""
     line = _aligned_line()
-    if cpus is None:
-        took = _local_line(line, n)
-        return abs(took) / n
-    deadline = sysio.monotonic_ns() + _TIMEOUT_NS
+    deadline = sysio.monotonic_ns() + timeout_ns
     trips = np.zeros(n, dtype=np.int64)
     ping: list[int] = []
     pong: list[int] = []
@@ -514,12 +588,45 @@ def _line_transfer(cpus: tuple[int, int] | None, n: int, cycles_per_ns: float) -
         _pinned(cpus[0], lambda: _ping(line, trips, deadline), ping),
         _pinned(cpus[1], lambda: _pong(line, n, deadline), pong),
     )
-    if ping[0] < 0 or pong[0] < 0:
-        raise VbenchError(
-            "calibrate: the cache-line ping-pong stalled for 10 s: the machine is overloaded; "
-            "run vbench calibrate again on an idle machine"
-        )
-    return float(np.median(trips[n // 10 :])) / cycles_per_ns / 2.0
+    return None if ping[0] < 0 or pong[0] < 0 else trips
+
+
+def _line_transfer(
+    cpus: tuple[int, int] | None,
+    n: int,
+    cycles_per_ns: float,
+    keep: list[np.ndarray] | None = None,
+) -> float:
+    """One-way line transfer in ns: half the median round trip (after n/10 warm-up trips).
+    ``keep`` receives every trip's one-way ns (one CPU: the run's one figure), for the modes."""
+    if cpus is None:
+        one_way = np.array([abs(_local_line(_aligned_line(), n)) / n])
+    else:
+        trips = _ping_pong(cpus, n, _TIMEOUT_NS)
+        if trips is None:
+            raise VbenchError(
+                "calibrate: the cache-line ping-pong stalled for 10 s: the machine is "
+                "overloaded; run vbench calibrate again on an idle machine"
+            )
+        one_way = trips[n // 10 :] / cycles_per_ns / 2.0
+    if keep is not None:
+        keep.append(one_way)
+    return float(np.median(one_way))
+
+
+def line_probe_ns(cpus: tuple[int, int], ns_per_cycle: float, n: int = PROBE_TRIPS) -> float:
+    """A short ping-pong on ``cpus``: the median one-way line transfer in ns over n trips
+    (the first tenth dropped as warm-up), or NaN if it stalled for a second. A native run
+    takes one before and after each repetition, so a row says which mode of the machine
+    (:mod:`vbench.native.modes`) it ran in; it costs about a millisecond (two thread starts
+    and n trips of at most a few hundred ns)."""
+    line = _aligned_line()
+    _ping(line, np.zeros(0, dtype=np.int64), 0)  # load both kernels here, not inside a thread
+    _pong(line, 0, 0)
+    trips = _ping_pong(cpus, n, _PROBE_TIMEOUT_NS)
+    if trips is None:
+        return float("nan")
+    return float(np.median(trips[n // 10 :])) * ns_per_cycle / 2.0
 
 
 def _wake(cpus: tuple[int, int] | None, n: int, settle_ns: int) -> float:
@@ -593,12 +700,15 @@ def calibrate(
     worker.join()
     if failed:
         raise failed[0]
+    pooled: list[np.ndarray] = []
     record(
         "line_transfer_ns",
         "ns",
         "cache-line ping-pong",
-        lambda: _line_transfer(cpus, 200_000 // scale, cal.m("tsc_cycles_per_ns").median),
+        lambda: _line_transfer(cpus, 200_000 // scale, cal.m("tsc_cycles_per_ns").median, pooled),
     )
+    cal.line_modes = tuple(find_modes(np.concatenate(pooled[1:])))  # [0]: record's warm-up
+    say(f"line transfer: {cal.line_modes_words()}")
     record(
         "wake_ns",
         "ns",

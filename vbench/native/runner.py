@@ -20,6 +20,13 @@ side was waiting for), kicks sent != kicks received or calls sent != calls recei
 draining both eventfds: an eventfd coalesces signals into its counter, and the sum of the
 values read is exact), fewer completions than requests, and the model's own end-of-run audit.
 
+Before and after each measured repetition a short cache-line ping-pong on the run's two CPUs
+(:func:`vbench.native.calibrate.line_probe_ns`, about a millisecond) records the one-way line
+transfer in ``line_probe_before_ns`` and ``line_probe_after_ns``: on a virtual machine the host
+moves the vCPUs and the transfer has modes (about 30 ns or about 185 ns on the development
+machine) that move throughput 3-5x, so a row says which mode it ran in, and whether the mode
+changed during the run. NaN where the threads are not pinned to two CPUs.
+
 Refused with a one-line :class:`~vbench.errors.ConfigError` (they need the simulation's clock,
 which a native run does not have): an open-loop workload (the native run is ringtest's closed
 loop), ``tx_timer_ns`` (a mitigation timer) and vbus ``transport = "call"`` (a synchronous call
@@ -448,6 +455,16 @@ def summarize(label: str, model: str, rep: int, run: NativeRun) -> dict[str, Any
     return row
 
 
+def line_probe(native: NativeSpec, nspc: float) -> float:
+    """The one-way line transfer in ns between the run's two CPUs, probed now (which mode the
+    machine is in); NaN where the run is not pinned to two CPUs."""
+    from vbench.native import sysio
+    from vbench.native.calibrate import line_probe_ns
+
+    pair = sysio.cpu_pair() if native.pin else None
+    return line_probe_ns(pair, nspc) if pair else float("nan")
+
+
 def run_model(
     label: str,
     mdef: ModelDef,
@@ -457,14 +474,19 @@ def run_model(
     nspc: float,
     hooks: Hooks = Hooks(),
 ) -> list[dict[str, Any]]:
-    """Warm-up and measured repetitions of one model: one row per measured repetition."""
+    """Warm-up and measured repetitions of one model: one row per measured repetition, with
+    the line probes taken just before and after it (warm-ups are not probed)."""
     compile_loops(mdef, opts, wl, eng)
     rows = []
     nat = eng.native
     for k in range(nat.warmup + nat.repetitions):
+        measured = k >= nat.warmup
+        before = line_probe(nat, nspc) if measured else math.nan
         run = run_once(label, mdef, opts, wl, eng, nspc, hooks)
-        if k >= nat.warmup:
+        if measured:
             row = summarize(label, mdef.name, k - nat.warmup, run)
+            row["line_probe_before_ns"] = before
+            row["line_probe_after_ns"] = line_probe(nat, nspc)
             row["workload_fingerprint"] = wl.fingerprint()
             rows.append(row)
     return rows
