@@ -243,7 +243,7 @@ def sensitivity(
     """Does each verdict hold across the cost figures' stated ranges? Runs the config at its
     preset's figures, then with each figure at its low and at its high end (the others left
     alone; every case simulated afresh, since time feeds back into the counts), and says for
-    every pair of models, on throughput and on p99 latency, at how many points the verdict
+    every pair of models, on time per request and on p99 latency, at how many points the verdict
     holds in every case and which figure flips it where not. Writes cases.csv, findings.csv
     and a tornado plot per comparison."""
     from vbench.commands import run_sensitivity

@@ -412,6 +412,8 @@ def measurements_table(calibration: Any) -> Table:
         t.add_column(c, justify="left" if c in ("measurement", "unit") else "right")
     for m in calibration.measurements.values():
         t.add_row(m.what, f"{m.median:.4g}", f"{m.lo:.4g}", f"{m.hi:.4g}", m.unit)
+    if getattr(calibration, "line_modes", ()):  # the host may move the vCPUs: say so
+        t.caption = f"line transfer, {calibration.line_modes_words()}"
     return t
 
 
