@@ -127,3 +127,23 @@ def test_the_command_writes_cases_findings_and_tornados(tmp_path: Path) -> None:
     )
     assert replot.returncode == 0, replot.stderr
     assert len(list((out / "figures").glob("tornado-*.png"))) == len(findings)
+
+
+def test_an_interrupted_sensitivity_keeps_its_finished_cases() -> None:
+    """Each finished case reaches on_table (the CLI writes cases.csv there) before the next
+    runs: a stop in the third case leaves the first two."""
+    from vbench.exits import Stop
+
+    todo = S.cases(plan(CI), ["exit_ns"])
+    kept: list[pd.DataFrame] = []
+    calls = []
+
+    def run(p):
+        calls.append(p)
+        if len(calls) == 3:
+            raise Stop("interrupted", 130)
+        return fake_run(p)
+
+    with pytest.raises(Stop):
+        S.run_cases(CI, [], todo, run, on_table=kept.append)
+    assert list(kept[-1]["case"].unique()) == ["base", "exit_ns low"]

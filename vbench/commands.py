@@ -416,9 +416,13 @@ def run_sensitivity(
         say(f"case {i + 1}/{len(todo)}: {case.name}{value}")
 
     def one(p: Any) -> list[dict[str, Any]]:
-        return S.require_success(run_plan(p, jobs))
+        return S.require_success(run_plan(p, jobs), folder)
 
-    table = S.run_cases(config, sets, todo, one, announce)
+    def keep(table: Any) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        table.to_csv(folder / "cases.csv", index=False)
+
+    table = S.run_cases(config, sets, todo, one, announce, keep)
     findings = S.assess(table)
     S.write(folder, table, findings, "png")
     return findings, folder

@@ -27,7 +27,8 @@ from typing import Any
 import pandas as pd
 
 from vbench.config import Plan, plan
-from vbench.errors import ConfigError, VbenchError
+from vbench.errors import ConfigError
+from vbench.exits import Stop
 
 #: Verdict metrics and their direction (+1 higher is better, -1 lower is better): which model
 #: is faster (the modelled time both sides spend per request: under an open-loop load the
@@ -87,10 +88,12 @@ def run_cases(
     todo: list[Case],
     run: Callable[[Plan], list[dict[str, Any]]],
     on_case: Callable[[int, Case], None] | None = None,
+    on_table: Callable[[pd.DataFrame], None] | None = None,
 ) -> pd.DataFrame:
     """Every case's rows, one table: the config's tidy rows plus ``case``, ``case_figure``,
     ``case_end`` and ``case_value``. ``run`` runs one plan and returns its rows (the CLI passes
-    the sweep runner with its jobs; tests pass a fake)."""
+    the sweep runner with its jobs; tests pass a fake); ``on_table`` gets the table so far
+    after each case (the CLI writes it, so an interrupted sensitivity keeps its cases)."""
     frames = []
     for i, case in enumerate(todo):
         if on_case:
@@ -103,6 +106,8 @@ def run_cases(
         frame["case_end"] = case.end
         frame["case_value"] = case.value
         frames.append(frame)
+        if on_table:
+            on_table(pd.concat(frames, ignore_index=True))
     return pd.concat(frames, ignore_index=True)
 
 
@@ -215,13 +220,16 @@ def findings_table(findings: list[Finding]) -> pd.DataFrame:
     )
 
 
-def require_success(outcome: Any) -> list[dict[str, Any]]:
-    """The rows of a finished sweep, or a one-line error naming the first failed point."""
+def require_success(outcome: Any, folder: Path) -> list[dict[str, Any]]:
+    """The rows of a finished sweep, or the command's end: interrupted (its signal's exit
+    code) or a failed point (exit 1), saying where the finished cases are."""
+    kept = f"the finished cases are in {folder / 'cases.csv'}"
     if outcome.interrupted:
-        raise VbenchError("sensitivity interrupted: nothing written")
+        raise Stop(f"sensitivity interrupted: {kept}", outcome.interrupted)
     if outcome.failures:
         first = outcome.failures[0]
-        raise VbenchError(f"sensitivity: a point failed: {getattr(first, 'message', first)}")
+        message = getattr(first, "message", first)
+        raise Stop(f"sensitivity: a point failed ({message}); {kept}", 1)
     return outcome.rows
 
 
