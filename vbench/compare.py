@@ -364,7 +364,8 @@ def _in_label_order(table: pd.DataFrame, labels: list[str]) -> pd.DataFrame:
     order = table["label"].astype(str).map(lambda lbl: rank.get(lbl, len(rank)))
     sort = ["point"] if "point" in table.columns else []
     return (
-        table.assign(_order=order)
+        table.copy()  # a table built column by column is fragmented: pandas warns on assign
+        .assign(_order=order)
         .sort_values([*sort, "_order"], kind="stable")
         .drop(columns="_order")
     )
