@@ -130,8 +130,8 @@ from vbench.models.vbus_ring import (
     MBOX_ENABLED,
     MBOX_PENDING,
     SG_WHAT,
-    bridge_event,
     bridge_signal,
+    bridge_take,
     evq_claim,
     evq_next,
     evq_publish,
@@ -385,14 +385,13 @@ def _take_events(c, mem, st, ctr):
     signal (cookie 0: this model has one) and starts its wakeup. 0, or -2 for a bad event."""
     took = 0
     while True:
-        h, d, ev = evq_next(mem, ctr, c.evq_ring, c.evq_inuse)
-        if d < 0:
+        found, signal = bridge_take(mem, ctr, c.evq_ring, c.evq_inuse, c.evq_count)
+        if not found:
             break
-        if bridge_event(mem, ctr, ev) != 0:
+        if signal != 0:
             return -2
         signal_open(mem, ctr, c.signal)
         st[DRV_OPEN] = 1
-        evq_release(mem, ctr, c.evq_inuse, c.evq_count, h, d)
         took += 1
     if took > 0:
         inject(mem, ctr, SIDE_DRIVER, c.evq_south, c.signal_mb)  # the host's mailbox is off
@@ -549,26 +548,33 @@ def layout(opts: Options, needs: Needs) -> ArenaLayout:
     )
 
 
-def _fill_eventq(mem: np.ndarray, lay: ArenaLayout, name: str, count: int, txc: bool) -> dict:
-    """Register an event queue (its slots posted to the host, its mailboxes as the guest and
-    the host leave them) and return the offsets the jitted code needs."""
+def _fill_eventq(mem: np.ndarray, c: np.void, lay: ArenaLayout, name: str, count: int) -> dict:
+    """Register the event queue ``name`` ("txc": venet's; "evq0": the PCI bridge's): its slots
+    posted to the host, its mailboxes as the guest and the host leave them; turn it on in the
+    config and set the offsets the jitted code reads (the CFG fields of its prefix). Returns
+    the offsets."""
+    txc = name == "txc"
     region = lay.area(f"{name}.ioq").offset
-    events = lay.area(f"{name}.events").offset
-    register_ioq(mem, region, count)
     idx = lay.area(f"{name}.ioq").at("idx")
-    north = mailbox_offset(region, SHM_NORTH)
-    mem[north + MBOX_ENABLED] = 1  # the guest takes this queue's signal; the host's stays off
-    ring = lay.area(f"{name}.ioq").at("ring")
-    size = VENET_EVENT_TXC.size if txc else EVENT_BYTES
-    post_events(mem, ring, idx + IOQ_RING_IDX.size * IOQ_IDX_VALID, count, events, size, not txc)
-    return {
-        "ring": ring,
+    q = {
+        "ring": lay.area(f"{name}.ioq").at("ring"),
         "inuse": idx + IOQ_RING_IDX.size * IOQ_IDX_INUSE,
         "count": count,
-        "north": north,
+        "north": mailbox_offset(region, SHM_NORTH),
         "south": mailbox_offset(region, SHM_SOUTH),
-        "base": events,
+        "base": lay.area(f"{name}.events").offset,
     }
+    register_ioq(mem, region, count)
+    mem[q["north"] + MBOX_ENABLED] = 1  # the guest takes this queue's signal; the host's is off
+    size = VENET_EVENT_TXC.size if txc else EVENT_BYTES
+    valid = idx + IOQ_RING_IDX.size * IOQ_IDX_VALID
+    post_events(mem, q["ring"], valid, count, q["base"], size, gpa=not txc)
+    prefix = "txc" if txc else "evq"
+    c["txc" if txc else "bridge"] = 1
+    for key, value in q.items():
+        if f"{prefix}_{key}" in CFG.names:
+            c[f"{prefix}_{key}"] = value
+    return q
 
 
 def build(opts: Options, needs: Needs) -> Instance:
@@ -597,17 +603,11 @@ def build(opts: Options, needs: Needs) -> Instance:
     mem[c["south"] + MBOX_ENABLED] = 1  # the device sleeps waiting for kicks
     c["signal"] = c["north"]
     if ring and opts.tx_completion == "event":
-        q = _fill_eventq(mem, lay, "txc", opts.queue_size, txc=True)
-        c["txc"] = 1
-        c["txc_ring"], c["txc_inuse"], c["txc_count"] = q["ring"], q["inuse"], q["count"]
-        c["txc_south"], c["txc_base"] = q["south"], q["base"]
+        q = _fill_eventq(mem, c, lay, "txc", opts.queue_size)
         c["signal"] = q["north"]  # venetdev_rx signals the event queue, not the ring
     c["irq"] = c["signal"]
     if ring and opts.signal_path == "eventq":
-        q = _fill_eventq(mem, lay, "evq0", opts.eventq_size, txc=False)
-        c["bridge"] = 1
-        c["evq_ring"], c["evq_inuse"], c["evq_count"] = q["ring"], q["inuse"], q["count"]
-        c["evq_north"], c["evq_south"] = q["north"], q["south"]
+        q = _fill_eventq(mem, c, lay, "evq0", opts.eventq_size)
         c["irq"] = q["north"]  # the bridge's event queue raises the MSI
     drv = np.full(DRV_SLOTS, -1, dtype=np.int64)
     drv[DRV_OPEN] = 0

@@ -83,10 +83,8 @@ from vbench.models.vbus_ring import (
     MBOX_ENABLED,
     MBOX_PENDING,
     SG_WHAT,
-    bridge_event,
     bridge_signal,
-    evq_next,
-    evq_release,
+    bridge_take,
     index_state,
     inject,
     ioq_complete,
@@ -221,14 +219,12 @@ def _take_events(cfg, mem, st, ctr):
         q = cfg[1 + nq + ne - 1 - i]
         took = 0
         while True:
-            h, d, ev = evq_next(mem, ctr, q.vp_ring, q.vp_inuse_idx)
-            if d < 0:
+            found, k = bridge_take(mem, ctr, q.vp_ring, q.vp_inuse_idx, q.vp_count)
+            if not found:
                 break  # still the host's: no more events here
-            k = bridge_event(mem, ctr, ev)
             if k < 0 or k >= nq:
                 return -2
             _open(cfg, mem, st, ctr, k)
-            evq_release(mem, ctr, q.vp_inuse_idx, q.vp_count, h, d)
             took += 1
         if took > 0:
             inject(mem, ctr, SIDE_DRIVER, q.vp_south, g.vp_signal_mb)  # its mailbox is off

@@ -23,7 +23,7 @@ both. Each follows a named function of AlacrityVM:
   :func:`evq_publish`; the guest takes the slot at the inuse head while it owns it and hands it
   back (``deferred_evq_isr`` in vbus-enet.c, ``eventq_wakeup`` in ``drivers/vbus/pci-bridge.c``):
   :func:`evq_next`, :func:`evq_release`. :func:`bridge_signal` is the PCI bridge's delivery of a
-  device signal as an event (``vbus-prio``'s routed signals, ``vbus-ioq``'s event-queue hop).
+  device signal as an event, :func:`bridge_take` the guest's taking of one (``vbus-prio``'s routed signals, ``vbus-ioq``'s event-queue hop).
 """
 
 from __future__ import annotations
@@ -381,13 +381,20 @@ def bridge_signal(mem, ctr, north, evq_ring, evq_inuse, evq_count, evq_north, co
 
 
 @njit(inline="always")
-def bridge_event(mem, ctr, ev):
-    """Guest: read a bridge event's header; the signal it names (its cookie)."""
+def bridge_take(mem, ctr, ring, inuse, count):
+    """Guest (``eventq_wakeup``): take the bridge event at the queue's inuse head, reading its
+    header, and hand the slot back to the host. (True, the signal it names) or (False, 0)
+    when the head slot is still the host's. After taking any, the guest signals the host
+    (:func:`inject` on the queue's south mailbox: a ``dirty`` write, that mailbox being off)."""
+    h, d, ev = evq_next(mem, ctr, ring, inuse)
+    if d < 0:
+        return False, 0
     ld32(mem, ctr, SIDE_DRIVER, ev + _EVENT_FLAGS)
     ld32(mem, ctr, SIDE_DRIVER, ev + _EVENT_SIZE)
     cookie = ld64(mem, ctr, SIDE_DRIVER, ev + _EVENT_COOKIE)
     ctr[C_DESC_READ] += 1
-    return cookie
+    evq_release(mem, ctr, inuse, count, h, d)
+    return True, cookie
 
 
 # --- Python side: what registration writes (before the run: not counted) -------------------------
