@@ -329,41 +329,50 @@ class Calibration:
             ),
         }
 
-    def preset(self) -> Preset:
-        """The ``calibrated`` preset: measured figures (M) and derived ones (D), each sourced."""
-        m = self.measurements
-        where = (
+    def _where(self) -> str:
+        return (
             f"threads pinned to CPUs {self.cpus[0]} and {self.cpus[1]}"
             if self.cpus
             else "one CPU only, threads unpinned"
         )
 
-        def measured(key: str, what: str) -> Figure:
-            x = m[key]
-            return Figure(
-                value=_positive(x.median), tag="M", source=self._src(f"{what} ({x.spread()})")
-            )
-
-        tsc = m["tsc_cycles_per_ns"].median
-        write = m["efd_write_ns"].median
-        cycles_ns = (self.exit_cycles + self.entry_cycles) / tsc
-        exit_ns = cycles_ns + write
+    def _line_figures(self) -> dict[str, Figure]:
+        """Line transfer (the most common mode, the modes as its range) and invalidation."""
         line_what = (
             "one-way cache-line transfer, half the round trip of a ping-pong on one "
-            f"64-byte line with acquire loads and release stores, {where}"
+            f"64-byte line with acquire loads and release stores, {self._where()}"
             if self.cpus
             else "one CPU: no line moves between caches; a release store and an acquire load "
             "of one L1-resident line"
         )
         line_ns, line_how = self._line_value()
         line_range = self._line_range()
-        figures = {
+        return {
             "line_transfer_ns": Figure(
                 value=_positive(line_ns),
                 tag="M",
                 source=self._src(f"{line_what} ({line_how})"),
                 **line_range,
             ),
+            "line_invalidate_ns": Figure(
+                value=_positive(line_ns),
+                tag="E",
+                source=self._src(
+                    "not measured yet: taken equal to this machine's measured one-way line "
+                    "transfer, and its range (an upgrade from Shared waits on the same path, "
+                    "without the data)"
+                ),
+                **line_range,
+            ),
+        }
+
+    def _notify_figures(self) -> dict[str, Figure]:
+        """Kicks and calls: the native engine's exit emulation around an eventfd write (D)."""
+        tsc = self.measurements["tsc_cycles_per_ns"].median
+        write = self.measurements["efd_write_ns"].median
+        cycles_ns = (self.exit_cycles + self.entry_cycles) / tsc
+        exit_ns = cycles_ns + write
+        return {
             "exit_ns": Figure(
                 value=_positive(exit_ns),
                 tag="D",
@@ -412,6 +421,20 @@ class Calibration:
                     f"{cycles_ns:.4g} ns + {write:.4g} ns (measured) = {exit_ns:.4g} ns"
                 ),
             ),
+        }
+
+    def _measured_figures(self) -> dict[str, Figure]:
+        """Wake-up, fence and copy: measured (M), median of the runs with their spread."""
+        m = self.measurements
+        where = self._where()
+
+        def measured(key: str, what: str) -> Figure:
+            x = m[key]
+            return Figure(
+                value=_positive(x.median), tag="M", source=self._src(f"{what} ({x.spread()})")
+            )
+
+        return {
             "wake_ns": measured(
                 "wake_ns",
                 f"wake-up latency of a thread asleep in poll(2) on an eventfd, from the "
@@ -430,25 +453,19 @@ class Calibration:
             "copy_ns_per_byte": measured(
                 "copy_ns_per_byte", "copying a cache-hot 1500-byte buffer, per byte"
             ),
-            "line_invalidate_ns": Figure(
-                value=_positive(line_ns),
-                tag="E",
-                source=self._src(
-                    "not measured yet: taken equal to this machine's measured one-way line "
-                    "transfer, and its range (an upgrade from Shared waits on the same path, "
-                    "without the data)"
-                ),
-                **line_range,
-            ),
         }
-        assert tuple(figures) == COST_FIELDS, "every cost figure must be measured or derived"
+
+    def preset(self) -> Preset:
+        """The ``calibrated`` preset: measured figures (M) and derived ones (D), each sourced."""
+        found = {**self._line_figures(), **self._notify_figures(), **self._measured_figures()}
+        assert set(found) == set(COST_FIELDS), "every cost figure must be measured or derived"
         return Preset(
             name="calibrated",
             description=(
                 f"this machine ({self.fingerprint}) as the native engine runs it, measured by "
                 f"vbench calibrate on {self.date}"
             ),
-            figures=figures,
+            figures={name: found[name] for name in COST_FIELDS},
         )
 
     def toml(self) -> str:
