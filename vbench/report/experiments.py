@@ -1,0 +1,232 @@
+"""The report's experiments: which shipped config each one runs, how ``--quick`` shrinks it, and
+running it through the library behind ``vbench run`` with its journal, so that running
+``vbench report`` again with the same ``--out`` reuses every finished point.
+
+Each experiment is a config under ``configs/report/`` that ``vbench run`` runs alone. The
+report never edits a config: ``--quick`` and ``--preset`` become ``--set`` overrides applied to
+it (fewer requests, fewer values on the product axes), so the quick report runs the very
+configs the full one does, only smaller.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import vbench
+
+#: Where the report's configs ship (beside the package in a checkout).
+CONFIG_DIR = Path(vbench.__file__).resolve().parent.parent / "configs" / "report"
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One experiment: its key (E1, P1...), config file, and its ``--quick`` reduction."""
+
+    key: str
+    config: str
+    title: str
+    quick: dict[str, Any] = field(default_factory=dict)
+    follows_preset: bool = True  # E7 keeps kvm-2009: it is the 2009 row
+    native: bool = False
+
+    @property
+    def path(self) -> Path:
+        return CONFIG_DIR / self.config
+
+    @property
+    def slug(self) -> str:
+        return self.config.removesuffix(".toml")
+
+
+EXPERIMENTS: tuple[Experiment, ...] = (
+    Experiment(
+        "E1",
+        "e1-anatomy.toml",
+        "per-request anatomy",
+        {"workload.requests": 8000, "sweep.product.engine.batch": [1, 16, 64]},
+    ),
+    Experiment(
+        "E2",
+        "e2-notifications.toml",
+        "notifications",
+        {
+            "workload.requests": 3000,
+            "sweep.product.engine.batch": [1, 64],
+            "sweep.product.workload.arrival.in_flight": [8, 256],
+        },
+    ),
+    Experiment(
+        "E3",
+        "e3-scatter-gather.toml",
+        "scatter/gather",
+        {"workload.requests": 4000, "sweep.product.workload.segments": [1, 4, 16, 64]},
+    ),
+    Experiment(
+        "E4",
+        "e4-capacity.toml",
+        "capacity",
+        {
+            "workload.requests": 8000,
+            "sweep.product.workload.arrival.rate": [
+                1.0e6,
+                2.0e6,
+                2.5e6,
+                3.0e6,
+                3.25e6,
+                3.5e6,
+                4.0e6,
+            ],
+        },
+    ),
+    Experiment(
+        "E6",
+        "e6-native.toml",
+        "the native engine",
+        {"workload.requests": 20000, "engine.native.repetitions": 1},
+        native=True,
+    ),
+    Experiment("E7", "e7-history.toml", "history", {"workload.requests": 8000}, False),
+    Experiment(
+        "P1-2",
+        "p1-two-classes.toml",
+        "priority, two classes",
+        {
+            "workload.requests": 6000,
+            "sweep.product.workload.priority.shares": [[0.95, 0.05], [0.5, 0.5]],
+            "sweep.product.workload.arrival.rate": [1.0e6, 2.8e6],
+        },
+    ),
+    Experiment(
+        "P1-3",
+        "p1-three-classes.toml",
+        "priority, three classes",
+        {
+            "workload.requests": 6000,
+            "sweep.product.workload.priority.shares": [[0.9, 0.05, 0.05]],
+            "sweep.product.workload.arrival.rate": [1.0e6, 2.8e6],
+        },
+    ),
+    Experiment("P2a", "p2-saturated.toml", "saturated device", {"workload.requests": 6000}),
+    Experiment("P2b", "p2-ring-full.toml", "ring full", {"workload.requests": 6000}),
+    Experiment("P2c", "p2-busy-guest.toml", "busy guest", {"workload.requests": 6000}),
+)
+
+#: E5's sensitivity runs: the experiments whose verdicts it tests, and the extra reduction
+#: that keeps 22 cases affordable (one point each).
+SENSITIVITY: dict[str, dict[str, Any]] = {
+    "E1": {"sweep.product.engine.batch": [64], "sweep.product.workload.segments": [1]},
+    "P1-2": {
+        "sweep.product.workload.priority.shares": [[0.95, 0.05]],
+        "sweep.product.workload.arrival.rate": [2.8e6],
+    },
+}
+
+
+@dataclass(frozen=True)
+class Sizing:
+    """How big a report is: ``quick`` applies each experiment's reduction; ``requests``
+    (tests) caps every experiment's requests; ``preset`` replaces the configs' preset."""
+
+    quick: bool = False
+    requests: int | None = None
+    preset: str | None = None
+
+
+def overrides(
+    experiment: Experiment, sizing: Sizing, extra: dict[str, Any] | None = None
+) -> list[str]:
+    """The ``--set`` overrides that size ``experiment`` for this report."""
+    chosen: dict[str, Any] = dict(experiment.quick) if sizing.quick else {}
+    chosen.update(extra or {})
+    if sizing.requests is not None:
+        chosen["workload.requests"] = sizing.requests
+    if sizing.preset and experiment.follows_preset:
+        chosen["preset"] = sizing.preset
+    return [f"{key}={_toml(value)}" for key, value in chosen.items()]
+
+
+def _toml(value: Any) -> str:
+    """A value as TOML (what ``--set`` parses)."""
+    if isinstance(value, str):
+        return f'"{value}"'
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list):
+        return "[" + ", ".join(_toml(v) for v in value) + "]"
+    return repr(value)
+
+
+def native_possible() -> str | None:
+    """None when the native engine can run here, else why not (it needs two CPUs)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    if (cpus or 1) < 2:
+        return f"this machine gives vbench {cpus} CPU: the native engine needs two"
+    return None
+
+
+def folder_for(experiment: Experiment, sets: list[str], runs: Path) -> Path:
+    """The experiment's results folder under ``runs``: named by its config and a hash of the
+    config as run, so another sizing never resumes into the wrong folder."""
+    from vbench.config import plan
+
+    digest = plan(experiment.path, sets).config_hash[:10]
+    return runs / f"{experiment.slug}-{digest}"
+
+
+def run(
+    experiment: Experiment,
+    sizing: Sizing,
+    runs: Path,
+    *,
+    jobs: int = 2,
+    cluster: str | None = None,
+    say: Say = lambda _m: None,
+) -> Any:
+    """Run (or resume, or reuse) one experiment; its :class:`~vbench.results.ResultSet`."""
+    from vbench import results
+    from vbench.commands import run_sweep
+
+    sets = overrides(experiment, sizing)
+    folder = folder_for(experiment, sets, runs)
+    meta = folder / "meta.json"
+    if meta.is_file() and results.load(folder).meta.get("status") == "complete":
+        say(f"{experiment.key}: reusing {folder}")
+        return results.load(folder)
+    resume = folder if (folder / "run.json").is_file() else None
+    say(f"{experiment.key} ({experiment.title}): {'resuming' if resume else 'running'} {folder}")
+    run_sweep(
+        experiment.path,
+        sets,
+        jobs=jobs,
+        out=None if resume else folder,
+        resume=resume,
+        cluster=None if experiment.native else cluster,
+    )
+    return results.load(folder)
+
+
+def sensitivity(
+    experiment: Experiment, sizing: Sizing, runs: Path, *, jobs: int = 2, say: Say = lambda _m: None
+) -> Any:
+    """E5 on one experiment: ``vbench sensitivity``'s cases table (reused when its folder
+    already holds one for the same config as run)."""
+    import pandas as pd
+
+    from vbench.commands import run_sensitivity
+
+    sets = overrides(experiment, sizing, SENSITIVITY[experiment.key])
+    folder = folder_for(experiment, sets, runs)
+    folder = folder.with_name("e5-sensitivity-" + folder.name)
+    cases = folder / "findings.csv"
+    if cases.is_file():
+        say(f"E5 on {experiment.key}: reusing {folder}")
+        return pd.read_csv(folder / "cases.csv")
+    say(f"E5 (sensitivity) on {experiment.key}: {folder}")
+    run_sensitivity(experiment.path, sets, jobs=jobs, out=folder, say=lambda m: say(f"E5: {m}"))
+    return pd.read_csv(folder / "cases.csv")
