@@ -13,7 +13,7 @@ from __future__ import annotations
 import sys
 from functools import wraps
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import typer
 
@@ -320,6 +320,39 @@ def calibrate(out: opt.PresetOut = None, quick: opt.Quick = False) -> None:
     stdout_console().print(measurements_table(calibration))
     stdout_console().print(provenance_table(calibration.preset(), "preset 'calibrated'", ".4g"))
     err.print(f'vbench calibrate: wrote {path}; use it with preset = "calibrated"')
+
+
+@app.command()
+@friendly
+def report(
+    quick: Annotated[
+        bool, typer.Option("--quick", help="smaller sweeps: minutes, not hours")
+    ] = False,
+    preset: Annotated[
+        str | None, typer.Option("--preset", help="cost preset for every experiment but E7")
+    ] = None,
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="report folder (resumes what it holds)")
+    ] = Path("results/runs/report"),
+    jobs: opt.RunJobs = 2,
+    cluster: opt.RunCluster = None,
+) -> None:
+    """Answer the 2009 thread's two questions in one report: run the experiments of
+    configs/report/ (resuming what --out already holds), then write report.html (self-contained)
+    and report.md with every conclusion computed from the results. See docs/report.md."""
+    from vbench.report.build import build_report
+    from vbench.report.experiments import Sizing
+
+    err = stderr_console()
+    sizing = Sizing(quick=quick, preset=preset)
+    done = build_report(
+        out, sizing, jobs=jobs, cluster=cluster, say=lambda m: err.print(f"report: {m}")
+    )
+    for note in done.notes:
+        err.print(f"report: {note}")
+    print(done.html)
+    print(done.markdown)
+    err.print(f"vbench report: {done.seconds:.0f} s; results in {done.runs}")
 
 
 # --help: docstrings reflowed to the terminal's width, flags without a value type
