@@ -7,16 +7,26 @@ Run from the repository root:
 
     python benchmarks/native_bench.py                 # 200k requests x 7 repetitions
     python benchmarks/native_bench.py --quick         # 50k x 5
+    python benchmarks/native_bench.py --vs-c [--quick] [--runs N] [--buffers N]
 
-:func:`native_figures` returns the figures (one dict per model and mode) for other benchmarks
-(the C ring comparison in benchmarks/cring/ sets its own figures beside these). The machine is
-shared and noisy: read medians, and the spread, not bests.
+:func:`native_figures` returns the figures (one dict per model and mode) for other benchmarks.
+``--vs-c`` sets vbench beside the C rings of benchmarks/cring/ (split, in-order split, packed;
+:func:`c_comparison`): poll and sleep, batch 1 and 32, C and vbench runs alternating, each after
+waiting for a quiet machine, one line per point with the median of the paired ratios. The
+machine is shared and noisy: read medians, and the spread, not bests.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import shutil
 import statistics
+import subprocess
+import tempfile
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any
 
 # vbus-prio last: sleeping, it can stall for the whole timeout (docs/native.md, "A finding"), and the
@@ -35,6 +45,7 @@ MODELS = (
 VARIANTS: dict[str, tuple[str, dict[str, Any]]] = {
     "vbus-ioq+mb": ("vbus-ioq", {"signal_barrier": "mb"}),
     "vbus-prio+mb": ("vbus-prio", {"signal_barrier": "mb"}),
+    "virtio-split+in_order": ("virtio-split", {"in_order": True}),
 }
 MODES = {"poll": ("poll", "poll"), "sleep": ("sleep", "interrupt")}
 
@@ -107,61 +118,223 @@ def native_figures(
     return out
 
 
-def c_ring_comparison(buffers: int = 1_000_000, runs: int = 5) -> dict[str, Any] | None:
-    """vbench's native virtio-split beside a plain C split ring (benchmarks/cring/split_ring.c)
-    in ringtest's polling experiment: pinned guest and host threads, queue 256, batch 32, 256
-    in flight. Builds the C program with gcc, then alternates C run, vbench run (so a change
-    in the machine's load hits both), ``runs`` times each. Returns the buffers/s medians, mins,
-    maxes and the ratio vbench/C, or None (with a note) where gcc or a second CPU is missing."""
-    import re
-    import shutil
-    import subprocess
-    import tempfile
-    from pathlib import Path
+# the C yardsticks of benchmarks/cring/, one per layout: (program, vbench label)
+C_LAYOUTS: dict[str, tuple[str, str]] = {
+    "split": ("split_ring", "virtio-split"),
+    "in-order": ("inorder_ring", "virtio-split+in_order"),
+    "packed": ("packed_ring", "virtio-packed"),
+}
+CRING = Path(__file__).resolve().parent / "cring"
+QUIET = 0.10  # the other processes' CPU share under which the machine counts as quiet
 
+
+def build_c_rings(outdir: str | Path, programs: Iterable[str] | None = None) -> dict[str, Path]:
+    """Compile the C rings of benchmarks/cring/ (``gcc -O2 -pthread``) into ``outdir``: program
+    name -> executable. Raises FileNotFoundError without gcc, CalledProcessError if one fails."""
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        raise FileNotFoundError("gcc not found")
+    out = {}
+    for prog in programs if programs is not None else [p for p, _ in C_LAYOUTS.values()]:
+        exe = Path(outdir) / prog
+        src = CRING / f"{prog}.c"
+        subprocess.run([gcc, "-O2", "-pthread", "-o", str(exe), str(src)], check=True)
+        out[prog] = exe
+    return out
+
+
+def run_c_ring(
+    exe: str | Path,
+    buffers: int,
+    queue: int = 256,
+    batch: int = 32,
+    mode: str = "poll",
+    cpus: tuple[int, int] | None = None,
+    timeout: float = 300,
+) -> dict[str, Any]:
+    """One run of a C ring: its output line as a dict (numbers converted). Raises
+    CalledProcessError (with the program's stderr) if the run fails."""
+    cmd = [str(exe), "-n", str(buffers), "-q", str(queue), "-b", str(batch)]
+    if mode == "sleep":
+        cmd.append("-s")
+    if cpus is not None:
+        cmd += ["-g", str(cpus[0]), "-h", str(cpus[1])]
+    done = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=timeout)
+    fields: dict[str, Any] = {}
+    for item in done.stdout.split():
+        key, _, value = item.partition("=")
+        try:
+            fields[key] = float(value) if "." in value else int(value)
+        except ValueError:
+            fields[key] = value
+    return fields
+
+
+def _cpu_jiffies() -> tuple[int, int]:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat's first line."""
+    with open("/proc/stat") as f:
+        vals = [int(v) for v in f.readline().split()[1:]]
+    idle = vals[3] + (vals[4] if len(vals) > 4 else 0)  # idle + iowait
+    total = sum(vals[:8])  # guest time is already counted in user
+    return total - idle, total
+
+
+def other_load(interval: float = 0.5) -> float:
+    """The share of all CPUs that other processes used over ``interval`` seconds (0..1):
+    /proc/stat's busy time minus this process's own (its threads and waited children)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    b0, t0 = _cpu_jiffies()
+    o0 = sum(os.times()[:4])
+    time.sleep(interval)
+    b1, t1 = _cpu_jiffies()
+    own = (sum(os.times()[:4]) - o0) * tick
+    if t1 <= t0:
+        return 0.0
+    return max(0.0, min(1.0, (b1 - b0 - own) / (t1 - t0)))
+
+
+class QuietWait:
+    """Waits, before each run, for the other processes' CPU share to fall under ``threshold``:
+    at most ``max_wait_s`` per run and ``budget_s`` in all (once spent, it only measures the
+    load, 0.5 s); :meth:`wait` returns the load seen last, the one the run started under."""
+
+    def __init__(self, threshold: float = QUIET, max_wait_s: float = 60, budget_s: float = 240):
+        self.threshold, self.max_wait_s, self.budget_s = threshold, max_wait_s, budget_s
+        self.waited_s = 0.0
+        self.gave_up = 0
+
+    def wait(self) -> float:
+        t0 = time.monotonic()
+        limit = min(self.max_wait_s, max(0.0, self.budget_s - self.waited_s))
+        while True:
+            load = other_load()
+            spent = time.monotonic() - t0
+            if load < self.threshold or spent >= limit:
+                break
+        self.waited_s += spent
+        if load >= self.threshold:
+            self.gave_up += 1
+        return load
+
+
+def c_comparison(
+    layouts: Iterable[str] = tuple(C_LAYOUTS),
+    modes: Iterable[str] = ("poll", "sleep"),
+    batches: Iterable[int] = (1, 32),
+    runs: int = 5,
+    buffers: int = 200_000,
+    queue_size: int = 256,
+    waiter: QuietWait | None = None,
+    on_point: Callable[[dict[str, Any]], None] | None = None,
+) -> list[dict[str, Any]] | None:
+    """vbench's native rings beside the C rings of benchmarks/cring/, one point per layout
+    (split, in-order split, packed), mode and batch: queue ``queue_size``, as many in flight,
+    ``buffers`` per run, pinned threads on the same two CPUs. Builds the C programs with gcc,
+    then alternates a C run and a vbench run of the same point ``runs`` times (so a change in
+    the machine's load hits both), each after ``waiter.wait()`` (no waiting without one: the
+    load is still measured). Per point: the paired ratios vbench/C and their median, the
+    medians, mins and maxes of both in M buffers/s, kicks and calls per buffer (medians), the
+    highest load seen before a run (``load``, 0..1); ``error`` if a run failed. ``on_point``
+    gets each point as it is done. None (with a note) where gcc or a second CPU is missing."""
     from vbench.native import sysio
 
-    gcc = shutil.which("gcc")
     pair = sysio.cpu_pair()
-    if gcc is None or pair is None:
-        print(f"  C ring: skipped ({'no gcc' if gcc is None else 'one CPU only'})")
+    if shutil.which("gcc") is None or pair is None:
+        print(f"  C rings: skipped ({'no gcc' if pair else 'one CPU only'})")
         return None
-    src = Path(__file__).resolve().parent / "cring" / "split_ring.c"
+    layouts = list(layouts)
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        exes = build_c_rings(tmp, [C_LAYOUTS[lay][0] for lay in layouts])
+        for lay in layouts:
+            prog, label = C_LAYOUTS[lay]
+            for mode in modes:
+                for batch in batches:
+                    pt = _c_point(
+                        exes[prog], label, mode, batch, runs, buffers, queue_size, pair, waiter
+                    )
+                    pt.update(layout=lay, mode=mode, batch=batch)
+                    out.append(pt)
+                    if on_point:
+                        on_point(pt)
+    return out
+
+
+def _c_point(exe, label, mode, batch, runs, buffers, queue_size, pair, waiter):
+    """One point of :func:`c_comparison`: ``runs`` alternating C and vbench runs."""
     c_rates: list[float] = []
     v_rates: list[float] = []
-    with tempfile.TemporaryDirectory() as tmp:
-        exe = str(Path(tmp) / "split_ring")
-        subprocess.run([gcc, "-O2", "-pthread", "-o", exe, str(src)], check=True)
-        cmd = [exe, "-n", str(buffers), "-q", "256", "-b", "32"]
-        cmd += ["-g", str(pair[0]), "-h", str(pair[1])]
-        for _ in range(runs):
-            done = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=300)
-            m = re.search(r"buffers_per_s=([0-9.]+)", done.stdout)
-            assert m, done.stdout
-            c_rates.append(float(m.group(1)) / 1e6)
-            fig = native_figures(buffers, 1, ("virtio-split",), ("poll",))[0]
-            if "error" in fig:
-                print(f"  C ring: vbench run failed: {fig['error']}")
-                return None
-            v_rates.append(fig["mreq_s_median"])
-    c, v = statistics.median(c_rates), statistics.median(v_rates)
-    return {
-        "c_median": c,
-        "c_min": min(c_rates),
-        "c_max": max(c_rates),
-        "vbench_median": v,
-        "vbench_min": min(v_rates),
-        "vbench_max": max(v_rates),
-        "ratio": v / c,
-    }
+    c_notes: list[float] = []
+    v_notes: list[float] = []
+    loads: list[float] = []
+    pt: dict[str, Any] = {"runs": 0}
+    for _ in range(runs):
+        loads.append(waiter.wait() if waiter else other_load())
+        try:
+            c = run_c_ring(exe, buffers, queue_size, batch, mode, pair)
+        except subprocess.CalledProcessError as exc:
+            pt["error"] = f"C run failed: {exc.stderr.strip()}"
+            break
+        loads.append(waiter.wait() if waiter else other_load())
+        v = native_figures(buffers, 1, (label,), (mode,), queue_size, batch)[0]
+        if "error" in v:
+            pt["error"] = f"vbench run failed: {v['error']}"
+            break
+        c_rates.append(c["buffers_per_s"] / 1e6)
+        c_notes.append((c["kicks"] + c["calls"]) / buffers)
+        v_rates.append(v["mreq_s_median"])
+        v_notes.append(v["kicks_per_req"] + v["interrupts_per_req"])
+    pt["load"] = max(loads)
+    if c_rates:
+        pt.update(
+            runs=len(c_rates),
+            ratio=statistics.median(v / c for v, c in zip(v_rates, c_rates, strict=True)),
+            c_median=statistics.median(c_rates),
+            c_min=min(c_rates),
+            c_max=max(c_rates),
+            vbench_median=statistics.median(v_rates),
+            vbench_min=min(v_rates),
+            vbench_max=max(v_rates),
+            c_notifications_per_buffer=statistics.median(c_notes),
+            vbench_notifications_per_buffer=statistics.median(v_notes),
+        )
+    return pt
+
+
+def format_c_point(pt: dict[str, Any]) -> str:
+    """The line of one point: ``vbench/C <layout> <mode> b<batch>: <ratio> (median of N, C
+    <M/s>, vbench <M/s>, load <x %>)``."""
+    head = f"vbench/C {pt['layout']} {pt['mode']} b{pt['batch']}:"
+    if "ratio" not in pt:
+        return f"{head} failed: {pt.get('error', 'no run')} (load {pt['load'] * 100:.0f} %)"
+    line = (
+        f"{head} {pt['ratio']:.2f} (median of {pt['runs']}, C {pt['c_median']:.2f} M/s, "
+        f"vbench {pt['vbench_median']:.2f} M/s, load {pt['load'] * 100:.0f} %)"
+    )
+    return line + (f"  [stopped: {pt['error']}]" if "error" in pt else "")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=200_000)
     ap.add_argument("--repeats", type=int, default=7)
-    ap.add_argument("--quick", action="store_true", help="50k requests, 5 repetitions")
+    ap.add_argument("--quick", action="store_true", help="fewer requests and runs")
+    ap.add_argument(
+        "--vs-c",
+        action="store_true",
+        help="only vbench against the C rings of benchmarks/cring/: every layout, poll and "
+        "sleep, batch 1 and 32, alternating runs on a quiet machine",
+    )
+    ap.add_argument("--runs", type=int, help="--vs-c: paired runs per point (5; --quick 3)")
+    ap.add_argument("--buffers", type=int, help="--vs-c: buffers per run (200k; --quick 100k)")
     a = ap.parse_args()
+    if a.vs_c:
+        vs_c(
+            a.runs or (3 if a.quick else 5),
+            a.buffers or (100_000 if a.quick else 200_000),
+            budget_s=60 if a.quick else 240,
+        )
+        return
     n, reps = (50_000, 5) if a.quick else (a.requests, a.repeats)
     print(
         f"native: queue 256, batch 32, 256 in flight, 16-byte buffers, {n:,} requests per run; "
@@ -179,15 +352,34 @@ def main() -> None:
         )
     print(
         f"virtio-split polling, vbench native vs the C ring of benchmarks/cring/ "
-        f"({n:,} buffers, {reps} alternating runs each):"
+        f"({n:,} buffers, {reps} alternating runs each; --vs-c for every layout):"
     )
-    cmp = c_ring_comparison(n, reps)
-    if cmp:
-        print(
-            f"  C {cmp['c_median']:.2f} M buf/s [{cmp['c_min']:.2f}, {cmp['c_max']:.2f}]  "
-            f"vbench {cmp['vbench_median']:.2f} [{cmp['vbench_min']:.2f}, "
-            f"{cmp['vbench_max']:.2f}]  vbench/C {cmp['ratio']:.2f}"
-        )
+    for pt in c_comparison(("split",), ("poll",), (32,), reps, n) or []:
+        print("  " + format_c_point(pt))
+
+
+def vs_c(runs: int, buffers: int, budget_s: float = 240, max_wait_s: float = 60) -> None:
+    """``--vs-c``: every layout, mode and batch, one line per point as it is done."""
+    print(
+        f"vbench native vs the C rings of benchmarks/cring/: queue 256, as many in flight, "
+        f"{buffers:,} buffers per run, {runs} C and {runs} vbench runs alternating per point; "
+        f"each run after waiting for the other processes' CPU share < {QUIET:.0%} "
+        f"(at most {max_wait_s:.0f} s a run, {budget_s:.0f} s in all); ratio = median of the "
+        f"paired vbench/C, load = the highest seen before a run of the point",
+        flush=True,
+    )
+    waiter = QuietWait(QUIET, max_wait_s, budget_s)
+    t0 = time.monotonic()
+    c_comparison(
+        runs=runs,
+        buffers=buffers,
+        waiter=waiter,
+        on_point=lambda pt: print(format_c_point(pt), flush=True),
+    )
+    print(
+        f"({time.monotonic() - t0:.0f} s, {waiter.waited_s:.0f} s of it measuring the load and "
+        f"waiting for quiet; {waiter.gave_up} of the waits gave up)"
+    )
 
 
 if __name__ == "__main__":
