@@ -57,7 +57,7 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numba import njit
@@ -69,6 +69,9 @@ from vbench.native import atomics as A
 from vbench.native import sysio
 from vbench.native.modes import Mode, find_modes
 from vbench.native.modes import describe as describe_modes
+
+if TYPE_CHECKING:
+    from vbench.native.opcost import OpTiming, SumCheck
 
 _jit.lock_cache_saves()
 
@@ -285,6 +288,12 @@ class Calibration:
     #: the modes of the line transfer's trips pooled over the repetitions (one CPU: of the
     #: repetitions' figures), by value; empty when not measured (the median is used then)
     line_modes: tuple[Mode, ...] = ()
+    #: each model's ring operations on one thread (:mod:`vbench.native.opcost`): model ->
+    #: operation -> ns per call, with the sum check of each model's figures against its loop
+    op_costs: dict[str, dict[str, OpTiming]] = field(default_factory=dict)
+    op_checks: dict[str, SumCheck] = field(default_factory=dict)
+    #: the native engine's own work per request beyond the ring: driver_ns, device_ns
+    harness: dict[str, OpTiming] = field(default_factory=dict)
 
     def m(self, name: str) -> Measurement:
         return self.measurements[name]
@@ -455,6 +464,42 @@ class Calibration:
             ),
         }
 
+    def op_cost_rows(self) -> list[list[str]]:
+        """The ring operations' costs as a table for people: a header (``model``, the ten
+        operations, ``sum check``), then one row per model of medians in ns per call and
+        the ratio of their sum to the loop they were measured in. Empty when not measured."""
+        from vbench.native.opcost import OP_NAMES
+
+        if not self.op_costs:
+            return []
+        rows = [["model", *OP_NAMES, "sum check"]]
+        for model, ops in self.op_costs.items():
+            check = self.op_checks.get(model)
+            ratio = f"{check.ratio:.3f}" if check else ""
+            rows.append([model, *(f"{ops[op].median_ns:.3g}" for op in OP_NAMES), ratio])
+        return rows
+
+    def op_cost_lines(self) -> list[str]:
+        """The same figures as lines (``vbench calibrate``'s progress on stderr and the preset
+        file's header): one per model, then the native harness."""
+        lines = []
+        for model, ops in self.op_costs.items():
+            figures = ", ".join(f"{op} {t.median_ns:.3g}" for op, t in ops.items())
+            check = self.op_checks.get(model)
+            lines.append(
+                f"{model}: {figures}" + (f" (sum check {check.ratio:.3f})" if check else "")
+            )
+        if self.harness:
+            lines.append(self.harness_words())
+        return lines
+
+    def harness_words(self) -> str:
+        """``native harness per request: driver 38.3 ns [37.4-38.6], device 4.66 ns [...]``."""
+        if not self.harness:
+            return ""
+        driver, device = self.harness["driver_ns"], self.harness["device_ns"]
+        return f"native harness per request: driver {driver.words()}, device {device.words()}"
+
     def preset(self) -> Preset:
         """The ``calibrated`` preset: measured figures (M) and derived ones (D), each sourced."""
         found = {**self._line_figures(), **self._notify_figures(), **self._measured_figures()}
@@ -485,6 +530,9 @@ class Calibration:
                     f"#   {mode.value:.6g} ns: {mode.count} samples ({mode.share * 100:.1f} %), "
                     f"5th-95th percentile {mode.low:.6g} to {mode.high:.6g} ns"
                 )
+        if self.op_costs:
+            lines.append("# Ring operations, ns per call on one thread (vbench.native.opcost):")
+            lines += [f"#   {line}" for line in self.op_cost_lines()]
         lines += ["", f"name = {_q(p.name)}", f"description = {_q(p.description)}", ""]
         for name, f in p.figures.items():
             lines += [
@@ -709,6 +757,7 @@ def calibrate(
             if cpus is not None:
                 sysio.pin_current_thread(cpus[0])
             _one_thread_figures(record, cal, scale)
+            _op_cost_figures(cal, quick, say)
         except BaseException as exc:  # noqa: BLE001 - re-raised on the calling thread
             failed.append(exc)
 
@@ -781,3 +830,23 @@ def _one_thread_figures(
         record("efd_read_ns", "ns", "eventfd read", reads)
     finally:
         sysio.close(fd)
+
+
+def _op_cost_figures(cal: Calibration, quick: bool, say: Callable[[str], None]) -> None:
+    """Every model's ten ring operations and the native engine's own per-request work, timed
+    on the calling thread (:mod:`vbench.native.opcost`), into ``cal``; said as they come."""
+    from vbench.native import opcost
+
+    reps = 3 if quick else 5
+    requests = 2_048 if quick else 50_000
+    rate = cal.m("tsc_cycles_per_ns").median
+    found = opcost.measure_models(
+        repetitions=reps, requests=requests, cycles_per_ns=rate, progress=say
+    )
+    cal.op_costs = {label: costs.ops for label, costs in found.items()}
+    cal.op_checks = {label: costs.check for label, costs in found.items()}
+    say(f"timing the native engine's own work per request ({reps} runs)")
+    cal.harness = opcost.measure_harness_costs(reps, requests, cycles_per_ns=rate)
+    say("ring operations, ns per call (median of the runs):")
+    for line in cal.op_cost_lines():
+        say(f"  {line}")
