@@ -40,12 +40,14 @@ METRIC_WORDS: dict[str, tuple[str, bool, str]] = {
 @dataclass(frozen=True)
 class Claim:
     """What a conclusion compares, so E5 can say whether it survives the cost ranges: the two
-    labels, the metric, and the sweep point (parameter values) it was read at."""
+    labels, the metric, the sweep point (parameter values) it was read at, and the two values
+    it read (E5's base case must reproduce them: the same simulation, not a similar one)."""
 
     first: str
     second: str
     metric: str
     where: tuple[tuple[str, Any], ...] = ()
+    values: tuple[float, float] = ()  # first's and second's values, as the sentence read them
 
 
 @dataclass(frozen=True)
@@ -153,7 +155,7 @@ def compare(
             f"{format_value(best_value, metric)} against {format_value(worst_value, metric)} "
             f"for {worst}, whose figure is {ratio:.2f}x {best}'s"
         )
-    claim = Claim(first, second, metric, tuple(where.items()))
+    claim = Claim(first, second, metric, tuple(where.items()), (a, b))
     return Conclusion(key, experiment, figure, text, ratio, claim, extra={"best": best})
 
 
@@ -273,7 +275,7 @@ def history(
         f"In the 2009 setting virtio's {noun} was {first:.2f}x vbus-ioq's "
         f"({format_value(series.iloc[0], metric)} against {format_value(vbus_value, metric)}); "
         f"after every step it is {last:.2f}x; the step that moved it most was "
-        f"{biggest} ({format_value(before, metric)} to {format_value(series[biggest], metric)})"
+        f"'{biggest}' ({format_value(before, metric)} to {format_value(series[biggest], metric)})"
     )
     return Conclusion("e7-history", "E7", figure, text, last, None, extra={"first": first})
 

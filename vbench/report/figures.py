@@ -97,7 +97,7 @@ def anatomy(table: pd.DataFrame, where: dict[str, Any], folder: Path) -> Figure:
             values,
             bottom=bottom,
             label=f"{area} ({side})",
-            color=f"C{i % 10}",
+            color=plt.get_cmap("tab20")(i % 20),
             hatch="//" if side == "device" else None,
         )
         bottom = [b + v for b, v in zip(bottom, values, strict=True)]

@@ -74,10 +74,11 @@ E4_PROSE = (
 )
 
 E5_PROSE = (
-    "E5 is vbench sensitivity: the E1 and P1 configurations run at the preset's figures, then "
-    "with each cost figure at the low and the high end of its stated range (every case "
-    "simulated afresh). Each conclusion's robustness below is read from these cases; the "
-    "tornado shows how far each figure moves the time-per-request ratio."
+    "E5 is vbench sensitivity: the point each of E1, E2, E3, P1 (two classes) and P2 reads "
+    "its conclusions at, run at the preset's figures, then with each cost figure at the low "
+    "and the high end of its stated range (every case simulated afresh). A conclusion's "
+    "robustness is read from these cases when their base case reproduces its numbers exactly; "
+    "the tornados show how far each figure moves E1's vbus-ioq / virtio-split ratios."
 )
 
 E6_PROSE = (
@@ -96,12 +97,12 @@ E7_PROSE = (
 )
 
 E7_STEPS = [
-    "2009: QEMU, kick publish, TX timer, flags",
-    "- TX timer (still QEMU)",
-    "+ vhost (backend in the host kernel)",
-    "+ publish at add",
-    "+ event index",
-    "+ vhost-net used batching",
+    "2009 (QEMU, kick publish, TX timer, flags)",
+    "without the TX timer",
+    "with vhost (backend in the host kernel)",
+    "with publish at add",
+    "with the event index",
+    "with vhost-net's used batching",
 ]
 
 Q2_MECHANISM = [

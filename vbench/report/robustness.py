@@ -17,6 +17,9 @@ import pandas as pd
 from vbench.report.conclusions import METRIC_WORDS, Claim, select
 from vbench.sensitivity import verdict
 
+#: How many flipping cases a robustness note names before it counts the rest.
+MOST_NAMED = 3
+
 
 def _claim_rows(cases: pd.DataFrame, claim: Claim) -> pd.DataFrame | None:
     """The cases' rows for the claim's point and labels, or None when E5 did not cover it."""
@@ -37,12 +40,22 @@ def case_verdicts(cases: pd.DataFrame, claim: Claim) -> pd.Series | None:
         return None
     direction = -1 if METRIC_WORDS.get(claim.metric, ("", True, ""))[1] else 1
     wide = rows.pivot_table(index="case", columns="label", values=claim.metric, aggfunc="median")
+    if "base" not in wide.index or not _reproduces(wide.loc["base"], claim):
+        return None
     out = {
         case: verdict(float(r[claim.first]), float(r[claim.second]), direction)
         for case, r in wide.iterrows()
     }
     order = ["base"] + [c for c in out if c != "base"]
     return pd.Series({c: out[c] for c in order if c in out})
+
+
+def _reproduces(base: pd.Series, claim: Claim) -> bool:
+    """E5's base case gives the very values the conclusion read (else it is another run)."""
+    if not claim.values:
+        return True
+    found = (float(base[claim.first]), float(base[claim.second]))
+    return all(math.isclose(x, y, rel_tol=1e-9) for x, y in zip(found, claim.values, strict=True))
 
 
 def robustness_words(cases_tables: list[pd.DataFrame], claim: Claim | None) -> str:
@@ -52,13 +65,17 @@ def robustness_words(cases_tables: list[pd.DataFrame], claim: Claim | None) -> s
         return "not assessed by E5 (a rate or count read off one sweep, not a pairwise verdict)"
     for cases in cases_tables:
         verdicts = case_verdicts(cases, claim)
-        if verdicts is None or "base" not in verdicts:
+        if verdicts is None:
             continue
         base = verdicts["base"]
         flipped = [c for c, v in verdicts.items() if c != "base" and v != base]
         if not flipped:
             return f"holds for every cost in range ({len(verdicts)} cases of E5)"
-        return "flips when " + "; ".join(_case_words(cases, c) for c in flipped)
+        how = "the tie breaks" if base == 0 else "flips"
+        named = "; ".join(_case_words(cases, c) for c in flipped[:MOST_NAMED])
+        if len(flipped) > MOST_NAMED:
+            named += f" (and {len(flipped) - MOST_NAMED} more of the {len(verdicts) - 1} cases)"
+        return f"{how} when {named}"
     return "not assessed by E5 (its cases do not include this comparison)"
 
 
