@@ -334,7 +334,7 @@ def report(
     out: Annotated[
         Path, typer.Option("--out", "-o", help="report folder (resumes what it holds)")
     ] = Path("results/runs/report"),
-    jobs: opt.RunJobs = 2,
+    jobs: opt.RunJobs = 1,
     cluster: opt.RunCluster = None,
 ) -> None:
     """Answer the 2009 thread's two questions in one report: run the experiments of
