@@ -105,7 +105,7 @@ def test_quick_reduction_is_overrides_of_the_shipped_config() -> None:
     e1 = next(e for e in EXPERIMENTS if e.key == "E1")
     assert e1.path.is_file()
     sets = overrides(e1, Sizing(quick=True, preset="kvm-2009"))
-    assert "workload.requests=8000" in sets and 'preset="kvm-2009"' in sets
+    assert "workload.requests=10000" in sets and 'preset="kvm-2009"' in sets
 
 
 class _Page(HTMLParser):

@@ -131,7 +131,7 @@ def build_report(
     sizing: X.Sizing,
     *,
     only: set[str] | None = None,
-    jobs: int = 2,
+    jobs: int = 1,
     cluster: str | None = None,
     say: Say = lambda _m: None,
 ) -> ReportOutcome:

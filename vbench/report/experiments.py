@@ -45,18 +45,13 @@ class Experiment:
 
 
 EXPERIMENTS: tuple[Experiment, ...] = (
-    Experiment(
-        "E1",
-        "e1-anatomy.toml",
-        "per-request anatomy",
-        {"workload.requests": 8000, "sweep.product.engine.batch": [1, 16, 64]},
-    ),
+    Experiment("E1", "e1-anatomy.toml", "per-request anatomy", {"workload.requests": 10000}),
     Experiment(
         "E2",
         "e2-notifications.toml",
         "notifications",
         {
-            "workload.requests": 3000,
+            "workload.requests": 8000,
             "sweep.product.engine.batch": [1, 64],
             "sweep.product.workload.arrival.in_flight": [8, 256],
         },
@@ -65,41 +60,24 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         "E3",
         "e3-scatter-gather.toml",
         "scatter/gather",
-        {"workload.requests": 4000, "sweep.product.workload.segments": [1, 4, 16, 64]},
+        {"workload.requests": 8000, "sweep.product.workload.segments": [1, 4, 16, 64]},
     ),
-    Experiment(
-        "E4",
-        "e4-capacity.toml",
-        "capacity",
-        {
-            "workload.requests": 8000,
-            "sweep.product.workload.arrival.rate": [
-                1.0e6,
-                2.0e6,
-                2.5e6,
-                3.0e6,
-                3.25e6,
-                3.5e6,
-                4.0e6,
-            ],
-        },
-    ),
+    Experiment("E4", "e4-capacity.toml", "capacity", {"workload.requests": 10000}),
     Experiment(
         "E6",
         "e6-native.toml",
         "the native engine",
-        {"workload.requests": 20000, "engine.native.repetitions": 1},
+        {"workload.requests": 50000, "engine.native.repetitions": 1},
         native=True,
     ),
-    Experiment("E7", "e7-history.toml", "history", {"workload.requests": 8000}, False),
+    Experiment("E7", "e7-history.toml", "history", {"workload.requests": 10000}, False),
     Experiment(
         "P1-2",
         "p1-two-classes.toml",
         "priority, two classes",
         {
-            "workload.requests": 6000,
+            "workload.requests": 10000,
             "sweep.product.workload.priority.shares": [[0.95, 0.05], [0.5, 0.5]],
-            "sweep.product.workload.arrival.rate": [1.0e6, 2.8e6],
         },
     ),
     Experiment(
@@ -107,14 +85,13 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         "p1-three-classes.toml",
         "priority, three classes",
         {
-            "workload.requests": 6000,
+            "workload.requests": 10000,
             "sweep.product.workload.priority.shares": [[0.9, 0.05, 0.05]],
-            "sweep.product.workload.arrival.rate": [1.0e6, 2.8e6],
         },
     ),
-    Experiment("P2a", "p2-saturated.toml", "saturated device", {"workload.requests": 6000}),
-    Experiment("P2b", "p2-ring-full.toml", "ring full", {"workload.requests": 6000}),
-    Experiment("P2c", "p2-busy-guest.toml", "busy guest", {"workload.requests": 6000}),
+    Experiment("P2a", "p2-saturated.toml", "saturated device", {"workload.requests": 10000}),
+    Experiment("P2b", "p2-ring-full.toml", "ring full", {"workload.requests": 10000}),
+    Experiment("P2c", "p2-busy-guest.toml", "busy guest", {"workload.requests": 10000}),
 )
 
 #: E5's sensitivity runs: the experiments whose verdicts it tests, each reduced to the one
@@ -130,7 +107,7 @@ SENSITIVITY: dict[str, dict[str, Any]] = {
     "E3": {"sweep.product.workload.segments": [64]},
     "P1-2": {
         "sweep.product.workload.priority.shares": [[0.95, 0.05]],
-        "sweep.product.workload.arrival.rate": [2.8e6],
+        "sweep.product.workload.arrival.rate": [2.0e6],
     },
     "P2a": {"sweep.product.workload.arrival.rate": [5.0e6]},
     "P2b": {"sweep.product.workload.arrival.in_flight": [256]},
@@ -194,7 +171,7 @@ def run(
     sizing: Sizing,
     runs: Path,
     *,
-    jobs: int = 2,
+    jobs: int = 1,
     cluster: str | None = None,
     say: Say = lambda _m: None,
 ) -> Any:
@@ -222,7 +199,7 @@ def run(
 
 
 def sensitivity(
-    experiment: Experiment, sizing: Sizing, runs: Path, *, jobs: int = 2, say: Say = lambda _m: None
+    experiment: Experiment, sizing: Sizing, runs: Path, *, jobs: int = 1, say: Say = lambda _m: None
 ) -> Any:
     """E5 on one experiment: ``vbench sensitivity``'s cases table (reused when its folder
     already holds one for the same config as run)."""

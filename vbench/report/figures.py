@@ -329,12 +329,17 @@ def where_priority_helps(parts: dict[str, tuple[pd.DataFrame, str]], folder: Pat
     for ax, (title, (table, axis)) in zip(axes[0], parts.items(), strict=True):
         for i, label in enumerate(dict.fromkeys(table["label"])):
             mine = table[table["label"] == label].sort_values(axis)
+            scale = 1e6 if axis.endswith("rate") else 1
             ax.plot(
-                mine[axis], mine["c1_lat_p99_ns"] / 1000, marker="o", color=f"C{i}", label=label
+                mine[axis] / scale,
+                mine["c1_lat_p99_ns"] / 1000,
+                marker="o",
+                color=f"C{i}",
+                label=label,
             )
         ax.set_yscale("log")
         ax.set_title(title, fontsize=9)
-        ax.set_xlabel(axis)
+        ax.set_xlabel("offered rate (M req/s)" if axis.endswith("rate") else "requests in flight")
     axes[0][0].set_ylabel("urgent class p99 (µs)")
     axes[0][0].legend(fontsize=7)
     return _save(
