@@ -325,20 +325,16 @@ def calibrate(out: opt.PresetOut = None, quick: opt.Quick = False) -> None:
 @app.command()
 @friendly
 def report(
-    quick: Annotated[
-        bool, typer.Option("--quick", help="smaller sweeps: minutes, not hours")
-    ] = False,
-    preset: Annotated[
-        str | None, typer.Option("--preset", help="cost preset for every experiment but E7")
-    ] = None,
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="report folder (resumes what it holds)")
-    ] = Path("results/runs/report"),
+    quick: Annotated[bool, typer.Option("--quick", help="fewer requests, smaller grids")] = False,
+    preset: Annotated[str | None, typer.Option(help="cost preset for all but E7")] = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="report folder")] = Path(
+        "results/runs/report"
+    ),
     jobs: opt.RunJobs = 1,
     cluster: opt.RunCluster = None,
 ) -> None:
     """Answer the 2009 thread's two questions in one report: run the experiments of
-    configs/report/ (resuming what --out already holds), then write report.html (self-contained)
+    configs/report/ (reusing what --out already holds), then write report.html (self-contained)
     and report.md with every conclusion computed from the results. See docs/report.md."""
     from vbench.report.build import build_report
     from vbench.report.experiments import Sizing
@@ -348,8 +344,6 @@ def report(
     done = build_report(
         out, sizing, jobs=jobs, cluster=cluster, say=lambda m: err.print(f"report: {m}")
     )
-    for note in done.notes:
-        err.print(f"report: {note}")
     print(done.html)
     print(done.markdown)
     err.print(f"vbench report: {done.seconds:.0f} s; results in {done.runs}")

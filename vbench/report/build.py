@@ -47,6 +47,7 @@ def run_experiments(
             continue
         if experiment.native and (why := X.native_possible()):
             notes.append(f"E6 skipped: {why}")
+            say(notes[-1])
             continue
         results[experiment.key] = X.run(
             experiment, sizing, runs, jobs=jobs, cluster=cluster, say=say
