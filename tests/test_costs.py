@@ -47,10 +47,12 @@ def test_builtin_preset_is_complete_and_sourced(name: str) -> None:
         assert fig.source.strip(), field
         assert fig.value >= 0.0, field
     prov = preset.provenance()
-    assert list(prov) == list(COST_FIELDS)
+    assert list(prov) == [*COST_FIELDS, "op_costs"]  # the operation table cited with the rest
     assert all(
-        set(p) == {"value", "tag", "source", "low", "high", "range_source"} for p in prov.values()
+        set(prov[n]) == {"value", "tag", "source", "low", "high", "range_source"}
+        for n in COST_FIELDS
     )
+    assert prov["op_costs"]["tag"] == "E" and prov["op_costs"]["source"].strip()
 
 
 def test_builtin_figures_match_the_reference() -> None:

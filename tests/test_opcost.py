@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import math
 import time
+from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -123,3 +125,73 @@ def test_calibration_carries_and_shows_them(measured: dict[str, opcost.ModelCost
     lines = cal.op_cost_lines()
     assert lines[0].startswith("virtio-") or lines[0].startswith("vbus-")
     assert lines[-1] == "native harness per request: driver 40 ns [38-41], device 5 ns [5-5]"
+
+
+# --- the calibrated preset ------------------------------------------------------------------------
+def _calibration(measured: dict[str, opcost.ModelCosts]) -> Any:
+    """test_calibrate's hand-made calibration, with this module's measured table and a
+    hand-made harness."""
+    from test_calibrate import hand_made
+
+    cal = hand_made()
+    cal.op_costs = {label: costs.ops for label, costs in measured.items()}
+    cal.op_checks = {label: costs.check for label, costs in measured.items()}
+    cal.harness = {
+        "driver_ns": opcost.OpTiming.of([40.0, 38.0, 41.0], REQUESTS),
+        "device_ns": opcost.OpTiming.of([5.0, 4.5, 6.0], REQUESTS),
+    }
+    return cal
+
+
+def test_the_calibrated_preset_carries_the_table_and_the_harness(
+    measured: dict[str, opcost.ModelCosts],
+) -> None:
+    p = _calibration(measured).preset()  # a Preset: validated
+    table = p.op_costs
+    assert table is not None and table.tag == "M"
+    assert "vbench calibrate 2030-01-02, machine abc" in table.source
+    assert "median of 3 runs" in table.source
+    assert set(table.ns) == set(registry())
+    barrier = _calibration(measured).m("full_barrier_ns").median
+    for model, ops in table.ns.items():
+        # the fences an operation executes are priced by full_barrier_ns, not twice
+        expected = {
+            op: max(t.median_ns - t.fences * barrier, 0.001)
+            for op, t in measured[model].ops.items()
+        }
+        assert ops == expected
+    assert any(t.fences > 0 for t in measured["virtio-split"].ops.values())
+    assert "minus the full fences" in table.source
+    assert 0.5 <= table.low_factor <= 1.0 <= table.high_factor <= 2.0
+    assert "clamped to [0.5, 2]" in table.range_source
+    driver = p.harness["driver_ns"]
+    assert (driver.value, driver.low, driver.high, driver.tag) == (40.0, 38.0, 41.0, "M")
+    assert p.harness["device_ns"].value == 5.0
+
+
+def test_the_range_factor_is_the_spread_of_the_runs_clamped() -> None:
+    from test_calibrate import hand_made
+
+    cal = hand_made()
+    steady = opcost.OpTiming.of([10.0, 9.0, 11.0], 100)
+    cal.op_costs = {"virtio-split": {op: steady for op in opcost.OP_NAMES}}
+    table = cal.preset().op_costs
+    assert (table.low_factor, table.high_factor) == (0.9, 1.1)
+    wild = opcost.OpTiming.of([10.0, 1.0, 100.0], 100)
+    cal.op_costs["virtio-split"] = {**cal.op_costs["virtio-split"], "pop": wild}
+    table = cal.preset().op_costs
+    assert (table.low_factor, table.high_factor) == (0.5, 2.0)
+
+
+def test_the_table_and_the_harness_survive_the_toml_file(
+    measured: dict[str, opcost.ModelCosts], tmp_path: Path
+) -> None:
+    from vbench.costs import load_preset
+    from vbench.native import calibrate
+
+    cal = _calibration(measured)
+    text = calibrate.write(cal, tmp_path / "mine.toml").read_text()
+    assert '[op_costs.ns."virtio-split"]' in text
+    assert "[harness.driver_ns]" in text and "[harness.device_ns]" in text
+    assert "# Ring operations, ns per call on one thread" in text
+    assert load_preset(str(tmp_path / "mine.toml")) == cal.preset()

@@ -29,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from vbench.counters import OPS
 from vbench.errors import ConfigError
 
 #: Figure names in the order the jitted engine reads them from :meth:`Preset.vector`.
@@ -106,14 +107,75 @@ class Figure(BaseModel):
         return self.low is not None
 
 
+class OpCosts(BaseModel):
+    """The CPU work of each model's ten ring operations (``ns[model][op]``, nanoseconds, op
+    names of :data:`vbench.counters.OPS`): the accessors, the private state and the decisions
+    an operation runs besides its line transfers and barriers, which the other figures price.
+
+    One provenance for the table (it is measured, or estimated, as one experiment: ``vbench
+    calibrate`` times every operation on one thread, the arena in one core's cache); its range
+    is a common factor (``low_factor``..``high_factor`` times every entry), over which ``vbench
+    sensitivity`` varies the whole table as the one figure ``op_costs``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    tag: Literal["M", "D", "E"]
+    source: str = Field(min_length=1)
+    low_factor: float = Field(gt=0.0, le=1.0, allow_inf_nan=False)
+    high_factor: float = Field(ge=1.0, allow_inf_nan=False)
+    range_source: str = Field(min_length=1)
+    ns: dict[str, dict[str, float]]
+
+    @field_validator("ns")
+    @classmethod
+    def _every_op_priced(cls, ns: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+        """Each model lists exactly the ten operations, each a finite figure >= 0, stored in
+        :data:`OPS` order (the order of the engine's vector)."""
+        for model, table in ns.items():
+            wrong = sorted(set(table) ^ set(OPS))
+            if wrong:
+                raise ValueError(
+                    f"op_costs.ns.{model}: operations {', '.join(wrong)} missing or unknown; "
+                    f"list exactly {', '.join(OPS)}"
+                )
+            for op, value in table.items():
+                if isinstance(value, bool) or not isinstance(value, int | float):
+                    raise ValueError(f"op_costs.ns.{model}.{op}: {value!r} is not a number")
+                if not (math.isfinite(value) and value >= 0):
+                    raise ValueError(f"op_costs.ns.{model}.{op}: {value} must be finite, >= 0")
+        return {m: {op: float(t[op]) for op in OPS} for m, t in ns.items()}
+
+    def scaled(self, factor: float) -> OpCosts:
+        """Every operation's figure times ``factor`` (sensitivity's one knob for the table)."""
+        ns = {m: {op: v * factor for op, v in t.items()} for m, t in self.ns.items()}
+        return self.model_copy(update={"ns": ns})
+
+
+#: the native engine's own work per request besides the ring operations (payload fill and
+#: completion check on the driver's side, payload check on the device's, latency stamps), as
+#: ``vbench calibrate`` measures it: a validation run prices it (see docs/calibration.md)
+HARNESS_FIELDS: tuple[str, ...] = ("driver_ns", "device_ns")
+
+
 class Preset(BaseModel):
-    """A complete, validated cost model: exactly the figures the engine needs, no more."""
+    """A complete, validated cost model: exactly the figures the engine needs, no more; the
+    ring operations' own CPU work (``op_costs``, absent: not priced) and the native engine's
+    per-request work (``harness``, only in a calibrated preset) beside them."""
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     name: str = Field(min_length=1)
     description: str = ""
     figures: dict[str, Figure]
+    op_costs: OpCosts | None = None
+    harness: dict[str, Figure] | None = None
+
+    @field_validator("harness")
+    @classmethod
+    def _harness_fields(cls, harness: dict[str, Figure] | None) -> dict[str, Figure] | None:
+        if harness is not None and set(harness) != set(HARNESS_FIELDS):
+            raise ValueError(f"harness: give exactly {', '.join(HARNESS_FIELDS)}")
+        return harness
 
     @field_validator("figures")
     @classmethod
@@ -147,17 +209,43 @@ class Preset(BaseModel):
         return self.figures[name].value
 
     def provenance(self) -> dict[str, dict[str, Any]]:
-        """Value, tag and source of every figure, for meta.json, so results cite their costs."""
-        return {n: f.model_dump(exclude_none=True) for n, f in self.figures.items()}
+        """Value, tag and source of every figure, for meta.json, so results cite their costs
+        (the operation table and the harness figures under ``op_costs`` and ``harness_*``)."""
+        out = {n: f.model_dump(exclude_none=True) for n, f in self.figures.items()}
+        if self.op_costs is not None:
+            out["op_costs"] = self.op_costs.model_dump()
+        for name, figure in (self.harness or {}).items():
+            out[f"harness_{name}"] = figure.model_dump(exclude_none=True)
+        return out
+
+    def op_vector(self, model: str) -> np.ndarray:
+        """The model's ten operation costs in :data:`OPS` order, for the engine; zeros when the
+        preset prices no operations. A table that lacks the model is a one-line error."""
+        if self.op_costs is None:
+            return np.zeros(len(OPS), dtype=np.float64)
+        table = self.op_costs.ns.get(model)
+        if table is None:
+            raise ConfigError(
+                f"preset '{self.name}' prices the ring operations of "
+                f"{', '.join(self.op_costs.ns)} but not of {model}: add an "
+                f'[op_costs.ns."{model}"] table (vbench calibrate measures every model)'
+            )
+        return np.array([table[op] for op in OPS], dtype=np.float64)
+
+
+#: The knob that scales a preset's whole operation table (``costs.op_costs_factor = 2`` doubles
+#: every operation's cost): the one "figure" by which sensitivity varies the table.
+OP_COSTS_FACTOR = "op_costs_factor"
 
 
 def _check_name(name: str) -> None:
     """Raise a one-line ConfigError for a figure name that is not in :data:`COST_FIELDS`."""
-    if name in COST_FIELDS:
+    if name in COST_FIELDS or name == OP_COSTS_FACTOR:
         return
-    close = difflib.get_close_matches(name, COST_FIELDS, n=1)
+    known = (*COST_FIELDS, OP_COSTS_FACTOR)
+    close = difflib.get_close_matches(name, known, n=1)
     hint = f" (did you mean '{close[0]}'?)" if close else ""
-    raise ConfigError(f"unknown cost figure '{name}'{hint}: use one of {', '.join(COST_FIELDS)}")
+    raise ConfigError(f"unknown cost figure '{name}'{hint}: use one of {', '.join(known)}")
 
 
 def _presets_dir() -> Any:
@@ -299,7 +387,8 @@ def load_preset(name_or_path: str) -> Preset:
 
 
 def override(preset: Preset, name: str, value: float) -> Preset:
-    """A copy of ``preset`` with one figure's value replaced (e.g. from ``--set``).
+    """A copy of ``preset`` with one figure's value replaced (e.g. from ``--set``), or with
+    its operation table scaled (``name`` :data:`OP_COSTS_FACTOR`, ``value`` the factor).
 
     The tag is kept, but the source is rewritten to say the user overrode it, so meta.json never
     attributes a user's number to a publication; the figure's range is kept when it still holds
@@ -312,6 +401,13 @@ def override(preset: Preset, name: str, value: float) -> Preset:
         raise ConfigError(f"override {name}={value!r}: must be a number") from None
     if not math.isfinite(number) or number < 0:
         raise ConfigError(f"override {name}={value!r}: must be a finite number >= 0")
+    if name == OP_COSTS_FACTOR:
+        if preset.op_costs is None:
+            raise ConfigError(
+                f"override {name}: preset '{preset.name}' prices no ring operations "
+                "(no [op_costs] table) to scale; use a preset that has one"
+            )
+        return preset.model_copy(update={"op_costs": preset.op_costs.scaled(number)})
     old = preset.figures[name]
     figures = dict(preset.figures)
     # the stated range stays while it still brackets the new value (sensitivity varies it there)
@@ -320,4 +416,4 @@ def override(preset: Preset, name: str, value: float) -> Preset:
     figures[name] = Figure(
         value=number, tag=old.tag, source=f"overridden by user: {old.source}", **span
     )
-    return Preset(name=preset.name, description=preset.description, figures=figures)
+    return preset.model_copy(update={"figures": figures})

@@ -36,6 +36,18 @@ COUNTERS: tuple[str, ...] = (
     "lines_invalidated_driver",  # driver writes to a line the device held a copy of while the
     # driver held it too (an upgrade: the device's copy invalidated, no data moved)
     "lines_invalidated_device",  # device writes to a line the driver held a copy of, likewise
+    # ring operations run, one counter per operation of vbench.models.interface (OPS below, in
+    # its order): what the per-operation CPU cost of a preset's op_costs is charged for
+    "ops_add",
+    "ops_kick_needed",
+    "ops_reap",
+    "ops_disable_interrupts",
+    "ops_enable_interrupts",
+    "ops_pop",
+    "ops_push_used",
+    "ops_interrupt_needed",
+    "ops_disable_kicks",
+    "ops_enable_kicks",
 )
 
 (
@@ -65,8 +77,29 @@ COUNTERS: tuple[str, ...] = (
     C_SEGMENTS,
     C_INVALIDATED_DRV,
     C_INVALIDATED_DEV,
-) = range(len(COUNTERS))
+    C_OPS,  # the first of the ten operation counters: operation k counts at C_OPS + k
+) = range(len(COUNTERS) - 9)
 N_COUNTERS = len(COUNTERS)
+
+#: The ten ring operations, in the order of their counters and of a model's op_costs vector
+#: (:data:`vbench.models.interface.OPS` binds a model's functions under these names and checks
+#: it has the same order): the driver's five, then the device's five.
+OPS: tuple[str, ...] = tuple(name.removeprefix("ops_") for name in COUNTERS[C_OPS:])
+(
+    OP_ADD,
+    OP_KICK_NEEDED,
+    OP_REAP,
+    OP_DISABLE_INTERRUPTS,
+    OP_ENABLE_INTERRUPTS,
+    OP_POP,
+    OP_PUSH_USED,
+    OP_INTERRUPT_NEEDED,
+    OP_DISABLE_KICKS,
+    OP_ENABLE_KICKS,
+) = range(len(OPS))
+N_OPS = len(OPS)
+#: operations below this index are the driver's, the rest the device's
+OP_FIRST_DEVICE = OP_POP
 
 #: The memory areas whose coherence traffic a simulation reports per request: a layout area's
 #: name without its queue prefix (``q1.avail`` is ``avail``), an IOQ region split at its
@@ -106,8 +139,9 @@ CAUSES: tuple[str, ...] = (
     "service",  # the device's work on the payload
     "driver",  # the guest's own per-request work
     "copies",  # data copies (gather / bounce)
+    "ops",  # the CPU work of the ring operations themselves (a preset's op_costs)
 )
-T_EXITS, T_IRQ, T_WAKE, T_LINES, T_BARRIERS, T_SERVICE, T_DRIVER, T_COPY = range(len(CAUSES))
+T_EXITS, T_IRQ, T_WAKE, T_LINES, T_BARRIERS, T_SERVICE, T_DRIVER, T_COPY, T_OPS = range(len(CAUSES))
 N_CAUSES = len(CAUSES)
 
 # Slots of the small int64 "io" array through which the engine and a model's operations talk.

@@ -47,6 +47,7 @@ from vbench.counters import (
     C_IRQS_DELIVERED,
     C_LINES_DRV,
     C_MB_DRV,
+    C_OPS,
     C_REQUESTS,
     C_SPURIOUS_DEV,
     C_SPURIOUS_DRV,
@@ -57,6 +58,14 @@ from vbench.counters import (
     IO_WAKE_AT,
     N_CAUSES,
     N_IO,
+    N_OPS,
+    OP_DISABLE_INTERRUPTS,
+    OP_DISABLE_KICKS,
+    OP_ENABLE_KICKS,
+    OP_FIRST_DEVICE,
+    OP_POP,
+    OP_PUSH_USED,
+    OP_REAP,
     SIDE_DEVICE,
     SIDE_DRIVER,
     T_BARRIERS,
@@ -65,6 +74,7 @@ from vbench.counters import (
     T_EXITS,
     T_IRQ,
     T_LINES,
+    T_OPS,
     T_SERVICE,
     T_WAKE,
 )
@@ -153,7 +163,8 @@ STATE = np.dtype(
     # invalidations per side
     CLOCK_DRIVER,  # the driver's ring arguments (cfg, mem, st, ctr, io)
     CLOCK_DEVICE,  # the device's
-) = range(16)
+    CLOCK_OP_NS,  # the model's per-operation CPU cost, ns, in the order of counters.OPS
+) = range(17)
 
 DIGEST_SEED = 0xCBF29CE484222325
 _DIGEST_PRIME = 0x100000001B3
@@ -200,10 +211,17 @@ def _charge(clock, side):
 
 
 @njit(inline="always")
-def _notification_control(side, which):
+def _notification_control(clock, side, which):
     """The per-wakeup operations, out of line so the hot loop inlines only the per-request
-    ones: 0 disable_kicks, 1 enable_kicks, 2 disable_interrupts."""
-    return _ring_control(side[0], side[1], side[2], side[3], side[4], which)
+    ones: 0 disable_kicks, 1 enable_kicks, 2 disable_interrupts (counted and priced)."""
+    result = _ring_control(side[0], side[1], side[2], side[3], side[4], which)
+    if which == 0:
+        protocol.ran(clock, side[3], OP_DISABLE_KICKS)
+    elif which == 1:
+        protocol.ran(clock, side[3], OP_ENABLE_KICKS)
+    else:
+        protocol.ran(clock, side[3], OP_DISABLE_INTERRUPTS)
+    return result
 
 
 @njit(_nrt=False)
@@ -279,7 +297,7 @@ def _wake_device(clock):
     state.device_found = False
     io[IO_NOW] = np.int64(state.device_clock)
     io[IO_WAKE_AT] = 0
-    defer = _notification_control(clock[CLOCK_DEVICE], 0)
+    defer = _notification_control(clock, clock[CLOCK_DEVICE], 0)
     state.device_clock += _charge(clock, SIDE_DEVICE)
     if defer == 1:
         # a mitigation timer: notifications stay off, work waits for the timer
@@ -308,7 +326,7 @@ def _device_idle(clock):
             + params.poll_ns
         )
         return
-    still_empty = _notification_control(clock[CLOCK_DEVICE], 1)
+    still_empty = _notification_control(clock, clock[CLOCK_DEVICE], 1)
     state.device_clock += _charge(clock, SIDE_DEVICE)
     if not state.device_found:
         counters[C_SPURIOUS_DEV] += 1
@@ -320,7 +338,7 @@ def _device_idle(clock):
     state.kick_while_awake = False
     counters[C_DEV_WAKEUPS] += 1
     state.device_found = False
-    _notification_control(clock[CLOCK_DEVICE], 0)
+    _notification_control(clock, clock[CLOCK_DEVICE], 0)
     state.device_clock += _charge(clock, SIDE_DEVICE)
 
 
@@ -396,10 +414,10 @@ def _begin(clock):
     state.device_asleep = not params.device_polls
     state.device_found = True
     if params.device_polls:
-        _notification_control(clock[CLOCK_DEVICE], 0)
+        _notification_control(clock, clock[CLOCK_DEVICE], 0)
         state.device_clock += _charge(clock, SIDE_DEVICE)
     if params.driver_polls:
-        _notification_control(clock[CLOCK_DRIVER], 2)
+        _notification_control(clock, clock[CLOCK_DRIVER], 2)
         state.driver_clock += _charge(clock, SIDE_DRIVER)
 
 
@@ -487,6 +505,35 @@ def after_op(clock, side):
 
 
 @njit(inline="always")
+def op_time(clock, op):
+    """The operation's own CPU work (the preset's figure for this model's operation), on the
+    clock of the side that ran it; a free operation (cost 0) changes nothing, bit for bit."""
+    cost = clock[CLOCK_OP_NS][op]
+    if cost == 0.0:
+        return
+    state = clock[CLOCK_STATE][0]
+    if op < OP_FIRST_DEVICE:
+        state.driver_clock += cost
+    else:
+        state.device_clock += cost
+    clock[CLOCK_CAUSES][T_OPS] += cost
+
+
+@njit(inline="always")
+def _stalled_op(clock, op):
+    """An operation run inside a synchronous call's exit: counted, and priced on the driver's
+    clock whichever side's operation it is (the vCPU is stalled while the host runs it).
+
+    It counts through ``clock[CLOCK_COUNTERS]``, not the ``ctr`` its caller unpacked from a
+    side's tuple: through that one, numba 0.68.1 lost the count after the reap (the
+    out-of-line-unpacking miscompile of vbench.jit, point 5; tests/test_op_costs.py caught it)."""
+    clock[CLOCK_COUNTERS][C_OPS + op] += 1
+    cost = clock[CLOCK_OP_NS][op]
+    clock[CLOCK_STATE][0].driver_clock += cost
+    clock[CLOCK_CAUSES][T_OPS] += cost
+
+
+@njit(inline="always")
 def kick(clock):
     """One VM exit; a sleeping device wakes ``wake_ns`` later (the earliest kick counts)."""
     params = clock[CLOCK_PARAMS][0]
@@ -527,6 +574,7 @@ def _synchronous_call(clock, request):
     causes[T_EXITS] += params.exit_ns
     io[IO_SYNC] = 1  # the device runs inside this exit
     popped = ring.pop(cfg, mem, device, ctr, io)
+    _stalled_op(clock, OP_POP)
     state.driver_clock += _charge(clock, SIDE_DEVICE)
     if popped != request:
         state.detail = popped
@@ -536,8 +584,10 @@ def _synchronous_call(clock, request):
     causes[T_SERVICE] += service
     counters[C_BYTES] += io[IO_SIZE]
     ring.push_used(cfg, mem, device, ctr, io)
+    _stalled_op(clock, OP_PUSH_USED)
     state.driver_clock += _charge(clock, SIDE_DEVICE)
     reaped = ring.reap(cfg, mem, driver, ctr, io)
+    _stalled_op(clock, OP_REAP)
     state.driver_clock += _charge(clock, SIDE_DRIVER)
     if reaped < 0:
         state.detail = reaped
@@ -676,9 +726,16 @@ def new_state() -> np.ndarray:
     return state
 
 
-def new_clock(params: np.ndarray, instance, window: tuple[np.ndarray, ...], classes: int) -> tuple:
+def new_clock(
+    params: np.ndarray,
+    instance,
+    window: tuple[np.ndarray, ...],
+    classes: int,
+    op_ns: np.ndarray | None = None,
+) -> tuple:
     """The run's tuple (see ``CLOCK_*``) for a model instance and a window of requests
-    ``(arrival, size, segments, prio, direction)`` whose length is a power of two."""
+    ``(arrival, size, segments, prio, direction)`` whose length is a power of two; ``op_ns``:
+    the model's per-operation costs in the order of ``counters.OPS`` (None: free)."""
     arrival, size, segments, prio, direction = window
     length = arrival.shape[0]
     counters = new_tracker(instance.mem, instance.layout.line_areas())
@@ -700,4 +757,5 @@ def new_clock(params: np.ndarray, instance, window: tuple[np.ndarray, ...], clas
         np.zeros(7, dtype=np.int64),
         (instance.cfg, instance.mem, instance.drv, counters, io),
         (instance.cfg, instance.mem, instance.dev, counters, io),
+        np.zeros(N_OPS, dtype=np.float64) if op_ns is None else np.asarray(op_ns, np.float64),
     )

@@ -26,6 +26,8 @@ driver
     ``before_add(clock, r)``          ready r for its add (the native run writes its payload)
     ``after_add(clock, r, added)``    account the add (its cost; the request's start time)
     ``after_op(clock, side)``         account the side's last ring operation(s) (time charged)
+    ``op_time(clock, op)``            price operation ``op``'s own CPU work (a preset's
+                                      ``op_costs``; ``vbench.counters.OP_*``), on its side
     ``kick(clock)``                   deliver a kick: a status
     ``synchronous(clock, r)``         serve r inside one exit (vbus ``call()``): a status
     ``complete(clock, r)``            check and record r's completion: a status
@@ -54,6 +56,7 @@ from vbench.counters import (
     C_IRQS_SUPPRESSED,
     C_KICKS,
     C_KICKS_SUPPRESSED,
+    C_OPS,
     C_RING_FULL,
     IO_DIR,
     IO_LAST,
@@ -64,6 +67,14 @@ from vbench.counters import (
     IO_SIZE,
     IO_SYNC,
     IO_TRIGGERED,
+    OP_ADD,
+    OP_DISABLE_INTERRUPTS,
+    OP_ENABLE_INTERRUPTS,
+    OP_INTERRUPT_NEEDED,
+    OP_KICK_NEEDED,
+    OP_POP,
+    OP_PUSH_USED,
+    OP_REAP,
     SIDE_DEVICE,
     SIDE_DRIVER,
 )
@@ -103,6 +114,7 @@ def request_ready(clock, request): ...  # noqa: D103 (stubs: implemented per eng
 def before_add(clock, request): ...  # noqa: D103,E302
 def after_add(clock, request, added): ...  # noqa: D103,E302
 def after_op(clock, side): ...  # noqa: D103,E302
+def op_time(clock, op): ...  # noqa: D103,E302
 def kick(clock): ...  # noqa: D103,E302
 def synchronous(clock, request): ...  # noqa: D103,E302
 def complete(clock, request): ...  # noqa: D103,E302
@@ -120,6 +132,7 @@ HOOKS: dict[str, Callable[..., Any]] = {
         before_add,
         after_add,
         after_op,
+        op_time,
         kick,
         synchronous,
         complete,
@@ -159,6 +172,16 @@ def _picker(fn: Callable[..., Any], nb_type: Any) -> Callable[[Any], Any]:
         return None
 
     return pick
+
+
+# --- every ring operation run is counted, then priced ---------------------------------------------
+@njit(inline="always")
+def ran(clock, ctr, op):
+    """Operation ``op`` (``vbench.counters.OP_*``) just ran: count it, and let the engine price
+    its own CPU work (the simulation charges the preset's figure for the model's operation to
+    the operation's side; the native run pays it for real and adds nothing)."""
+    ctr[C_OPS + op] += 1
+    op_time(clock, op)
 
 
 # --- the driver ----------------------------------------------------------------------------------
@@ -205,6 +228,7 @@ def submit_batch(clock, side):
         _load_request(clock, side, request)
         before_add(clock, request)
         ok = ring.add(cfg, mem, st, ctr, io)
+        ran(clock, ctr, OP_ADD)
         after_add(clock, request, ok)
         if ok == 0:
             state.blocked = True
@@ -227,6 +251,7 @@ def submit_batch(clock, side):
         if ok == 0 and decided:
             return STATUS_OK
         decision = ring.kick_needed(cfg, mem, st, ctr, io)
+        ran(clock, ctr, OP_KICK_NEEDED)
         after_op(clock, SIDE_DRIVER)
         if last:
             decided = True
@@ -249,6 +274,7 @@ def reap_all(clock, side):
     got = 0
     while True:
         request = ring.reap(cfg, mem, st, ctr, io)
+        ran(clock, ctr, OP_REAP)
         after_op(clock, SIDE_DRIVER)
         if request < 0:
             if request < -1:
@@ -273,6 +299,7 @@ def reap_round(clock, side, handler):
     io[IO_TRIGGERED] = 1 if handler else 0  # the handler's first disable follows an interrupt
     while True:
         ring.disable_interrupts(cfg, mem, st, ctr, io)
+        ran(clock, ctr, OP_DISABLE_INTERRUPTS)
         io[IO_TRIGGERED] = 0  # enable_cb_prepare clears it: a re-check's disable writes
         got, status = reap_all(clock, side)
         total += got
@@ -283,6 +310,7 @@ def reap_round(clock, side, handler):
         if status != STATUS_OK:
             return total, status
         rearmed = ring.enable_interrupts(cfg, mem, st, ctr, io)
+        ran(clock, ctr, OP_ENABLE_INTERRUPTS)
         after_op(clock, SIDE_DRIVER)
         if rearmed == 1:
             return total, STATUS_OK
@@ -314,6 +342,7 @@ def serve_one(clock, side):
     io[IO_SIGNALED] = -1
     before_pop(clock)
     request = ring.pop(cfg, mem, st, ctr, io)
+    ran(clock, ctr, OP_POP)
     after_op(clock, SIDE_DEVICE)
     # a look that ended the service pass of a queue run dry sends its signal now, before the
     # next request's service (vbus-prio; venet's venetdev_rx); other rings decide nothing here
@@ -327,6 +356,7 @@ def serve_one(clock, side):
             return request, status
         ctr[C_BYTES] += io[IO_SIZE]
         ring.push_used(cfg, mem, st, ctr, io)
+        ran(clock, ctr, OP_PUSH_USED)
         io[IO_LAST] = 0
     elif request < -1:
         clock[1][0].detail = request
@@ -335,5 +365,6 @@ def serve_one(clock, side):
         io[IO_LAST] = 1
         ring_empty(clock)
     count = ring.interrupt_needed(cfg, mem, st, ctr, io)
+    ran(clock, ctr, OP_INTERRUPT_NEEDED)
     after_op(clock, SIDE_DEVICE)
     return request, _interrupt_decided(clock, ctr, count)

@@ -383,7 +383,21 @@ def provenance_table(preset: Any, title: str, value_format: str = "g") -> Table:
     for c in ("figure", "value", "tag", "source"):
         t.add_column(c, overflow="fold")
     for figure, v in preset.provenance().items():
+        if figure == "op_costs":
+            continue  # a table, not a figure: its rows follow
         t.add_row(figure, format(v["value"], value_format), v["tag"], v["source"])
+    if preset.op_costs is not None:
+        table = preset.op_costs
+        ops = ", ".join(next(iter(table.ns.values()), {}))
+        for i, (model, costs) in enumerate(table.ns.items()):
+            values = " ".join(format(x, value_format) for x in costs.values())
+            source = (
+                f"ns per call of {ops}; {table.source} Range x{table.low_factor:g} to "
+                f"x{table.high_factor:g}: {table.range_source}"
+                if i == 0
+                else "as above"
+            )
+            t.add_row(f"op_costs {model}", values, table.tag, source)
     return t
 
 

@@ -27,6 +27,7 @@ from typing import Any
 import pandas as pd
 
 from vbench.config import Plan, plan
+from vbench.costs import OP_COSTS_FACTOR
 from vbench.errors import ConfigError
 from vbench.exits import Stop
 
@@ -57,18 +58,27 @@ def cases(base: Plan, figures: list[str] | None = None) -> list[Case]:
     """The base, then each figure with a stated range at each end that differs from its value
     (``figures``: only these). A figure the preset gives no range is not varied."""
     preset = base.points[0].preset
-    unknown = [f for f in figures or [] if f not in preset.figures]
+    ranges = {
+        name: (fig.value, fig.low, fig.high)
+        for name, fig in preset.figures.items()
+        if fig.has_range
+    }
+    if preset.op_costs is not None:
+        # the operation table moves as one figure: a factor on every operation's cost
+        ranges[OP_COSTS_FACTOR] = (1.0, preset.op_costs.low_factor, preset.op_costs.high_factor)
+    known = [*preset.figures, *([OP_COSTS_FACTOR] if preset.op_costs is not None else [])]
+    unknown = [f for f in figures or [] if f not in known]
     if unknown:
         raise ConfigError(
-            f"--figure {unknown[0]!r} is not a cost figure: use one of {', '.join(preset.figures)}"
+            f"--figure {unknown[0]!r} is not a cost figure: use one of {', '.join(known)}"
         )
     out = [Case(None, "base", math.nan)]
-    for name, fig in preset.figures.items():
-        if (figures and name not in figures) or not fig.has_range:
+    for name, (value, low, high) in ranges.items():
+        if figures and name not in figures:
             continue
-        for end, value in (("low", fig.low), ("high", fig.high)):
-            if value != fig.value:
-                out.append(Case(name, end, float(value)))
+        for end, at in (("low", low), ("high", high)):
+            if at != value:
+                out.append(Case(name, end, float(at)))
     return out
 
 

@@ -72,6 +72,12 @@ class EngineSpec(BaseModel):
         50.0, gt=0, allow_inf_nan=False, description="one empty poll of the ring [E]"
     )
     device_in_user_space: bool = False
+    native_harness: bool = Field(
+        False,
+        description="add the native engine's own per-request work (the preset's harness "
+        "figures, measured by vbench calibrate) to driver_ns and service_ns: a simulation "
+        "that predicts a native run of the same point",
+    )
     kind: Literal["sim", "native"] = "sim"
     native: NativeSpec = Field(default_factory=NativeSpec)
 
@@ -212,7 +218,26 @@ def engine_params(eng: EngineSpec, wl: Workload | WorkloadStream, preset: Preset
 
     n = len(wl) if isinstance(wl, Workload) else wl.n
     costs = dict(zip(COST_FIELDS, (float(v) for v in preset.vector()), strict=True))
-    return engine.new_params(eng, wl.in_flight_cap, n, costs)
+    return engine.new_params(_with_harness(eng, preset), wl.in_flight_cap, n, costs)
+
+
+def _with_harness(eng: EngineSpec, preset: Preset) -> EngineSpec:
+    """The engine spec with the native engine's own per-request work added to the guest's and
+    the device's, when ``native_harness`` asks for it (validation: the native run pays it)."""
+    if not eng.native_harness:
+        return eng
+    if preset.harness is None:
+        raise ConfigError(
+            f"engine.native_harness = true needs the native engine's per-request figures, "
+            f"which preset '{preset.name}' lacks: run vbench calibrate and use preset "
+            '"calibrated"'
+        )
+    return eng.model_copy(
+        update={
+            "driver_ns": eng.driver_ns + preset.harness["driver_ns"].value,
+            "service_ns": eng.service_ns + preset.harness["device_ns"].value,
+        }
+    )
 
 
 def run_model(
@@ -232,7 +257,9 @@ def run_model(
     inst = mdef.build(opts, needs)
     n = len(wl) if isinstance(wl, Workload) else wl.n
     window = _Window(wl, _window_size(n))
-    clock = engine.new_clock(engine_params(eng, wl, preset), inst, window.bufs, wl.classes)
+    clock = engine.new_clock(
+        engine_params(eng, wl, preset), inst, window.bufs, wl.classes, preset.op_vector(mdef.name)
+    )
     window.attach(clock)
     state = clock[engine.CLOCK_STATE]
     wall_s = 0.0  # the simulation's own time (sliding the window is not counted)

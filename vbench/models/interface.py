@@ -69,6 +69,7 @@ from numba import from_dtype
 from numba.extending import overload
 from pydantic import BaseModel, ConfigDict, Field
 
+from vbench import counters
 from vbench.layout import ArenaLayout
 
 
@@ -99,6 +100,10 @@ OPS: dict[str, Callable[..., Any]] = {
         enable_kicks,
     )
 }
+
+
+if tuple(OPS) != counters.OPS:  # the operation counters and op_costs vectors follow this order
+    raise ImportError(f"interface.OPS {tuple(OPS)} and counters.OPS {counters.OPS} differ")
 
 
 def implement(cfg_dtype: np.dtype, module: ModuleType) -> None:

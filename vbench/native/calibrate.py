@@ -63,7 +63,7 @@ import numpy as np
 from numba import njit
 
 from vbench import jit as _jit  # sets the keyed numba cache dir (imported first by vbench)
-from vbench.costs import COST_FIELDS, Figure, Preset, calibrated_path
+from vbench.costs import COST_FIELDS, Figure, OpCosts, Preset, calibrated_path
 from vbench.errors import VbenchError
 from vbench.native import atomics as A
 from vbench.native import sysio
@@ -500,8 +500,81 @@ class Calibration:
         driver, device = self.harness["driver_ns"], self.harness["device_ns"]
         return f"native harness per request: driver {driver.words()}, device {device.words()}"
 
+    def _op_cost_table(self) -> OpCosts | None:
+        """The ring operations' table (M), None when not measured. Its range is a common factor
+        from the spread of the runs: the lowest min/median and the highest max/median over
+        every model and operation, clamped to [0.5, 2] (a wilder run says more about the load
+        of the machine than about the operations)."""
+        if not self.op_costs:
+            return None
+        timings = [t for ops in self.op_costs.values() for t in ops.values()]
+        low = min(1.0, max(0.5, min(t.low_ns / t.median_ns for t in timings)))
+        high = max(1.0, min(2.0, max(t.high_ns / t.median_ns for t in timings)))
+        ratios = [check.ratio for check in self.op_checks.values()]
+        check = (
+            f" (the figures add up to {min(ratios):.3f}-{max(ratios):.3f}x that loop's time)"
+            if ratios
+            else ""
+        )
+        runs = max(t.runs for t in timings)
+        barrier = self.m("full_barrier_ns").median
+        return OpCosts(
+            tag="M",
+            source=self._src(
+                "each model's ten ring operations in the protocol's cycle on one thread (the "
+                f"arena in one core's cache: no line transfers; {self._where()}), batch 32, "
+                "queue 256, 16-byte requests, default options: every call timed between "
+                "lfence-serialized TSC stamps minus an empty pair, the mean per operation "
+                "scaled within its phase (submit, service, handler) to the same loop run "
+                f"without stamps{check}; the median of {runs} runs "
+                "(vbench.native.opcost), minus the full fences each call executes times "
+                f"full_barrier_ns ({barrier:.3g} ns): the mb counters price those"
+            ),
+            low_factor=low,
+            high_factor=high,
+            range_source=self._src(
+                f"the spread of the {runs} runs: min/median {low:.3f} and max/median "
+                f"{high:.3f}, the extremes over every model and operation, clamped to [0.5, 2]"
+            ),
+            ns={
+                model: {op: _positive(t.median_ns - t.fences * barrier) for op, t in ops.items()}
+                for model, ops in self.op_costs.items()
+            },
+        )
+
+    def _harness_figures(self) -> dict[str, Figure] | None:
+        """The native engine's own work per request (M), its range the runs' min to max; None
+        when not measured."""
+        if not self.harness:
+            return None
+        what = {
+            "driver_ns": "the native driver's own work per request beyond the ring: payload "
+            "fill and checksum, the add's TSC stamp, the slot bookkeeping, the completion "
+            "check and latency record",
+            "device_ns": "the native device's own work per request beyond the ring: header "
+            "and checksum verify, the stamp",
+        }
+        out = {}
+        for key, timing in self.harness.items():
+            value = _positive(timing.median_ns)
+            out[key] = Figure(
+                value=value,
+                tag="M",
+                source=self._src(
+                    f"{what[key]}, 16-byte requests in batches of 32 on one thread, through "
+                    "vbench.native.loops' own before_add, after_add, serve and complete, "
+                    f"each phase timed unstamped ({timing.words()}, median of {timing.runs} "
+                    "runs)"
+                ),
+                low=min(value, _positive(timing.low_ns)),
+                high=max(value, _positive(timing.high_ns)),
+                range_source=self._src(f"the min to the max of the {timing.runs} runs"),
+            )
+        return out
+
     def preset(self) -> Preset:
-        """The ``calibrated`` preset: measured figures (M) and derived ones (D), each sourced."""
+        """The ``calibrated`` preset: measured figures (M) and derived ones (D), each sourced;
+        the ring operations' table and the native harness when they were measured."""
         found = {**self._line_figures(), **self._notify_figures(), **self._measured_figures()}
         assert set(found) == set(COST_FIELDS), "every cost figure must be measured or derived"
         return Preset(
@@ -511,6 +584,8 @@ class Calibration:
                 f"vbench calibrate on {self.date}"
             ),
             figures={name: found[name] for name in COST_FIELDS},
+            op_costs=self._op_cost_table(),
+            harness=self._harness_figures(),
         )
 
     def toml(self) -> str:
@@ -535,20 +610,44 @@ class Calibration:
             lines += [f"#   {line}" for line in self.op_cost_lines()]
         lines += ["", f"name = {_q(p.name)}", f"description = {_q(p.description)}", ""]
         for name, f in p.figures.items():
-            lines += [
-                f"[figures.{name}]",
-                f"value = {float(f.value)!r}",
-                f"tag = {_q(f.tag)}",
-                f"source = {_q(f.source)}",
-            ]
-            if f.has_range:
-                lines += [
-                    f"low = {float(f.low)!r}",
-                    f"high = {float(f.high)!r}",
-                    f"range_source = {_q(f.range_source)}",
-                ]
-            lines.append("")
+            lines += _figure_toml(f"figures.{name}", f)
+        if p.op_costs is not None:
+            lines += _op_costs_toml(p.op_costs)
+        for name, f in (p.harness or {}).items():
+            lines += _figure_toml(f"harness.{name}", f)
         return "\n".join(lines)
+
+
+def _figure_toml(table: str, f: Figure) -> list[str]:
+    """One figure as a TOML table ``[table]`` (value, tag, source, the range if any)."""
+    lines = [f"[{table}]", f"value = {float(f.value)!r}", f"tag = {_q(f.tag)}"]
+    lines.append(f"source = {_q(f.source)}")
+    if f.has_range:
+        lines += [
+            f"low = {float(f.low)!r}",
+            f"high = {float(f.high)!r}",
+            f"range_source = {_q(f.range_source)}",
+        ]
+    return [*lines, ""]
+
+
+def _op_costs_toml(table: OpCosts) -> list[str]:
+    """The ring operations' table: ``[op_costs]`` (tag, source, range), then one
+    ``[op_costs.ns."<model>"]`` table per model, an ``op = ns`` line per operation."""
+    lines = [
+        "[op_costs]",
+        f"tag = {_q(table.tag)}",
+        f"source = {_q(table.source)}",
+        f"low_factor = {float(table.low_factor)!r}",
+        f"high_factor = {float(table.high_factor)!r}",
+        f"range_source = {_q(table.range_source)}",
+        "",
+    ]
+    for model, ops in table.ns.items():
+        lines.append(f"[op_costs.ns.{_q(model)}]")
+        lines += [f"{op} = {float(value)!r}" for op, value in ops.items()]
+        lines.append("")
+    return lines
 
 
 def _q(s: str) -> str:

@@ -52,6 +52,10 @@ from vbench.counters import (
     C_SPURIOUS_DRV,
     IO_LEN,
     IO_SIZE,
+    OP_DISABLE_INTERRUPTS,
+    OP_DISABLE_KICKS,
+    OP_ENABLE_INTERRUPTS,
+    OP_ENABLE_KICKS,
 )
 from vbench.histogram import record
 from vbench.models import interface as ring
@@ -310,6 +314,11 @@ def after_op(clock, side):
 
 
 @njit(inline="always")
+def op_time(clock, op):
+    return  # the operation's CPU work is paid for real
+
+
+@njit(inline="always")
 def kick(clock):
     error = _notify(clock[CLOCK_PARAMS][0].kick_fd, clock[CLOCK_PARAMS][0])
     if error < 0:
@@ -491,7 +500,9 @@ def _settle(clock, side, iteration):
         got, status = protocol.reap_round(clock, side, False)
         if status != ST_OK or params.driver_polls:
             break
-        if ring.enable_interrupts(cfg, mem, st, ctr, io) == 1:
+        rearmed = ring.enable_interrupts(cfg, mem, st, ctr, io)
+        protocol.ran(clock, ctr, OP_ENABLE_INTERRUPTS)
+        if rearmed == 1:
             break
     return status
 
@@ -514,6 +525,7 @@ def driver_loop(clock, cfg, mem, st, ctr, io):
     state.tsc0 = atomics.rdtsc()
     if params.driver_polls:
         ring.disable_interrupts(cfg, mem, st, ctr, io)
+        protocol.ran(clock, ctr, OP_DISABLE_INTERRUPTS)
     iteration = 0
     while state.completed < params.requests:
         iteration += 1
@@ -562,6 +574,7 @@ def _wake(clock, side):
     ctr[C_DEV_WAKEUPS] += 1
     state.found = False
     ring.disable_kicks(cfg, mem, st, ctr, io)
+    protocol.ran(clock, ctr, OP_DISABLE_KICKS)
     return ST_OK
 
 
@@ -581,6 +594,7 @@ def _sleep_or_look_again(clock, side):
             return False
     state.spin_until = 0
     still_empty = ring.enable_kicks(cfg, mem, st, ctr, io)
+    protocol.ran(clock, ctr, OP_ENABLE_KICKS)
     if not state.found:
         ctr[C_SPURIOUS_DEV] += 1
     if still_empty == 1:
@@ -589,6 +603,7 @@ def _sleep_or_look_again(clock, side):
     ctr[C_DEV_WAKEUPS] += 1
     state.found = False
     ring.disable_kicks(cfg, mem, st, ctr, io)
+    protocol.ran(clock, ctr, OP_DISABLE_KICKS)
     return False
 
 
@@ -605,6 +620,7 @@ def device_loop(clock, cfg, mem, st, ctr, io):
     status = ST_OK
     if params.device_polls:
         ring.disable_kicks(cfg, mem, st, ctr, io)
+        protocol.ran(clock, ctr, OP_DISABLE_KICKS)
     asleep = not params.device_polls
     state.found = True
     iteration = 0

@@ -382,7 +382,7 @@ def _harness_loop(driver_clock, device_clock, durations, batch):
 @dataclass(frozen=True)
 class OpTiming:
     """One operation's cost per call (or one side's harness cost per request), in ns: the
-    median, min and max over the repetitions; the calls each repetition made; the serialized
+    median, min and max over the ``runs`` repetitions; the calls each repetition made; the serialized
     per-call time the figure was scaled from (median, ns; see :func:`_repetition`); and per
     call the full fences it executed and the bytes it copied (the simulation prices those
     apart, through ``full_barrier_ns`` and ``copy_ns_per_byte``: a caller that charges them
@@ -395,6 +395,7 @@ class OpTiming:
     serialized_ns: float = math.nan
     fences: float = 0.0
     copied_bytes: float = 0.0
+    runs: int = 1
 
     @classmethod
     def of(cls, samples: list[float], calls: int, **counts: float) -> OpTiming:
@@ -404,6 +405,7 @@ class OpTiming:
             low_ns=float(min(samples)),
             high_ns=float(max(samples)),
             calls=int(calls),
+            runs=len(samples),
             **{name: float(value) for name, value in counts.items()},
         )
 
