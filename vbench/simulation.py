@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vbench.costs import Preset
 from vbench.counters import AREA_BASE, AREAS, CAUSES, COUNTERS, LINE_BASE, N_AREAS, N_COUNTERS
@@ -46,6 +46,25 @@ class NativeSpec(BaseModel):
         30.0, gt=0, allow_inf_nan=False, description="bound on one run: a wedged run fails"
     )
     pin: bool = Field(True, description="pin the two threads to two distinct CPUs")
+    verify: Literal["full", "sample", "off"] = Field(
+        "full",
+        description="payload check: every request's (full), every sample_every-th (sample; "
+        "the others' header id and size only), none (off: header and completion checks only)",
+    )
+    stamp: Literal["all", "sample"] = Field(
+        "all", description="latency: every request's (all) or every sample_every-th (sample)"
+    )
+    sample_every: int = Field(
+        8, ge=2, le=1 << 20, description="sampling period of verify and stamp (a power of two)"
+    )
+
+    @field_validator("sample_every")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        """The loops choose a request with a mask (one AND on the hot path)."""
+        if value & (value - 1):
+            raise ValueError(f"sample_every must be a power of two, got {value}")
+        return value
 
 
 class EngineSpec(BaseModel):

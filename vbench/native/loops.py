@@ -11,15 +11,15 @@ the decisions each side makes (when to kick, when to re-enable, when to sleep) a
 
 driver
     closed loop, at most ``cap`` requests in flight; a batch is up to ``batch`` adds with a kick
-    decision (``kick_needed``) after each, ``IO_LAST`` on the last one; every request's payload
-    (a pattern derived from its id, a header and a checksum) is written into the payload pool
-    before its add. Completions: interrupt mode waits on the call eventfd when it cannot
+    decision (``kick_needed``) after each, ``IO_LAST`` on the last one; every request's header
+    (id, size) and, where ``verify`` takes it, its payload (a pattern derived from its id) and
+    checksum are written into its payload pool slot before its add. Completions: interrupt mode waits on the call eventfd when it cannot
     submit, then runs the handler (disable, reap all, enable with the re-check, again while
     the re-check finds more); poll mode runs a poll round after every batch and spins with
     ``pause`` when there is nothing to do. Every completion is checked: a known outstanding
     id, once, the device's stamp, a used length of 0 or the request's size.
 device
-    pop, verify the payload (header id and size, checksum), stamp it, ``push_used``,
+    pop, verify the buffer (header id and size; the checksum where ``verify`` takes it), stamp it, ``push_used``,
     ``interrupt_needed`` (``IO_LAST`` when the ring ran empty). Empty ring: poll mode spins;
     sleep mode optionally spins ``spin_ns`` on the ring, then ``enable_kicks`` with its re-check
     and blocks on the kick eventfd.
@@ -103,9 +103,14 @@ PARAMS = np.dtype(
         ("pool_mask", np.int64),  # payload pool slots - 1
         ("slot_words", np.int64),
         ("ns_per_cycle", np.float64),  # the TSC's period (latencies)
+        ("verify_mask", np.int64),  # payload written and checked: a chosen request (-1: none)
+        ("stamp_mask", np.int64),  # latency stamped: a chosen request (0: every one)
         ("hook_corrupt", np.int64),  # test hooks: see vbench.native.runner.Hooks
         ("hook_stall", np.bool_),
         ("hook_late_ns", np.int64),
+        ("hook_lose", np.int64),
+        ("hook_duplicate", np.int64),
+        ("hook_shadow", np.bool_),
     ]
 )
 
@@ -143,7 +148,8 @@ STATE = np.dtype(
     CLOCK_LAT_MAX,
     CLOCK_CONTROL,  # the shared control block (K_*)
     CLOCK_IO,  # this side's io slots
-) = range(10)
+    CLOCK_SHADOW,  # driver, test hook only: every request's latency beside the sampled ones
+) = range(11)
 
 ST_OK = protocol.STATUS_OK
 ST_STALL = protocol.STATUS_STALL
@@ -155,7 +161,11 @@ ST_HEADER = protocol.STATUS_HEADER
 ST_STAMP = protocol.STATUS_STAMP
 ST_LENGTH = protocol.STATUS_LENGTH
 ST_ERRNO = protocol.STATUS_ERRNO
-STATUS_TEXT = protocol.STATUS_TEXT
+ST_LOST = 13  # native: a pool slot still held when its next request is added
+STATUS_TEXT = {
+    **protocol.STATUS_TEXT,
+    ST_LOST: "its pool slot still held by an earlier request that never completed (a lost buffer)",
+}
 
 WAIT_SLICE_NS = 10_000_000  # a blocked side looks at the stop flag this often
 CHECK_EVERY = 256  # hot-loop iterations between two looks at the clock
@@ -175,6 +185,24 @@ def _word(req, k):
 @njit(inline="always")
 def _sum_step(c, w):
     return (c ^ w) * np.int64(1099511628211) + np.int64(7)
+
+
+@njit(inline="always")
+def chosen(request, mask):
+    """Whether a sampled check or stamp takes this request: a hash of its id under ``mask``
+    (sample_every - 1; 0 takes every request, -1 none). Hashed, not every k-th id, so that a
+    sample never falls on one fixed position of every batch (the first add of a batch waits
+    longest). Both threads compute it alike: the device knows which payloads were written."""
+    return mask >= 0 and ((request * _MIX) >> 40) & mask == 0
+
+
+def chosen_requests(n: int, mask: int) -> np.ndarray:
+    """The ids in ``range(n)`` that :func:`chosen` takes (the same int64 arithmetic)."""
+    if mask < 0:
+        return np.zeros(0, dtype=np.int64)
+    ids = np.arange(n, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        return ids[((ids * _MIX) >> 40) & mask == 0]
 
 
 @njit
@@ -279,33 +307,44 @@ def request_ready(clock, request):
 
 @njit(inline="always")
 def before_add(clock, request):
-    """Write the request's payload, header and checksum into its pool slot (plain stores: the
-    model's add, a release, publishes them), then stamp the add's start."""
+    """Write the request's header (id, size, a cleared stamp) into its pool slot and, where
+    ``verify`` takes it, its payload and checksum (plain stores: the model's add, a release,
+    publishes them); then stamp the add's start where ``stamp`` takes it."""
     params = clock[CLOCK_PARAMS][0]
     pool = clock[CLOCK_POOL]
     size = clock[CLOCK_REQUESTS][0][request]
     base = (request & params.pool_mask) * params.slot_words
     words = (size + 7) >> 3
-    c = np.int64(size)
-    for k in range(words):
-        w = _word(request, k)
-        pool[base + HEADER_WORDS + k] = w
-        c = _sum_step(c, w)
+    if chosen(request, params.verify_mask):
+        c = np.int64(size)
+        for k in range(words):
+            w = _word(request, k)
+            pool[base + HEADER_WORDS + k] = w
+            c = _sum_step(c, w)
+        pool[base + H_SUM] = c
     pool[base + H_ID] = request
     pool[base + H_SIZE] = size
-    pool[base + H_SUM] = c
     pool[base + H_STAMP] = -1
     if request == params.hook_corrupt and words > 0:
         pool[base + HEADER_WORDS] ^= 0x40  # test hook: one flipped bit after the checksum
-    clock[CLOCK_STATE][0].added_at = atomics.rdtsc()
+    if params.hook_shadow or chosen(request, params.stamp_mask):
+        clock[CLOCK_STATE][0].added_at = atomics.rdtsc()
 
 
 @njit(inline="always")
 def after_add(clock, request, added):
+    """Hold the request's pool slot. A slot still held means its earlier request never came
+    back (a lost buffer): recorded in the state for :func:`_submit` (this hook returns no
+    status), caught at once instead of by the deadline."""
     if added != 0:
+        state = clock[CLOCK_STATE][0]
         slot = request & clock[CLOCK_PARAMS][0].pool_mask
-        clock[CLOCK_SLOTS][slot] = request
-        clock[CLOCK_ADDED][slot] = clock[CLOCK_STATE][0].added_at
+        slots = clock[CLOCK_SLOTS]
+        if slots[slot] >= 0 and state.status == ST_OK:
+            state.status = ST_LOST
+            state.detail = slots[slot]
+        slots[slot] = request
+        clock[CLOCK_ADDED][slot] = state.added_at
 
 
 @njit(inline="always")
@@ -333,12 +372,10 @@ def synchronous(clock, request):
 
 
 @njit(inline="always")
-def complete(clock, request):
-    """Check a completion (a known outstanding id, once, stamped by the device, a used length
-    of 0 or the request's size) and record its latency. A status."""
-    now = atomics.rdtsc()
+def _check_completion(clock, request):
+    """A completion's checks, whatever ``verify`` is: a known outstanding id, once, stamped
+    by the device, a used length of 0 or the request's size. A status."""
     params = clock[CLOCK_PARAMS][0]
-    state = clock[CLOCK_STATE][0]
     slots = clock[CLOCK_SLOTS]
     if request >= params.requests:
         return ST_BAD_ID
@@ -350,18 +387,47 @@ def complete(clock, request):
     length = clock[CLOCK_IO][IO_LEN]
     if length != 0 and length != clock[CLOCK_REQUESTS][0][request]:
         return ST_LENGTH
-    slots[slot] = -1
+    return ST_OK
+
+
+@njit(inline="always")
+def _record_latency(clock, hist, request, now):
+    params = clock[CLOCK_PARAMS][0]
+    slot = request & params.pool_mask
     latency = (now - clock[CLOCK_ADDED][slot]) * params.ns_per_cycle
     if latency < 0.0:
         latency = 0.0
     k = clock[CLOCK_REQUESTS][2][request]
-    record(clock[CLOCK_HIST], k, latency)
-    lat_max = clock[CLOCK_LAT_MAX]
-    if latency > lat_max[k]:
-        lat_max[k] = latency
+    record(hist, k, latency)
+    return k, latency
+
+
+@njit(inline="always")
+def complete(clock, request):
+    """Check a completion and, where ``stamp`` takes the request, record its latency (the TSC
+    read first: the checks are the driver's work, not the ring's). A status."""
+    params = clock[CLOCK_PARAMS][0]
+    stamped = chosen(request, params.stamp_mask)
+    now = atomics.rdtsc() if stamped or params.hook_shadow else np.int64(0)
+    status = _check_completion(clock, request)
+    if status != ST_OK:
+        return status
+    if request == params.hook_lose:
+        return ST_OK  # test hook: this completion never reached the driver (its slot stays held)
+    if stamped:
+        k, latency = _record_latency(clock, clock[CLOCK_HIST], request, now)
+        lat_max = clock[CLOCK_LAT_MAX]
+        if latency > lat_max[k]:
+            lat_max[k] = latency
+    if params.hook_shadow:
+        _record_latency(clock, clock[CLOCK_SHADOW], request, now)
+    clock[CLOCK_SLOTS][request & params.pool_mask] = -1
+    state = clock[CLOCK_STATE][0]
     state.completed += 1
     state.in_flight -= 1
     state.blocked = False
+    if request == params.hook_duplicate:
+        return _check_completion(clock, request)  # test hook: the ring hands it back again
     return ST_OK
 
 
@@ -390,8 +456,9 @@ def before_pop(clock):
 
 @njit(inline="always")
 def serve(clock, request):
-    """Check the popped request's buffer (header id and size, checksum), stamp it as
-    processed (published to the driver by push_used, a release). A status."""
+    """Check the popped request's buffer (header id and size; the checksum where ``verify``
+    takes it), stamp it as processed (published to the driver by push_used, a release). A
+    status."""
     params = clock[CLOCK_PARAMS][0]
     state = clock[CLOCK_STATE][0]
     pool = clock[CLOCK_POOL]
@@ -401,11 +468,12 @@ def serve(clock, request):
     size = pool[base + H_SIZE]
     if pool[base + H_ID] != request or clock[CLOCK_IO][IO_SIZE] != size:
         return ST_HEADER
-    c = np.int64(size)
-    for k in range((size + 7) >> 3):
-        c = _sum_step(c, pool[base + HEADER_WORDS + k])
-    if c != pool[base + H_SUM]:
-        return ST_CHECKSUM
+    if chosen(request, params.verify_mask):
+        c = np.int64(size)
+        for k in range((size + 7) >> 3):
+            c = _sum_step(c, pool[base + HEADER_WORDS + k])
+        if c != pool[base + H_SUM]:
+            return ST_CHECKSUM
     pool[base + H_STAMP] = ~request
     state.found = True
     state.spin_until = 0
@@ -451,8 +519,11 @@ def _has_room(clock):
 def _submit(clock, side):
     """Batches while there is room; a polling driver looks at the ring after every batch."""
     status = ST_OK
+    state = clock[CLOCK_STATE][0]
     while _has_room(clock):
         status = protocol.submit_batch(clock, side)
+        if state.status != ST_OK:
+            return state.status  # after_add found a lost buffer (its id in state.detail)
         if status != ST_OK or clock[CLOCK_PARAMS][0].driver_polls:
             break
     return status

@@ -73,6 +73,9 @@ from vbench.simulation import (
 from vbench.workload import Workload
 
 MAX_POOL_BYTES = 256 << 20  # the payload pool: slots for every request in flight
+# pool slots padded to whole cache lines (8 words): two requests never share a line, so a slot's
+# line travels only between the two sides serving that request
+SLOT_ALIGN_WORDS = 8
 
 
 @dataclass(frozen=True)
@@ -82,6 +85,9 @@ class Hooks:
     corrupt_request: int = -1  # the driver flips a payload bit of this request after its checksum
     device_stalls: bool = False  # the device never consumes anything
     late_last_notify_ns: int = 0  # the device waits this long before its last notify decision
+    lose_request: int = -1  # this request's completion never reaches the driver
+    duplicate_request: int = -1  # the driver is handed this request's completion twice
+    shadow_latency: bool = False  # every latency also into NativeRun.shadow_hist (stamp tests)
 
 
 @dataclass
@@ -95,6 +101,7 @@ class NativeRun:
     hist: np.ndarray
     lat_max: np.ndarray
     n: int
+    shadow_hist: np.ndarray  # Hooks.shadow_latency: every request's latency (else zeros)
 
 
 # --- refusals and checks --------------------------------------------------------------------------
@@ -188,7 +195,12 @@ def _params(
     params["pool_mask"] = pool_slots - 1
     params["slot_words"] = slot_words
     params["ns_per_cycle"] = 1.0
+    params["verify_mask"] = {"full": 0, "sample": native.sample_every - 1, "off": -1}[native.verify]
+    params["stamp_mask"] = 0 if native.stamp == "all" else native.sample_every - 1
     params["hook_corrupt"] = hooks.corrupt_request
+    params["hook_lose"] = hooks.lose_request
+    params["hook_duplicate"] = hooks.duplicate_request
+    params["hook_shadow"] = hooks.shadow_latency
     params["hook_stall"] = hooks.device_stalls
     params["hook_late_ns"] = hooks.late_last_notify_ns
     params["kick_fd"] = -1
@@ -197,11 +209,13 @@ def _params(
 
 
 def _pool_shape(wl: Workload) -> tuple[int, int]:
-    """(slots, words per slot): a power of two >= the in-flight cap, header + largest payload."""
+    """(slots, words per slot): a power of two >= the in-flight cap, header + largest payload
+    rounded up to whole cache lines (:data:`SLOT_ALIGN_WORDS`)."""
     from vbench.native import loops
 
     slots = 1 << max(0, math.ceil(math.log2(max(1, wl.in_flight_cap))))
     words = loops.HEADER_WORDS + (int(wl.max_size) + 7) // 8
+    words = -(-words // SLOT_ALIGN_WORDS) * SLOT_ALIGN_WORDS
     if slots * words * 8 > MAX_POOL_BYTES:
         raise ConfigError(
             f"the native payload pool would need {slots * words * 8 >> 20} MiB "
@@ -235,9 +249,21 @@ class _Side:
 
     def clock(self, shared: tuple[Any, ...]) -> tuple[Any, ...]:
         """This side's clock (see vbench.native.loops.CLOCK_*) over the shared arrays
-        ``(params, requests, pool, slots, added, hist, lat_max, control)``."""
-        params, requests, pool, slots, added, hist, lat_max, control = shared
-        return (params, self.state, requests, pool, slots, added, hist, lat_max, control, self.io)
+        ``(params, requests, pool, slots, added, hist, lat_max, control, shadow)``."""
+        params, requests, pool, slots, added, hist, lat_max, control, shadow = shared
+        return (
+            params,
+            self.state,
+            requests,
+            pool,
+            slots,
+            added,
+            hist,
+            lat_max,
+            control,
+            self.io,
+            shadow,
+        )
 
 
 def _call_loops(
@@ -262,7 +288,7 @@ def _call_loops(
 
 def _shared(params: np.ndarray, wl: Workload, slots: int, words: int) -> tuple[Any, ...]:
     """The arrays both sides' clocks hold: (params, requests, pool, slots, added, hist,
-    lat_max, control)."""
+    lat_max, control, shadow)."""
     from vbench.native import loops
 
     return (
@@ -274,6 +300,7 @@ def _shared(params: np.ndarray, wl: Workload, slots: int, words: int) -> tuple[A
         new_hist(wl.classes),
         np.zeros(wl.classes, dtype=np.float64),
         aligned_zeros(loops.N_CTL * 8).view(np.int64),
+        new_hist(wl.classes),  # Hooks.shadow_latency only
     )
 
 
@@ -321,10 +348,10 @@ def run_once(
     finally:
         sysio.close(kick_fd)
         sysio.close(call_fd)
-    control = shared[-1]
+    control = shared[7]
     _check(label, mdef, inst, eng.native, (drv, dev), control, n)
     hist, lat_max = shared[5], shared[6]
-    return NativeRun(drv.ctr, dev.ctr, drv.state[0], dev.state[0], hist, lat_max, n)
+    return NativeRun(drv.ctr, dev.ctr, drv.state[0], dev.state[0], hist, lat_max, n, shared[8])
 
 
 def _run_threads(
@@ -334,7 +361,7 @@ def _run_threads(
     released together, joined; an exception in either is raised here."""
     from vbench.native import loops, sysio
 
-    params, control = shared[0], shared[-1]
+    params, control = shared[0], shared[7]
     pair = sysio.cpu_pair() if native.pin else None
     errors: list[BaseException] = []
 
