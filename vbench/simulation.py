@@ -16,7 +16,16 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from vbench.costs import Preset
-from vbench.counters import AREA_BASE, AREAS, CAUSES, COUNTERS, LINE_BASE, N_AREAS, N_COUNTERS
+from vbench.counters import (
+    AREA_BASE,
+    AREAS,
+    CAUSES,
+    COUNTERS,
+    LINE_BASE,
+    N_AREAS,
+    N_COUNTERS,
+    T_OPS,
+)
 from vbench.errors import ConfigError, InvariantError
 from vbench.histogram import percentiles
 from vbench.memory import MAX_REQUEST_BYTES
@@ -294,6 +303,7 @@ def run_model(
         if int(state["status"][0]) != engine.ST_MORE:
             break
     state["first_arrival"] = window.first_arrival
+    clock[engine.CLOCK_CAUSES][T_OPS] = engine.ops_cause(clock)
     counters = clock[engine.CLOCK_COUNTERS]
     _check_run(label, mdef, inst, window, clock)
     return ModelRun(
