@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from vbench.costs import load_preset
+from vbench.costs import Preset, load_preset
 from vbench.models import get_model
 from vbench.simulation import EngineSpec, ModelRun, run_model
 from vbench.workload import WorkloadSpec, generate
@@ -56,7 +56,7 @@ def simulate(
     workload: dict[str, Any] | None = None,
     engine: dict[str, Any] | None = None,
     seed: int = 1,
-    preset: str = "kvm-modern",
+    preset: str | Preset = "kvm-modern",
 ) -> ModelRun:
     mdef = get_model(model)
     wl = generate(WorkloadSpec.model_validate(workload or {}), seed)
@@ -66,7 +66,7 @@ def simulate(
         mdef.options(**(opts or {})),
         wl,
         EngineSpec(**(engine or {})),
-        load_preset(preset),
+        load_preset(preset) if isinstance(preset, str) else preset,
     )
 
 
