@@ -179,6 +179,7 @@ def compare(
     fail_on_regression: opt.FailOnRegression = True,
     engines: opt.Engines = None,
     show_all: opt.ShowAll = False,
+    by_mode: opt.ByMode = True,
 ) -> None:
     """Compare models side by side in one result set, or a baseline with a current result set.
 
@@ -191,7 +192,7 @@ def compare(
     from vbench.render import show_report
 
     policy = C.Policy(rtol=rtol, noise_floor=noise_floor)
-    report = C.run(results_, metric, where, ref, fmt, policy, engines, show_all)
+    report = C.run(results_, metric, where, ref, fmt, policy, engines, show_all, by_mode)
     counts = report.counts or {}
     if sum(counts.values()) and counts.get("incomparable") == sum(counts.values()):
         why = "; ".join(report.notes) or "no value could be judged"

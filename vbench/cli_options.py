@@ -133,6 +133,15 @@ Engines = Annotated[
     ),
 ]
 
+ByMode = Annotated[
+    bool,
+    typer.Option(
+        "--by-mode/--single-price",
+        help="--engines: each native repetition against the simulation priced at the "
+        "line-transfer mode its probes saw (re-simulated), or all at the preset's figure",
+    ),
+]
+
 # --- plot -----------------------------------------------------------------------------------------
 PlotResults = Annotated[Path, typer.Argument(metavar="RESULTS", help="a results folder")]
 PlotOut = Annotated[

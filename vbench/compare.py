@@ -593,16 +593,27 @@ def has_both_engines(rs: ResultSet) -> bool:
 
 
 def sim_vs_native(
-    rs: ResultSet, metrics: list[str] | None = None, where: list[str] | None = None
+    rs: ResultSet,
+    metrics: list[str] | None = None,
+    where: list[str] | None = None,
+    by_mode: bool = True,
 ) -> pd.DataFrame:
-    """Per point, model and metric: the simulation's prediction, the native measurement and
-    their ratio ``sim/native`` (1 = the prediction is exact; 1.3 = it promises 30 % more).
+    """Per point, model, line-transfer mode and metric: the simulation's prediction, the native
+    measurement and their ratio ``sim/native`` (1 = the prediction is exact; 1.3 = it promises
+    30 % more).
 
     Rows of the two engines are paired on the label and every sweep parameter except
-    ``engine.kind``. A native point has one row per repetition (``rep``): its figure is the
-    median over them, shown with the min and max; a point run by one engine only keeps the
-    other side empty. The last row per metric, keyed ``"geomean"``, holds the geometric mean
-    of the ratios and, in ``reps``, how many pairs lie within ±30 %.
+    ``engine.kind``. A native point has one row per repetition (``rep``). With ``by_mode``
+    (the default) its repetitions are grouped by the line-transfer mode their probes saw
+    (:mod:`vbench.line_modes`), and each group is held against the point simulated afresh at
+    that mode's figure: the host's placement of the vCPUs moves native throughput 3-5x, and a
+    single price compares half the repetitions with a machine they did not run on. Without
+    probes (older results), or without ``by_mode``, all repetitions form one group against
+    the simulation as it was run. ``line_mode`` names the group, ``sim_line_ns`` the line
+    figure its simulated figure was priced at. A group's native figure is the median over its
+    repetitions, shown with the min and max; a point run by one engine only keeps the other
+    side empty. The last row per metric, keyed ``"geomean"``, holds the geometric mean of the
+    ratios and, in ``reps``, how many pairs lie within ±30 %.
     """
     table = select(rs.table, where)
     eng = engine_of(table)
@@ -614,50 +625,125 @@ def sim_vs_native(
     pairs = _engine_pairs(metrics)
     keys = ["label", *[k for k in rs.swept if k not in (_ENGINE_KEY, "rep")]]
     keys = [k for k in keys if k in table.columns]
-    sim = table[eng == "sim"]
     nat = table[eng == "native"]
-    groups_sim = dict(_groups(sim, keys))
+    every = engine_of(rs.table)  # the modes come from all the run's probes, not a selection
+    pricing = _Pricing(rs, rs.table[every == "native"] if every is not None else nat, by_mode)
+    groups_sim = dict(_groups(table[eng == "sim"], keys))
     groups_nat = dict(_groups(nat, keys))
-    order = list(dict.fromkeys([*groups_sim, *groups_nat]))
     rows: list[dict[str, Any]] = []
-    for key in order:
-        s = groups_sim.get(key)
-        n = groups_nat.get(key)
+    for key in dict.fromkeys([*groups_sim, *groups_nat]):
+        s, n = groups_sim.get(key), groups_nat.get(key)
         model = (s if s is not None else n)["model"].iloc[0] if "model" in table.columns else ""
-        for sim_col, nat_col in pairs:
-            row: dict[str, Any] = dict(zip(keys, key, strict=True))
-            row["model"] = model
-            row["metric"] = sim_col
-            sv = _median(s, sim_col)
-            nv = n[nat_col].to_numpy(dtype=float) if n is not None and nat_col in n else None
-            nv = nv[np.isfinite(nv)] if nv is not None else None
-            row["sim"] = sv
-            row["native"] = float(np.median(nv)) if nv is not None and nv.size else float("nan")
-            row["native_min"] = float(nv.min()) if nv is not None and nv.size else float("nan")
-            row["native_max"] = float(nv.max()) if nv is not None and nv.size else float("nan")
-            row["reps"] = int(nv.size) if nv is not None else 0
-            row["sim/native"] = _ratio(sv, row["native"])
-            rows.append(row)
+        for line, line_ns, reps, sim in pricing.groups(s, n, str(key[0])):
+            head = {**dict(zip(keys, key, strict=True)), "model": model}
+            rows += [_engine_row(head, p, line, line_ns, reps, sim) for p in pairs]
     out = pd.DataFrame(rows)
+    out = pd.concat([out, _engine_summary(out, pairs, keys)], ignore_index=True)
+    out.attrs.update(keys=keys, notes=pricing.notes, line_modes=pricing.modes_words())
+    return out
+
+
+def _engine_row(
+    head: dict[str, Any],
+    pair: tuple[str, str],
+    line: str,
+    line_ns: float,
+    reps: pd.DataFrame | None,
+    sim: pd.DataFrame | None,
+) -> dict[str, Any]:
+    """One metric of one group of repetitions beside the simulation priced for them."""
+    sim_col, nat_col = pair
+    nv = reps[nat_col].to_numpy(dtype=float) if reps is not None and nat_col in reps else None
+    nv = nv[np.isfinite(nv)] if nv is not None else np.array([])
+    row = {**head, "metric": sim_col, "line_mode": line, "sim_line_ns": line_ns}
+    row["sim"] = _median(sim, sim_col)
+    row["native"] = float(np.median(nv)) if nv.size else float("nan")
+    row["native_min"] = float(nv.min()) if nv.size else float("nan")
+    row["native_max"] = float(nv.max()) if nv.size else float("nan")
+    row["reps"] = int(nv.size)
+    row["sim/native"] = _ratio(row["sim"], row["native"])
+    return row
+
+
+def _engine_summary(
+    out: pd.DataFrame, pairs: list[tuple[str, str]], keys: list[str]
+) -> pd.DataFrame:
+    """Per metric: the geometric mean of the ratios and how many lie within ±30 %."""
     summary = []
     for sim_col, _ in pairs:
         ratios = out.loc[out["metric"] == sim_col, "sim/native"].to_numpy(dtype=float)
         row = {k: ("geomean" if i == 0 else "") for i, k in enumerate(keys)}
         finite = ratios[np.isfinite(ratios)]
-        row.update(
-            model="",
-            metric=sim_col,
-            sim=float("nan"),
-            native=float("nan"),
-            native_min=float("nan"),
-            native_max=float("nan"),
-            reps=int(np.sum(np.abs(finite - 1.0) <= 0.3)),
-        )
+        nan = float("nan")
+        row.update(model="", metric=sim_col, line_mode="", sim_line_ns=nan, sim=nan)
+        row.update(native=nan, native_min=nan, native_max=nan)
+        row["reps"] = int(np.sum(np.abs(finite - 1.0) <= 0.3))
         row["sim/native"] = geomean(ratios)
         summary.append(row)
-    out = pd.concat([out, pd.DataFrame(summary)], ignore_index=True)
-    out.attrs["keys"] = keys
-    return out
+    return pd.DataFrame(summary)
+
+
+class _Pricing:
+    """How each group of native repetitions is priced: at its line-transfer mode, re-simulated
+    (:mod:`vbench.line_modes`), or, without probes or ``by_mode``, as the simulation ran."""
+
+    def __init__(self, rs: ResultSet, native: pd.DataFrame, by_mode: bool) -> None:
+        from vbench import line_modes as LM
+
+        self.notes: list[str] = []
+        self.modes: list[Any] = []
+        self.resim: Any = None
+        self._lines: list[Any] = []
+        self._native = native
+        if by_mode and LM.has_probes(native):
+            probes = native[list(LM.PROBES)].to_numpy(dtype=float)
+            self.modes = LM.probe_modes(probes)
+            self._lines = LM.rep_modes(native, self.modes)
+            self.resim = LM.Resimulator(rs.meta)
+            self.notes += self.resim.notes
+        self._as_run = LM.recorded_line_ns(rs.meta)
+
+    def modes_words(self) -> str:
+        """The modes in words (empty without probes)."""
+        from vbench.native.modes import describe
+
+        return describe(self.modes) if self.modes else ""
+
+    def _sim_at(self, s: pd.DataFrame | None, label: str, line_ns: float) -> pd.DataFrame | None:
+        """The point re-simulated at ``line_ns`` (None: cannot be, no simulated point)."""
+        if s is None or "point" not in s or self.resim is None:
+            return None
+        row = self.resim.row(int(s["point"].iloc[0]), label, line_ns)
+        return pd.DataFrame([row]) if row is not None else None
+
+    def groups(
+        self, s: pd.DataFrame | None, n: pd.DataFrame | None, label: str
+    ) -> list[tuple[str, float, pd.DataFrame | None, pd.DataFrame | None]]:
+        """(line mode, figure the simulation is priced at, the group's repetitions, the
+        simulated rows) for every group of the point's repetitions."""
+        from vbench import line_modes as LM
+
+        if n is None or not self._lines:
+            return [("all", self._as_run, n, s)]
+        where = pd.Series(self._lines, index=self._native.index).loc[n.index]
+        out: list[tuple[str, float, pd.DataFrame | None, pd.DataFrame | None]] = []
+        for mode in [*self.modes, LM.MIXED, LM.UNPROBED]:
+            reps = n[[m == mode for m in where]]
+            if not len(reps):
+                continue
+            if mode == LM.MIXED:  # moved during the run: no single price is right
+                out.append((LM.MIXED, math.nan, reps, None))
+            elif mode == LM.UNPROBED:
+                out.append((LM.UNPROBED, self._as_run, reps, s))
+            else:
+                sim = self._sim_at(s, label, mode.value)
+                name = LM.mode_name(mode)
+                out.append(
+                    (name, mode.value, reps, sim)
+                    if sim is not None
+                    else (name, self._as_run, reps, s)
+                )
+        return out
 
 
 def _engine_pairs(metrics: list[str] | None) -> list[tuple[str, str]]:
@@ -710,6 +796,7 @@ def sim_vs_native_json(df: pd.DataFrame, rs: ResultSet) -> dict[str, Any]:
         "results": _set_info(rs),
         "keys": df.attrs.get("keys"),
         "pairs": [list(p) for p in ENGINE_PAIRS],
+        "line_modes": df.attrs.get("line_modes") or None,
         "rows": _records(df),
     }
 
@@ -746,6 +833,7 @@ def run(
     policy: Policy | None = None,
     engines: bool | None = None,
     show_all: bool = False,
+    by_mode: bool = True,
 ) -> Report:
     """``vbench compare`` without its command line: one results folder shows its models side by
     side (or, with ``engines``, by default when it holds both, the simulation beside the
@@ -753,7 +841,9 @@ def run(
     the rows whose verdict is not "same" (every row with ``show_all``, and always in JSON).
 
     ``fmt`` chooses a JSON document (json, gab-json) or a table (table, markdown, csv: the
-    caller renders it). Arguments that contradict each other raise :class:`Stop` (exit 2)."""
+    caller renders it). ``by_mode`` (``--engines``): each native repetition against the
+    simulation at its line-transfer mode; False, every one at the preset's figure. Arguments
+    that contradict each other raise :class:`Stop` (exit 2)."""
     if fmt not in FORMATS:
         raise Stop(f"--format {fmt!r}: use one of {', '.join(FORMATS)}")
     if len(paths) not in (1, 2):
@@ -762,7 +852,7 @@ def run(
         raise Stop("--engines shows one result set: vbench compare RESULTS --engines")
     sets = [load(p) for p in paths]
     if len(sets) == 1:
-        return _one_set(sets[0], metrics, where, ref, fmt, engines)
+        return _one_set(sets[0], metrics, where, ref, fmt, engines, by_mode)
     if fmt == "gab-json":
         raise Stop(
             "--format gab-json exports one result set: vbench compare RESULTS --format gab-json"
@@ -790,15 +880,24 @@ def _one_set(
     ref: str | None,
     fmt: str,
     engines: bool | None,
+    by_mode: bool = True,
 ) -> Report:
-    """One result set: its models side by side, or the simulation beside the measurement."""
+    """One result set: its models side by side, or the simulation beside the measurement
+    (``by_mode``: each group of native repetitions at its line-transfer mode)."""
     if fmt == "gab-json":
         return Report(document=gab_json(rs, metrics))
     if engines or (engines is None and has_both_engines(rs)):
-        df = sim_vs_native(rs, metrics, where)
+        df = sim_vs_native(rs, metrics, where, by_mode)
+        notes = list(df.attrs.get("notes") or [])
         if fmt == "json":
-            return Report(document=sim_vs_native_json(df, rs))
-        return Report(table=df, title=f"{rs.name}: simulation (sim) against native measurement")
+            return Report(document=sim_vs_native_json(df, rs), notes=notes)
+        title = f"{rs.name}: simulation (sim) against native measurement"
+        if df.attrs.get("line_modes"):
+            title += (
+                f"; line-transfer modes of the probes: {df.attrs['line_modes']}; each group "
+                "of repetitions against the simulation at its mode (sim_line_ns)"
+            )
+        return Report(table=df, title=title, notes=notes)
     df = side_by_side(rs, metrics, ref, where)
     if fmt == "json":
         return Report(document=side_by_side_json(df, rs))
