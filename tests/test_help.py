@@ -24,3 +24,11 @@ def test_run_help_keeps_each_sentence_whole() -> None:
     assert "Exit codes: 0 done;" in r.output  # once cut after "0"
     r = CliRunner().invoke(app, ["check", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
     assert "Exit codes: 0 no regression;" in r.output
+
+
+def test_help_keeps_bracketed_words_rich_would_take_for_markup() -> None:
+    """``[cluster]`` in a help text is rich markup to typer unless escaped: the install hint
+    once read ``pip install -e '.'`` (the extra gone) and "despite a config's ." """
+    r = CliRunner().invoke(app, ["run", "--help"], env={"COLUMNS": "200", "NO_COLOR": "1"})
+    assert "pip install -e '.[cluster]'" in r.output
+    assert r.output.count("[cluster]") == 2  # "despite a config's [cluster]" too

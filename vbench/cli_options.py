@@ -45,7 +45,7 @@ RunCluster = Annotated[
         metavar="ADDRESS",
         help="run the points on a Dask cluster: tcp://HOST:8786 (a running scheduler) or "
         "local:N (N worker processes started for the run); none: here, despite a config's "
-        "[cluster]. Needs pip install -e '.[cluster]'",
+        "\\[cluster]. Needs pip install -e '.\\[cluster]'",  # \\[: not rich markup
     ),
 ]
 RunOut = Annotated[

@@ -14,6 +14,10 @@ Timing model (all figures come from a cost preset, see :mod:`vbench.costs`):
   model runs in host user space) and wakes a sleeping device ``wake_ns`` later. An interrupt
   costs the device ``irq_send_ns``; the driver runs its handler (``irq_exits`` exits plus
   ``irq_handler_ns``) once per delivery, ``vcpu_wake_ns`` later if it was idle.
+- The guest is one vCPU: its clock carries its work per submitted request (``driver_ns``),
+  its interrupt entries and its work per completion (``completion_ns``, done as it takes each
+  one), so a guest busy with completions delays its next submissions and finishes the
+  completions it takes later, later: the order in which it takes them matters.
 - A sleeping device re-enables kicks and re-checks before it sleeps; a polling device keeps
   kicks disabled and looks again when the driver could have changed something. The driver waits
   for interrupts (blk-style handler: disable, reap all, re-enable with a re-check) or polls.
@@ -100,6 +104,7 @@ PARAMS = np.dtype(
         ("service_ns", np.float64),
         ("service_ns_per_byte", np.float64),
         ("driver_ns", np.float64),
+        ("completion_ns", np.float64),  # the guest's work per completion, before its instant
         ("poll_ns", np.float64),
         ("exit_ns", np.float64),  # one kick's exit, times the user-space factor if it applies
         ("irq_exits", np.int64),
@@ -605,8 +610,8 @@ def _synchronous_call(clock, request):
 
 @njit(inline="always")
 def complete(clock, request):
-    """Complete a request now: its latency, and (request, instant) folded into the digest of
-    the completion sequence. A status."""
+    """Complete a request now: the guest's work on it (``completion_ns``), its latency, and
+    (request, instant) folded into the digest of the completion sequence. A status."""
     state = clock[CLOCK_STATE][0]
     done = clock[CLOCK_DONE]
     if request >= state.next_request or request < state.low:
@@ -615,6 +620,12 @@ def complete(clock, request):
     if done[j] != 0:
         return STATUS_DUPLICATE
     done[j] = 1
+    params = clock[CLOCK_PARAMS][0]
+    if params.completion_ns > 0.0:
+        # the guest's own work on this completion ends its latency; the next completion it
+        # takes waits for it (one vCPU: the order of taking is the order of finishing)
+        state.driver_clock += params.completion_ns
+        clock[CLOCK_CAUSES][T_DRIVER] += params.completion_ns
     now = state.driver_clock
     latency = now - clock[CLOCK_START][j]
     k = clock[CLOCK_REQUESTS][2][j]
@@ -702,6 +713,7 @@ def new_params(
     p["service_ns"] = engine_spec.service_ns
     p["service_ns_per_byte"] = engine_spec.service_ns_per_byte
     p["driver_ns"] = engine_spec.driver_ns
+    p["completion_ns"] = engine_spec.completion_ns
     p["poll_ns"] = engine_spec.poll_ns
     factor = costs["user_space_exit_factor"] if engine_spec.device_in_user_space else 1.0
     p["exit_ns"] = costs["exit_ns"] * factor

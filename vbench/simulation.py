@@ -96,6 +96,16 @@ class EngineSpec(BaseModel):
     driver_ns: float = Field(
         100.0, ge=0, allow_inf_nan=False, description="guest work per request [E]"
     )
+    completion_ns: float = Field(
+        0.0,
+        ge=0,
+        allow_inf_nan=False,
+        description="guest work per completed request, done as the guest takes it (its "
+        "network stack's receive path, a block request's end_io) before it takes the next "
+        "[E]: the guest's CPU is one clock shared by submissions, interrupt entries and "
+        "completions, so this is what makes a guest busy with completions, and the order in "
+        "which it takes them the order in which they finish",
+    )
     poll_ns: float = Field(
         50.0, gt=0, allow_inf_nan=False, description="one empty poll of the ring [E]"
     )
