@@ -1,6 +1,6 @@
 """vbench report: conclusions follow the data, the report renders whole, a browser shows it.
 
-The rendering tests build one small report (every experiment but the native one, 300
+The rendering tests build one small report (every experiment but E6, the native one, 300
 requests per point, the quick grids) once for the module; the conclusion tests hand the pure
 conclusion functions made-up tables.
 """
@@ -17,6 +17,7 @@ import pandas as pd
 import pytest
 
 from vbench.report import conclusions as C
+from vbench.report import robustness as R
 from vbench.report.build import ANSWER_KEYS, build_report
 from vbench.report.experiments import EXPERIMENTS, Sizing, overrides
 from vbench.report.robustness import robustness_words
@@ -101,6 +102,187 @@ def test_robustness_names_the_figure_that_flips() -> None:
     assert robustness_words([steady], claim).startswith("holds for every cost in range")
 
 
+def _capacity_rows(knees: dict[str, float], **case: object) -> list[dict[str, object]]:
+    """An E4 sweep (1-3 M req/s) where each label's p99 stays under the bound up to its knee."""
+    rate = "workload.arrival.rate"
+    rows = []
+    for label, knee in knees.items():
+        for r in (1e6, 2e6, 3e6):
+            p99 = 10_000.0 if r <= knee else 900_000.0
+            rows.append({"label": label, rate: r, "requests_per_s": r, "lat_p99_ns": p99, **case})
+    return rows
+
+
+def test_capacity_robustness_follows_the_cases() -> None:
+    """E4's verdict recomputed in every case of E5: a case where the knees swap flips it."""
+    base = {"case": "base", "case_figure": "", "case_end": "base", "case_value": float("nan")}
+    low = {"case": "wake_ns low", "case_figure": "wake_ns", "case_end": "low", "case_value": 2e3}
+    high = {
+        "case": "line_transfer_ns high",
+        "case_figure": "line_transfer_ns",
+        "case_end": "high",
+        "case_value": 185.0,
+    }
+    knees = {"virtio-split": 3e6, "vbus-ioq": 2e6}
+    table = pd.DataFrame(_capacity_rows(knees))
+    claim = C.capacity(table, "vbus-ioq", "virtio-split", 50_000.0, "e4").claim
+    steady = pd.DataFrame(_capacity_rows(knees, **base) + _capacity_rows(knees, **low))
+    tables = [R.capacity_cases(steady, 50_000.0)]
+    assert robustness_words(tables, claim) == "holds for every cost in range (2 cases of E5)"
+    swapped = {"virtio-split": 1e6, "vbus-ioq": 2e6}
+    flipping = pd.DataFrame(_capacity_rows(knees, **base) + _capacity_rows(swapped, **high))
+    words = robustness_words([R.capacity_cases(flipping, 50_000.0)], claim)
+    assert words == "flips when line_transfer_ns is at its high end (185)"
+
+
+def _e2_cases(kicks_by_case: dict[str, float]) -> pd.DataFrame:
+    """Two points, virtio and vbus, one case per entry: vbus's kicks per request at point 1."""
+    rows = []
+    for case, vbus_kicks in kicks_by_case.items():
+        figure, _, end = case.rpartition(" ")
+        for point in (0, 1):
+            for label, kicks in (("virtio", 0.5), ("vbus", vbus_kicks if point else 1.0)):
+                rows.append(
+                    {
+                        "case": case,
+                        "case_figure": figure,
+                        "case_end": end,
+                        "case_value": 45_000.0,
+                        "point": point,
+                        "label": label,
+                        "kicks_per_req": kicks,
+                        "interrupts_per_req": 0.0,
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def _vbus_wins(table: pd.DataFrame) -> tuple[int, int]:
+    wide = table.pivot_table(index="point", columns="label", values="kicks_per_req")
+    return int((wide["vbus"] < wide["virtio"]).sum()), len(wide)
+
+
+def test_count_robustness_says_identical_only_when_it_is() -> None:
+    metrics = ["kicks_per_req", "interrupts_per_req"]
+    same = _e2_cases({"base": 0.25, "wake_ns high": 0.25})
+    assert R.wins_robustness(same, _vbus_wins, metrics, 1) == (
+        "a count: identical at every cost in range (2 cases of E5)"
+    )
+    moved = _e2_cases({"base": 0.25, "wake_ns high": 0.3})  # counts move, vbus still wins
+    words = R.wins_robustness(moved, _vbus_wins, metrics, 1)
+    assert words.startswith("holds for every cost in range (2 cases of E5): the counts")
+    lost = _e2_cases({"base": 0.25, "wake_ns high": 0.75})  # vbus's win at point 1 is lost
+    assert R.wins_robustness(lost, _vbus_wins, metrics, 1) == (
+        "changes when wake_ns is at its high end (45000): 0 of 2 points won"
+    )
+    assert R.wins_robustness(lost, _vbus_wins, metrics, 2).startswith("not assessed")
+
+
+def test_native_spread_is_the_spread_over_repetitions() -> None:
+    rows = [
+        {"engine": "native", "engine.device": "poll", "rep": rep, "label": label, **v}
+        for rep, (a, b) in enumerate([(2.0, 1.0), (1.5, 1.0), (0.9, 1.0)])
+        for label, v in (
+            ("virtio-split", {"measured_requests_per_s": a}),
+            ("vbus-ioq", {"measured_requests_per_s": b}),
+        )
+    ]
+    words = C.native_spread(pd.DataFrame(rows), "virtio-split", "vbus-ioq", {})
+    assert "over 3 repetitions the native ratio ranged 0.90x to 2.00x" in words
+    assert words.endswith("the same order in 2 of 3")
+    one = C.native_spread(pd.DataFrame(rows[:2]), "virtio-split", "vbus-ioq", {})
+    assert "from 1 repetition, so its spread is not known" in one
+
+
+def test_history_robustness_names_the_case_that_changes_the_story() -> None:
+    steps = ["2009", "vhost", "event index"]
+    rows = []
+    for case, virtio in (("base", [3.0, 1.5, 1.2]), ("exit_ns high", [3.0, 2.9, 1.2])):
+        figure, _, end = case.rpartition(" ")
+        for point, value in enumerate(virtio):
+            for label, v in (("virtio", value), ("vbus-ioq", 2.0)):
+                rows.append(
+                    {
+                        "case": case,
+                        "case_figure": figure,
+                        "case_end": end,
+                        "case_value": 2000.0,
+                        "point": point,
+                        "label": label,
+                        "time_total_ns_per_req": v,
+                    }
+                )
+    cases = pd.DataFrame(rows)
+    args = ("virtio", "vbus-ioq", "time_total_ns_per_req", steps)
+    steady = cases[cases["case"] == "base"]
+    assert R.history_robustness(steady, *args) == "holds for every cost in range (1 cases of E5)"
+    assert R.history_robustness(cases, *args) == (
+        "changes when exit_ns is at its high end (2000): the step that moved it most is "
+        "'event index'"
+    )
+
+
+STALL = (
+    "vbus: native run stalled: no completion of all 20000 requests within "
+    "engine.native.timeout_s = 5 s: driver asleep waiting for an interrupt (call eventfd) with "
+    "256 requests outstanding (100 completed), device asleep waiting for a kick (kick eventfd)"
+)
+
+
+def _trials(lost_natively: int) -> pd.DataFrame:
+    rows = []
+    for engine in ("native", "sim"):
+        for barrier in ("wmb", "mb"):
+            for seed in range(4):
+                lost = engine == "native" and barrier == "wmb" and seed < lost_natively
+                message = STALL if lost else None
+                rows.append(
+                    {
+                        "engine": engine,
+                        "model": "vbus-prio",
+                        "barrier": barrier,
+                        "seed": seed,
+                        "outcome": C.run_outcome(message),
+                    }
+                )
+    return pd.DataFrame(rows)
+
+
+def test_run_outcome_reads_the_failure() -> None:
+    assert C.run_outcome(STALL) == "lost wakeup"
+    assert C.run_outcome("lost wakeup: requests outstanding but neither side...") == "lost wakeup"
+    assert C.run_outcome("a request completed twice") == "other failure"
+    assert C.run_outcome(None) == C.run_outcome(float("nan")) == "completed"
+
+
+@pytest.mark.parametrize(
+    "lost,start",
+    [
+        (
+            3,
+            "Natively on this machine, with the shipped wmb 3 of 4 vbus-prio runs ended in a "
+            "lost wakeup (requests outstanding, both sides asleep), with the full barrier 0 of "
+            "4; in the simulation, none of 8 runs did, with either barrier",
+        ),
+        (
+            0,
+            "Natively on this machine, none of 8 runs ended in a lost wakeup (requests "
+            "outstanding, both sides asleep), with either barrier; in the simulation, none of 8 "
+            "runs did",
+        ),
+    ],
+)
+def test_lost_wakeup_sentence_follows_the_data(lost: int, start: str) -> None:
+    said = C.lost_wakeups(_trials(lost), "e8-lost-wakeups")
+    assert said.value == lost
+    assert said.text.startswith(start)
+
+
+def test_lost_wakeup_sentence_without_native_runs() -> None:
+    sim_only = C.lost_wakeups(_trials(1).query("engine == 'sim'"), "e8-lost-wakeups")
+    assert sim_only.text.startswith("In the simulation, none of 8 runs ended in a lost wakeup")
+
+
 def test_quick_reduction_is_overrides_of_the_shipped_config() -> None:
     e1 = next(e for e in EXPERIMENTS if e.key == "E1")
     assert e1.path.is_file()
@@ -148,7 +330,8 @@ class _Page(HTMLParser):
 @pytest.fixture(scope="module")
 def small_report(tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("report")
-    keys = {e.key for e in EXPERIMENTS if not e.native} | {"E5"}
+    # E8 too (its native half on 300 requests a run; simulated only where there is one CPU)
+    keys = {e.key for e in EXPERIMENTS if not e.native} | {"E5", "E8"}
     build_report(out, Sizing(quick=True, requests=300), only=keys, jobs=1)
     return out
 

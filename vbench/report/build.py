@@ -15,11 +15,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from vbench.report import conclusions as C
 from vbench.report import experiments as X
 from vbench.report import priority, prose, sections
 from vbench.report import provenance as P
+from vbench.report import robustness as R
 from vbench.report.render import Report, to_html, to_markdown
-from vbench.report.robustness import robustness_words
 
 Say = Callable[[str], None]
 
@@ -37,31 +38,43 @@ class ReportOutcome:
 
 def run_experiments(
     sizing: X.Sizing, runs: Path, only: set[str] | None, jobs: int, cluster: str | None, say: Say
-) -> tuple[dict[str, Any], list[Any], list[str]]:
-    """Every experiment's results (key -> ResultSet), E5's cases tables, and notes on what
-    did not run and why."""
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+    """Every experiment's results (key -> ResultSet), E5's cases tables (experiment key ->
+    table), and notes on what did not run and why."""
     results: dict[str, Any] = {}
     notes: list[str] = []
     for experiment in X.EXPERIMENTS:
         if only is not None and experiment.key not in only:
             continue
+        extra = None
         if experiment.native and (why := X.native_possible()):
-            notes.append(f"E6 skipped: {why}")
+            if experiment.key != "E8":
+                notes.append(f"{experiment.key} skipped: {why}")
+                say(notes[-1])
+                continue
+            notes.append(f"E8 ran in the simulation only: {why}")
             say(notes[-1])
-            continue
+            extra = X.SIM_ONLY
         results[experiment.key] = X.run(
-            experiment, sizing, runs, jobs=jobs, cluster=cluster, say=say
+            experiment,
+            sizing,
+            runs,
+            jobs=jobs,
+            cluster=cluster,
+            say=say,
+            extra=extra,
+            failures_count=experiment.key == "E8",
         )
-    cases = []
+    cases = {}
     for key in X.SENSITIVITY:
         if only is None or "E5" in only:
             experiment = next(e for e in X.EXPERIMENTS if e.key == key)
-            cases.append(X.sensitivity(experiment, sizing, runs, jobs=jobs, say=say))
+            cases[key] = X.sensitivity(experiment, sizing, runs, jobs=jobs, say=say)
     return results, cases, notes
 
 
 def make_sections(
-    results: dict[str, Any], cases: list[Any], figures: Path, notes: list[str]
+    results: dict[str, Any], cases: dict[str, Any], figures: Path, notes: list[str]
 ) -> list[tuple[str, list[Any]]]:
     """The report's two parts, each a list of sections."""
     q1 = [sections.layouts(figures)]
@@ -72,11 +85,15 @@ def make_sections(
         ("E4", sections.capacity),
     ]
     q1 += [build(results[key], figures) for key, build in builders if key in results]
-    q1.append(sections.robustness(cases, figures))
+    q1.append(sections.robustness(list(cases.values()), figures))
     why_e6 = next((n for n in notes if n.startswith("E6")), "not requested")
     q1.append(sections.native(results.get("E6"), why_e6, figures))
     if "E7" in results:
         q1.append(sections.history(results["E7"], figures))
+    e8 = next((e for e in X.EXPERIMENTS if e.key == "E8"), None)
+    trials = X.trials(results["E8"], e8) if "E8" in results and e8 else None
+    why_e8 = next((n for n in notes if n.startswith("E8")), None)
+    q1.append(sections.lost_wakeups(trials, why_e8, figures))
     q2 = [priority.p1(results, figures), priority.p2(results, figures)]
     return [
         ("Question 1: how is shm() different from add_buf?", q1),
@@ -88,13 +105,37 @@ def _all_conclusions(parts: list[tuple[str, list[Any]]]) -> list[Any]:
     return [c for _t, secs in parts for s in secs for c in s.conclusions]
 
 
-def add_robustness(parts: list[tuple[str, list[Any]]], cases: list[Any]) -> None:
-    """Each conclusion's robustness from E5's cases (in place)."""
+def add_robustness(parts: list[tuple[str, list[Any]]], cases: dict[str, Any]) -> None:
+    """Each conclusion's robustness (in place): from E5's cases where a section did not give
+    its own (E6's spread over repetitions, E8's counts of runs)."""
+    tables = [
+        C.with_notifications(t) if set(sections.COUNTS) <= set(t.columns) else t
+        for t in cases.values()
+    ]
+    if "E4" in cases:
+        tables.append(R.capacity_cases(cases["E4"], sections.P99_BOUND_NS))
     for _title, secs in parts:
         for section in secs:
             section.conclusions = [
-                c.with_robustness(robustness_words(cases, c.claim)) for c in section.conclusions
+                c if c.robustness else c.with_robustness(conclusion_robustness(c, cases, tables))
+                for c in section.conclusions
             ]
+
+
+def conclusion_robustness(conclusion: Any, cases: dict[str, Any], tables: list[Any]) -> str:
+    """One conclusion's robustness words from E5's cases (experiment key -> table; ``tables``:
+    every cases table a comparison may be read from, E4's as maximum sustainable rates)."""
+    import pandas as pd
+
+    empty = pd.DataFrame()
+    if conclusion.key == "e2-wins":
+        e2 = cases.get("E2", empty)
+        return R.wins_robustness(e2, sections.e2_wins_count, sections.COUNTS, conclusion.value)
+    if conclusion.key.startswith("e7-history-"):
+        metric = conclusion.key.removeprefix("e7-history-")
+        e7 = cases.get("E7", empty)
+        return R.history_robustness(e7, "virtio", "vbus-ioq", metric, prose.E7_STEPS)
+    return R.robustness_words(tables, conclusion.claim)
 
 
 #: The conclusions each answer leads with (by key), in order.
@@ -106,6 +147,7 @@ ANSWER_KEYS = {
         "e2-wins",
         "e7-history-time_total_ns_per_req",
         "e7-history-lat_p99_ns",
+        "e8-lost-wakeups",
     ],
     "q2": [
         "p1-1-c1_lat_p99_ns-vbus-evq-per-class-strict-vbus-1evq-strict",

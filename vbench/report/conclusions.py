@@ -60,7 +60,7 @@ class Conclusion:
     text: str
     value: float
     claim: Claim | None = None
-    robustness: str = "not assessed by E5"
+    robustness: str = ""  # filled from E5 by the build unless the section gives its own
     extra: dict[str, Any] = field(default_factory=dict)
 
     def with_robustness(self, words: str) -> Conclusion:
@@ -241,7 +241,7 @@ def capacity(
     )
     text = f"With p99 under {bound_ns / 1000:g} µs, " + out.text[0].lower() + out.text[1:]
     text = text.replace("over the whole sweep, ", "")
-    return replace(out, text=text, claim=None)
+    return replace(out, text=text)
 
 
 def step_effects(table: pd.DataFrame, label: str, metric: str, steps: list[str]) -> pd.Series:
@@ -277,7 +277,8 @@ def history(
         f"after every step it is {last:.2f}x; the step that moved it most was "
         f"'{biggest}' ({format_value(before, metric)} to {format_value(series[biggest], metric)})"
     )
-    return Conclusion("e7-history", "E7", figure, text, last, None, extra={"first": first})
+    extra = {"first": first, "biggest": biggest}
+    return Conclusion("e7-history", "E7", figure, text, last, None, extra=extra)
 
 
 def native_check(
@@ -298,3 +299,99 @@ def native_check(
         f"the two engines {'agree' if agree else 'disagree'} on which is faster"
     )
     return Conclusion(f"e6-{first}-{second}", "E6", figure, text, nat_ratio, None)
+
+
+def native_spread(table: pd.DataFrame, first: str, second: str, mode: dict[str, Any]) -> str:
+    """E6's robustness: a measurement's is its spread over repetitions (the cost figures do not
+    enter a native run), read from the per-repetition rows (``rep``) of both labels."""
+    rows = select(table, mode)
+    nat = rows[rows["engine"] == "native"]
+    column = "measured_requests_per_s"
+    if nat.empty or "rep" not in nat.columns:
+        return "a measurement: no native rows to give its spread"
+    wide = nat.pivot_table(index="rep", columns="label", values=column, aggfunc="median")
+    if first not in wide.columns or second not in wide.columns:
+        return "a measurement: no native rows to give its spread"
+    ratios = (wide[first] / wide[second]).dropna()
+    if len(ratios) < 2:
+        return (
+            f"a measurement (not a cost verdict: no cost figure enters a native run) from "
+            f"{len(ratios)} repetition, so its spread is not known"
+        )
+    same = int(
+        ((ratios > 1) == (value_of(nat, first, column) > value_of(nat, second, column))).sum()
+    )
+    return (
+        f"a measurement (not a cost verdict: no cost figure enters a native run): over "
+        f"{len(ratios)} repetitions the native ratio ranged {ratios.min():.2f}x to "
+        f"{ratios.max():.2f}x, the same order in {same} of {len(ratios)}"
+    )
+
+
+#: A failed run's message, and what it means for E8: a native stall with both sides asleep
+#: and requests outstanding, or the simulation's lost-wakeup status, is a lost wakeup.
+def run_outcome(message: str | float | None) -> str:
+    """'completed', 'lost wakeup' or 'other failure' for one run of E8, from its failure
+    message (None or NaN, as a table holds it: the run completed)."""
+    if not isinstance(message, str):
+        return "completed"
+    if "lost wakeup" in message:
+        return "lost wakeup"
+    asleep = "driver asleep" in message and "device asleep" in message
+    if "stalled" in message and asleep:
+        return "lost wakeup"
+    return "other failure"
+
+
+def _runs_words(rows: pd.DataFrame, models: list[str]) -> str:
+    """'3 of 8 vbus-prio runs and 0 of 8 vbus-ioq runs' (one model: '3 of 8 runs')."""
+    parts = []
+    for model in models:
+        mine = rows[rows["model"] == model]
+        lost = int((mine["outcome"] == "lost wakeup").sum())
+        parts.append(f"{lost} of {len(mine)} {model} runs")
+    return " and ".join(parts)
+
+
+#: E8's robustness: its result is a count of runs, which no cost figure enters.
+LOST_WAKEUP_ROBUSTNESS = (
+    "not a cost verdict (no cost figure decides whether a run loses a wakeup: natively it is "
+    "the order in which this machine's CPUs make stores visible, and the simulation's steps are "
+    "atomic); how often it happens natively varies with the machine and its load"
+)
+
+
+#: What a lost wakeup looks like when a run ends in one.
+LOST_WAKEUP_WORDS = "requests outstanding, both sides asleep"
+
+
+def lost_wakeups(trials: pd.DataFrame, figure: str) -> Conclusion:
+    """E8: how many runs of vbus end in a lost wakeup with the shipped ``wmb`` and with the
+    full barrier, natively and in the simulation. ``trials`` has one row per run: ``engine``
+    (sim / native), ``model``, ``barrier`` (wmb / mb) and ``outcome`` (:func:`run_outcome`)."""
+    models = list(dict.fromkeys(trials["model"]))
+    clauses: list[str] = []
+    for engine, where in (("native", "natively on this machine"), ("sim", "in the simulation")):
+        rows = trials[trials["engine"] == engine]
+        if rows.empty:
+            continue
+        ended = "did" if clauses else f"ended in a lost wakeup ({LOST_WAKEUP_WORDS})"
+        if not (rows["outcome"] == "lost wakeup").any():
+            clauses.append(f"{where}, none of {len(rows)} runs {ended}, with either barrier")
+            continue
+        shipped, full = rows[rows["barrier"] == "wmb"], rows[rows["barrier"] == "mb"]
+        lost_full = int((full["outcome"] == "lost wakeup").sum())
+        clauses.append(
+            f"{where}, with the shipped wmb {_runs_words(shipped, models)} {ended}, "
+            f"with the full barrier {lost_full} of {len(full)}"
+        )
+    others = int((trials["outcome"] == "other failure").sum())
+    text = sentence_start("; ".join(clauses)) if clauses else "No run of E8 was made"
+    if clauses and others:
+        text += f" ({others} runs failed otherwise)"
+    native_wmb = trials[(trials["engine"] == "native") & (trials["barrier"] == "wmb")]
+    value = float((native_wmb["outcome"] == "lost wakeup").sum())
+    if native_wmb.empty:
+        sim_wmb = trials[(trials["engine"] == "sim") & (trials["barrier"] == "wmb")]
+        value = float((sim_wmb["outcome"] == "lost wakeup").sum())
+    return Conclusion("e8-lost-wakeups", "E8", figure, text, value, None)

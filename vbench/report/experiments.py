@@ -67,7 +67,8 @@ EXPERIMENTS: tuple[Experiment, ...] = (
         "E6",
         "e6-native.toml",
         "the native engine",
-        {"workload.requests": 50000, "engine.native.repetitions": 1},
+        # three short repetitions rather than one long one: E6's robustness is its spread
+        {"workload.requests": 20000, "engine.native.repetitions": 3},
         native=True,
     ),
     Experiment("E7", "e7-history.toml", "history", {"workload.requests": 10000}, False),
@@ -92,19 +93,28 @@ EXPERIMENTS: tuple[Experiment, ...] = (
     Experiment("P2a", "p2-saturated.toml", "saturated device", {"workload.requests": 10000}),
     Experiment("P2b", "p2-ring-full.toml", "ring full", {"workload.requests": 10000}),
     Experiment("P2c", "p2-busy-guest.toml", "busy guest", {"workload.requests": 10000}),
+    Experiment(
+        "E8",
+        "e8-lost-wakeups.toml",
+        "lost wakeups",
+        {"workload.requests": 50000, "sweep.product.seed": [1, 2, 3, 4, 5, 6, 7, 8]},
+        native=True,
+    ),
 )
+
+#: E8 where the native engine cannot run: its simulated half only.
+SIM_ONLY = {"sweep.product.engine.kind": ["sim"]}
 
 #: E5's sensitivity runs: the experiments whose verdicts it tests, each reduced to the one
 #: point its headline conclusions are read at (the last value of each axis the conclusions
-#: pick), which keeps 22 cases per experiment affordable.
+#: pick), which keeps 22 cases per experiment affordable; E2, E4 and E7 whole, since their
+#: conclusions read a whole sweep (a count of points, a knee, a history).
 SENSITIVITY: dict[str, dict[str, Any]] = {
     "E1": {"sweep.product.engine.batch": [64], "sweep.product.workload.segments": [1]},
-    "E2": {
-        "sweep.product.engine.batch": [64],
-        "sweep.product.workload.arrival.in_flight": [256],
-        "sweep.product.engine.device": ["sleep"],
-    },
+    "E2": {},  # the whole sweep: its count of winning points is read over every point
     "E3": {"sweep.product.workload.segments": [64]},
+    "E4": {},  # the whole rate sweep: the maximum sustainable rate is read off all of it
+    "E7": {},  # every step of the history, under its own preset (kvm-2009) and its ranges
     "P1-2": {
         "sweep.product.workload.priority.shares": [[0.95, 0.05]],
         "sweep.product.workload.arrival.rate": [2.0e6],
@@ -174,28 +184,67 @@ def run(
     jobs: int = 1,
     cluster: str | None = None,
     say: Say = lambda _m: None,
+    extra: dict[str, Any] | None = None,
+    failures_count: bool = False,
 ) -> Any:
-    """Run (or resume, or reuse) one experiment; its :class:`~vbench.results.ResultSet`."""
+    """Run (or resume, or reuse) one experiment; its :class:`~vbench.results.ResultSet`.
+    ``failures_count`` (E8): a failed point is a result (a run that lost a wakeup), so the
+    sweep's failures are kept in its meta.json rather than raised."""
     from vbench import results
     from vbench.commands import run_sweep
+    from vbench.exits import Stop
 
-    sets = overrides(experiment, sizing)
+    sets = overrides(experiment, sizing, extra)
     folder = folder_for(experiment, sets, runs)
     meta = folder / "meta.json"
-    if meta.is_file() and results.load(folder).meta.get("status") == "complete":
+    done = {"complete", "failed"} if failures_count else {"complete"}
+    if meta.is_file() and results.load(folder).meta.get("status") in done:
         say(f"{experiment.key}: reusing {folder}")
         return results.load(folder)
     resume = folder if (folder / "run.json").is_file() else None
     say(f"{experiment.key} ({experiment.title}): {'resuming' if resume else 'running'} {folder}")
-    run_sweep(
-        experiment.path,
-        sets,
-        jobs=jobs,
-        out=None if resume else folder,
-        resume=resume,
-        cluster=None if experiment.native else cluster,
-    )
+    try:
+        run_sweep(
+            experiment.path,
+            sets,
+            jobs=jobs,
+            out=None if resume else folder,
+            resume=resume,
+            cluster=None if experiment.native else cluster,
+        )
+    except Stop:
+        if not (failures_count and meta.is_file()):
+            raise
+        if results.load(folder).meta.get("status") != "failed":
+            raise
     return results.load(folder)
+
+
+def trials(result: Any, experiment: Experiment) -> Any:
+    """E8's runs, one row per point: ``engine``, ``model``, ``barrier``, ``seed`` and the
+    failure message (None: completed), from the plan the folder ran and its meta.json."""
+    import pandas as pd
+
+    from vbench.config import plan
+
+    meta = result.meta
+    failed = {f["point"]: f["error"] for f in meta.get("failures", [])}
+    ran = set(result.table["point"]) if "point" in result.table.columns else set()
+    rows = []
+    for point in plan(experiment.path, list(meta.get("overrides", []))).points:
+        if point.index not in ran and point.index not in failed:
+            continue  # never ran (an interrupted sweep)
+        params = point.params
+        rows.append(
+            {
+                "engine": params.get("engine.kind", point.engine.kind),
+                "model": params.get("models.vbus.model", point.models[0][1].name),
+                "barrier": params.get("models.vbus.signal_barrier", "wmb"),
+                "seed": point.seed,
+                "message": failed.get(point.index),
+            }
+        )
+    return pd.DataFrame(rows, columns=["engine", "model", "barrier", "seed", "message"])
 
 
 def sensitivity(

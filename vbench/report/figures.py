@@ -349,3 +349,39 @@ def where_priority_helps(parts: dict[str, tuple[pd.DataFrame, str]], folder: Pat
         "Where priority can help",
         "Urgent-class p99 per design: device saturated, ring full, guest busy.",
     )
+
+
+def lost_wakeups(trials: pd.DataFrame, folder: Path) -> Figure:
+    """E8: per model and barrier, the share of runs that ended in a lost wakeup, natively and
+    simulated, each bar labelled with its count of runs."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    groups = list(dict.fromkeys(zip(trials["model"], trials["barrier"], strict=True)))
+    engines = [e for e in ("native", "sim") if (trials["engine"] == e).any()]
+    width = 0.8 / max(len(engines), 1)
+    for e, engine in enumerate(engines):
+        for g, (model, barrier) in enumerate(groups):
+            rows = trials[
+                (trials["engine"] == engine)
+                & (trials["model"] == model)
+                & (trials["barrier"] == barrier)
+            ]
+            lost = int((rows["outcome"] == "lost wakeup").sum())
+            share = lost / len(rows) if len(rows) else 0.0
+            x = g + e * width
+            ax.bar(x, share, width=width, color=f"C{e}", label=engine if g == 0 else None)
+            ax.text(x, share + 0.02, f"{lost}/{len(rows)}", ha="center", fontsize=8)
+    ax.set_xticks(
+        [g + 0.4 - width / 2 for g in range(len(groups))], [f"{m}\n{b}" for m, b in groups]
+    )
+    ax.set_ylim(0, 1.15)
+    ax.set_ylabel("runs ending in a lost wakeup")
+    ax.legend(fontsize=8)
+    return _save(
+        fig,
+        folder,
+        "e8-lost-wakeups",
+        "Lost wakeups: the shipped wmb against the full barrier",
+        "Share of runs (sleeping, batch 32, 256 in flight) that ended with requests outstanding "
+        "and both sides asleep; above each bar, lost / runs.",
+    )

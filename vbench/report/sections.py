@@ -20,6 +20,11 @@ from vbench.report import prose
 
 #: E4's latency bound for the maximum sustainable rate.
 P99_BOUND_NS = 50_000.0
+#: E2's suppression: the two designs' variants, the sweep's axes, and the counts it rests on.
+E2_VIRTIO = ["virtio-split-eventidx", "virtio-split-flags"]
+E2_VBUS = ["vbus-ioq-tx1", "vbus-ioq-tx10", "vbus-ioq-tx64"]
+E2_PARAMS = ["engine.batch", "workload.arrival.in_flight", "engine.device"]
+COUNTS = ["kicks_per_req", "interrupts_per_req"]
 
 
 @dataclass
@@ -110,10 +115,7 @@ def notifications(results: Any, folder: Path) -> Section:
     section = Section("e2", "E2 notifications", [prose.E2_PROSE])
     figure = F.notifications(table, folder)
     section.figures.append(figure)
-    virtio = ["virtio-split-eventidx", "virtio-split-flags"]
-    vbus = ["vbus-ioq-tx1", "vbus-ioq-tx10", "vbus-ioq-tx64"]
-    params = ["engine.batch", "workload.arrival.in_flight", "engine.device"]
-    section.conclusions.append(C.suppression_wins(table, virtio, vbus, params, figure.key))
+    section.conclusions.append(C.suppression_wins(table, E2_VIRTIO, E2_VBUS, E2_PARAMS, figure.key))
     where = C.largest_point(table, {"engine.batch": "max", "workload.arrival.in_flight": "max"})
     where["engine.device"] = "sleep"
     data = C.with_notifications(table)
@@ -130,6 +132,12 @@ def notifications(results: Any, folder: Path) -> Section:
         )
     )
     return section
+
+
+def e2_wins_count(table: pd.DataFrame) -> tuple[int, int]:
+    """E2's count for one table (one case of E5): (points where vbus wins, points)."""
+    wins = C.suppression_wins(table, E2_VIRTIO, E2_VBUS, E2_PARAMS, "")
+    return int(wins.value), int(table["point"].nunique())
 
 
 def scatter_gather(results: Any, folder: Path) -> Section:
@@ -206,9 +214,10 @@ def native(results: Any | None, why_not: str | None, folder: Path) -> Section:
     figure = F.native(table, folder)
     section.figures.append(figure)
     for mode in dict.fromkeys(table["engine.device"]):
-        section.conclusions.append(
-            C.native_check(table, "virtio-split", "vbus-ioq", {"engine.device": mode}, figure.key)
-        )
+        where = {"engine.device": mode}
+        said = C.native_check(table, "virtio-split", "vbus-ioq", where, figure.key)
+        spread = C.native_spread(table, "virtio-split", "vbus-ioq", where)
+        section.conclusions.append(said.with_robustness(spread))
     return section
 
 
@@ -230,5 +239,36 @@ def history(results: Any, folder: Path) -> Section:
                 None,
                 extra=conclusion.extra,
             )
+        )
+    return section
+
+
+def lost_wakeups(trials: pd.DataFrame | None, note: str | None, folder: Path) -> Section:
+    """E8: how many runs of vbus end in a lost wakeup, shipped wmb against the full barrier,
+    natively and simulated: reported apart from speed."""
+    section = Section("e8", "E8 lost wakeups, apart from speed", [prose.E8_PROSE])
+    if trials is None or trials.empty:
+        section.notes.append(f"Not run: {note or 'not requested'}.")
+        return section
+    if note:
+        section.notes.append(note + ".")
+    trials = trials.assign(outcome=[C.run_outcome(m) for m in trials["message"]])
+    figure = F.lost_wakeups(trials, folder)
+    section.figures.append(figure)
+    said = C.lost_wakeups(trials, figure.key)
+    section.conclusions.append(said.with_robustness(C.LOST_WAKEUP_ROBUSTNESS))
+    counts = (
+        trials.groupby(["engine", "model", "barrier"], sort=False)["outcome"]
+        .value_counts()
+        .unstack(fill_value=0)
+        .reset_index()
+    )
+    section.tables.append(("runs per outcome (E8)", counts))
+    failed = trials.dropna(subset=["message"])
+    if len(failed):
+        first = failed.iloc[0]
+        section.notes.append(
+            f"A failed run, as vbench run recorded it ({first['engine']}, {first['model']}, "
+            f"{first['barrier']}, seed {first['seed']}): {first['message']}"
         )
     return section
