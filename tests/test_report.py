@@ -283,6 +283,33 @@ def test_lost_wakeup_sentence_without_native_runs() -> None:
     assert sim_only.text.startswith("In the simulation, none of 8 runs ended in a lost wakeup")
 
 
+def test_e8_trials_follow_the_config_as_it_ran() -> None:
+    """E8's runs are read from the folder's meta.json (config as run, failures), not from the
+    config file as it is now (which may have other seeds, hence other point numbers)."""
+    from types import SimpleNamespace
+
+    from vbench.config import plan
+    from vbench.report.experiments import trials
+
+    e8 = next(e for e in EXPERIMENTS if e.key == "E8")
+    ran = plan(e8.path, ["sweep.product.seed=[1, 2]"])
+    lost = next(
+        p.index
+        for p in ran.points
+        if p.params["engine.kind"] == "native" and p.params["models.vbus.signal_barrier"] == "wmb"
+    )
+    result = SimpleNamespace(
+        meta={"config": ran.raw, "failures": [{"point": lost, "error": STALL}]},
+        table=pd.DataFrame({"point": [p.index for p in ran.points if p.index != lost]}),
+    )
+    runs = trials(result, e8)
+    assert len(runs) == len(ran.points) == 16
+    runs["outcome"] = [C.run_outcome(m) for m in runs["message"]]
+    failed = runs[runs["outcome"] == "lost wakeup"]
+    assert failed[["engine", "barrier"]].values.tolist() == [["native", "wmb"]]
+    assert (runs["outcome"] == "completed").sum() == 15
+
+
 def test_quick_reduction_is_overrides_of_the_shipped_config() -> None:
     e1 = next(e for e in EXPERIMENTS if e.key == "E1")
     assert e1.path.is_file()

@@ -222,7 +222,8 @@ def run(
 
 def trials(result: Any, experiment: Experiment) -> Any:
     """E8's runs, one row per point: ``engine``, ``model``, ``barrier``, ``seed`` and the
-    failure message (None: completed), from the plan the folder ran and its meta.json."""
+    failure message (None: completed), from the config the folder ran and its failures (both
+    in its meta.json)."""
     import pandas as pd
 
     from vbench.config import plan
@@ -231,7 +232,12 @@ def trials(result: Any, experiment: Experiment) -> Any:
     failed = {f["point"]: f["error"] for f in meta.get("failures", [])}
     ran = set(result.table["point"]) if "point" in result.table.columns else set()
     rows = []
-    for point in plan(experiment.path, list(meta.get("overrides", []))).points:
+    ran_plan = (  # the config as it ran (meta.json keeps it), not the file as it is now
+        plan(experiment.path, raw=meta["config"])
+        if isinstance(meta.get("config"), dict)
+        else plan(experiment.path, list(meta.get("overrides", [])))
+    )
+    for point in ran_plan.points:
         if point.index not in ran and point.index not in failed:
             continue  # never ran (an interrupted sweep)
         params = point.params
