@@ -26,6 +26,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,9 +59,11 @@ def native_figures(
     queue_size: int = 256,
     batch: int = 32,
     size: int = 16,
+    native: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]]:
     """Measured M requests/s of each model and mode: median, min, max over ``repetitions``
     runs (after one warm-up), with the per-request kick and interrupt rates (medians).
+    ``native``: further ``engine.native`` options (e.g. ``{"verify": "off"}``).
 
     A run that fails (e.g. a lost wakeup: see docs/native.md) is reported with ``error`` set."""
     from vbench.costs import load_preset
@@ -85,7 +88,7 @@ def native_figures(
             device=dev,
             driver=drv,
             kind="native",
-            native={"repetitions": repetitions, "warmup": 1, "timeout_s": 20},
+            native={"repetitions": repetitions, "warmup": 1, "timeout_s": 20, **(native or {})},
         )
         for label in models:
             name, opts = VARIANTS.get(label, (label, {}))
@@ -226,6 +229,7 @@ def c_comparison(
     queue_size: int = 256,
     waiter: QuietWait | None = None,
     on_point: Callable[[dict[str, Any]], None] | None = None,
+    native: dict[str, Any] | None = None,
 ) -> list[dict[str, Any]] | None:
     """vbench's native rings beside the C rings of benchmarks/cring/, one point per layout
     (split, in-order split, packed), mode and batch: queue ``queue_size``, as many in flight,
@@ -235,7 +239,9 @@ def c_comparison(
     load is still measured). Per point: the paired ratios vbench/C and their median, the
     medians, mins and maxes of both in M buffers/s, kicks and calls per buffer (medians), the
     highest load seen before a run (``load``, 0..1); ``error`` if a run failed. ``on_point``
-    gets each point as it is done. None (with a note) where gcc or a second CPU is missing."""
+    gets each point as it is done; ``native``: vbench's ``engine.native`` options (its
+    measurement: ``verify``, ``stamp``). None (with a note) where gcc or a second CPU is
+    missing."""
     from vbench.native import sysio
 
     pair = sysio.cpu_pair()
@@ -250,9 +256,8 @@ def c_comparison(
             prog, label = C_LAYOUTS[lay]
             for mode in modes:
                 for batch in batches:
-                    pt = _c_point(
-                        exes[prog], label, mode, batch, runs, buffers, queue_size, pair, waiter
-                    )
+                    run = _Run(runs, buffers, queue_size, pair, waiter, native or {})
+                    pt = _c_point(exes[prog], label, mode, batch, run)
                     pt.update(layout=lay, mode=mode, batch=batch)
                     out.append(pt)
                     if on_point:
@@ -260,23 +265,36 @@ def c_comparison(
     return out
 
 
-def _c_point(exe, label, mode, batch, runs, buffers, queue_size, pair, waiter):
-    """One point of :func:`c_comparison`: ``runs`` alternating C and vbench runs."""
+@dataclass(frozen=True)
+class _Run:
+    """How every point of :func:`c_comparison` is run."""
+
+    runs: int
+    buffers: int
+    queue_size: int
+    pair: tuple[int, int]
+    waiter: QuietWait | None
+    native: dict[str, Any]
+
+
+def _c_point(exe: Path, label: str, mode: str, batch: int, run: _Run) -> dict[str, Any]:
+    """One point of :func:`c_comparison`: ``run.runs`` alternating C and vbench runs."""
+    waiter, buffers, queue_size = run.waiter, run.buffers, run.queue_size
     c_rates: list[float] = []
     v_rates: list[float] = []
     c_notes: list[float] = []
     v_notes: list[float] = []
     loads: list[float] = []
     pt: dict[str, Any] = {"runs": 0}
-    for _ in range(runs):
+    for _ in range(run.runs):
         loads.append(waiter.wait() if waiter else other_load())
         try:
-            c = run_c_ring(exe, buffers, queue_size, batch, mode, pair)
+            c = run_c_ring(exe, buffers, queue_size, batch, mode, run.pair)
         except subprocess.CalledProcessError as exc:
             pt["error"] = f"C run failed: {exc.stderr.strip()}"
             break
         loads.append(waiter.wait() if waiter else other_load())
-        v = native_figures(buffers, 1, (label,), (mode,), queue_size, batch)[0]
+        v = native_figures(buffers, 1, (label,), (mode,), queue_size, batch, native=run.native)[0]
         if "error" in v:
             pt["error"] = f"vbench run failed: {v['error']}"
             break
@@ -327,12 +345,28 @@ def main() -> None:
     )
     ap.add_argument("--runs", type=int, help="--vs-c: paired runs per point (5; --quick 3)")
     ap.add_argument("--buffers", type=int, help="--vs-c: buffers per run (200k; --quick 100k)")
+    ap.add_argument("--layouts", default=",".join(C_LAYOUTS), help="--vs-c: which layouts")
+    ap.add_argument("--modes", default="poll,sleep", help="--vs-c: poll, sleep or both")
+    ap.add_argument("--batches", default="1,32", help="--vs-c: batch sizes")
+    ap.add_argument(
+        "--verify",
+        choices=("full", "sample", "off"),
+        help="vbench's payload check (engine default)",
+    )
+    ap.add_argument("--stamp", choices=("all", "sample"), help="vbench's latency stamps")
     a = ap.parse_args()
+    native = {k: v for k, v in (("verify", a.verify), ("stamp", a.stamp)) if v}
     if a.vs_c:
         vs_c(
             a.runs or (3 if a.quick else 5),
             a.buffers or (100_000 if a.quick else 200_000),
             budget_s=60 if a.quick else 240,
+            points=(
+                a.layouts.split(","),
+                a.modes.split(","),
+                [int(b) for b in a.batches.split(",")],
+            ),
+            native=native,
         )
         return
     n, reps = (50_000, 5) if a.quick else (a.requests, a.repeats)
@@ -340,7 +374,7 @@ def main() -> None:
         f"native: queue 256, batch 32, 256 in flight, 16-byte buffers, {n:,} requests per run; "
         f"median [min, max] of {reps} runs after 1 warm-up"
     )
-    for f in native_figures(n, reps):
+    for f in native_figures(n, reps, native=native):
         head = f"  {f['model']:14s} {f['mode']:5s}"
         if "error" in f:
             print(f"{head}  failed: {f['error']}")
@@ -354,27 +388,42 @@ def main() -> None:
         f"virtio-split polling, vbench native vs the C ring of benchmarks/cring/ "
         f"({n:,} buffers, {reps} alternating runs each; --vs-c for every layout):"
     )
-    for pt in c_comparison(("split",), ("poll",), (32,), reps, n) or []:
+    for pt in c_comparison(("split",), ("poll",), (32,), reps, n, native=native) or []:
         print("  " + format_c_point(pt))
 
 
-def vs_c(runs: int, buffers: int, budget_s: float = 240, max_wait_s: float = 60) -> None:
-    """``--vs-c``: every layout, mode and batch, one line per point as it is done."""
+def vs_c(
+    runs: int,
+    buffers: int,
+    budget_s: float = 240,
+    max_wait_s: float = 60,
+    points: tuple[Iterable[str], Iterable[str], Iterable[int]] | None = None,
+    native: dict[str, Any] | None = None,
+) -> None:
+    """``--vs-c``: every layout, mode and batch (or ``points``: layouts, modes, batches), one
+    line per point as it is done; ``native``: vbench's measurement options."""
+    layouts, modes, batches = points or (tuple(C_LAYOUTS), ("poll", "sleep"), (1, 32))
+    how = ", ".join(f"{k} = {v}" for k, v in (native or {}).items()) or "engine defaults"
     print(
         f"vbench native vs the C rings of benchmarks/cring/: queue 256, as many in flight, "
         f"{buffers:,} buffers per run, {runs} C and {runs} vbench runs alternating per point; "
         f"each run after waiting for the other processes' CPU share < {QUIET:.0%} "
         f"(at most {max_wait_s:.0f} s a run, {budget_s:.0f} s in all); ratio = median of the "
-        f"paired vbench/C, load = the highest seen before a run of the point",
+        f"paired vbench/C, load = the highest seen before a run of the point; vbench's "
+        f"measurement: {how}",
         flush=True,
     )
     waiter = QuietWait(QUIET, max_wait_s, budget_s)
     t0 = time.monotonic()
     c_comparison(
+        layouts,
+        modes,
+        batches,
         runs=runs,
         buffers=buffers,
         waiter=waiter,
         on_point=lambda pt: print(format_c_point(pt), flush=True),
+        native=native,
     )
     print(
         f"({time.monotonic() - t0:.0f} s, {waiter.waited_s:.0f} s of it measuring the load and "

@@ -227,6 +227,8 @@ def test_selection_errors_are_one_line(tmp_path: Path) -> None:
         compare.select(rs.table, ["engine.batch>99"])
     with pytest.raises(VbenchError, match="--ref"):
         compare.side_by_side(rs, None, ref="nope")
+    with pytest.raises(VbenchError, match="--ref ''"):  # once taken for "the default"
+        compare.side_by_side(rs, None, ref="")
 
 
 def test_gab_json_splits_by_direction(tmp_path: Path) -> None:

@@ -184,7 +184,7 @@ def side_by_side(
     mets = metrics_of(rs, metrics)
     present = set(table["label"].astype(str))
     labels = [lbl for lbl in rs.labels if lbl in present]
-    ref = ref or default_ref(rs)
+    ref = default_ref(rs) if ref is None else ref  # an empty --ref names no model: refused
     if ref not in labels:
         raise VbenchError(
             f"--ref {ref!r}: no such model label in the selected rows (labels: {', '.join(labels)})"
