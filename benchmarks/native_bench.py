@@ -350,7 +350,7 @@ def main() -> None:
     ap.add_argument("--batches", default="1,32", help="--vs-c: batch sizes")
     ap.add_argument(
         "--verify",
-        choices=("full", "sample", "off"),
+        choices=("full", "sample", "off", "ring"),
         help="vbench's payload check (engine default)",
     )
     ap.add_argument("--stamp", choices=("all", "sample"), help="vbench's latency stamps")

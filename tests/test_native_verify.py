@@ -3,7 +3,8 @@ faults it is meant to see, and sampled latency stamps agree with full stamping.
 
 What each verify mode sees (docs/native.md, "Correctness under real concurrency"): a lost or a
 duplicated buffer in every mode (the driver's completion checks and pool slots); a corrupted
-payload in "full", in "sample" only on a sampled request, never in "off" (no payload written).
+payload in "full", in "sample" only on a sampled request, never in "off" (no payload written)
+nor in "ring" (no payload slot at all: what a C ring does, for comparing with one).
 """
 
 from __future__ import annotations
@@ -64,13 +65,13 @@ def test_the_sample_takes_about_one_request_in_sample_every():
     assert len(loops.chosen_requests(100, 0)) == 100 and len(loops.chosen_requests(100, -1)) == 0
 
 
-@pytest.mark.parametrize("verify", ["full", "sample", "off"])
+@pytest.mark.parametrize("verify", ["full", "sample", "off", "ring"])
 def test_a_lost_buffer_fails_every_mode(verify):
     with pytest.raises(InvariantError, match=rf"lost buffer\) \(request {FAULT}\)$"):
         _run(verify, Hooks(lose_request=FAULT))
 
 
-@pytest.mark.parametrize("verify", ["full", "sample", "off"])
+@pytest.mark.parametrize("verify", ["full", "sample", "off", "ring"])
 def test_a_duplicated_buffer_fails_every_mode(verify):
     with pytest.raises(InvariantError, match=rf"completed twice \(request {FAULT}\)$"):
         _run(verify, Hooks(duplicate_request=FAULT))
@@ -83,7 +84,9 @@ def test_a_corrupted_payload_fails_where_the_mode_checks_it(verify):
         _run(verify, Hooks(corrupt_request=request))
 
 
-@pytest.mark.parametrize("verify,chosen", [("sample", False), ("off", True), ("off", False)])
+@pytest.mark.parametrize(
+    "verify,chosen", [("sample", False), ("off", True), ("off", False), ("ring", True)]
+)
 def test_a_corrupted_payload_is_not_seen_where_the_mode_skips_it(verify, chosen):
     """The modes' stated blind spot: a payload nobody wrote or checked."""
     rows = _run(verify, Hooks(corrupt_request=_sampled(chosen)))

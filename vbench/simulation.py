@@ -55,10 +55,12 @@ class NativeSpec(BaseModel):
         30.0, gt=0, allow_inf_nan=False, description="bound on one run: a wedged run fails"
     )
     pin: bool = Field(True, description="pin the two threads to two distinct CPUs")
-    verify: Literal["full", "sample", "off"] = Field(
+    verify: Literal["full", "sample", "off", "ring"] = Field(
         "full",
         description="payload check: every request's (full), every sample_every-th (sample; "
-        "the others' header id and size only), none (off: header and completion checks only)",
+        "the others' header id and size only), none (off: header and completion checks only), "
+        "no payload slot at all (ring: the driver's own checks of each completion only, so "
+        "only the ring's lines move, as in a C ring)",
     )
     stamp: Literal["all", "sample"] = Field(
         "all", description="latency: every request's (all) or every sample_every-th (sample)"

@@ -104,6 +104,7 @@ PARAMS = np.dtype(
         ("slot_words", np.int64),
         ("ns_per_cycle", np.float64),  # the TSC's period (latencies)
         ("verify_mask", np.int64),  # payload written and checked: a chosen request (-1: none)
+        ("touch_pool", np.bool_),  # the payload slot's header and stamp (verify = "ring": no)
         ("stamp_mask", np.int64),  # latency stamped: a chosen request (0: every one)
         ("hook_corrupt", np.int64),  # test hooks: see vbench.native.runner.Hooks
         ("hook_stall", np.bool_),
@@ -309,7 +310,17 @@ def request_ready(clock, request):
 def before_add(clock, request):
     """Write the request's header (id, size, a cleared stamp) into its pool slot and, where
     ``verify`` takes it, its payload and checksum (plain stores: the model's add, a release,
-    publishes them); then stamp the add's start where ``stamp`` takes it."""
+    publishes them; ``verify = "ring"``: no slot at all); then stamp the add's start where
+    ``stamp`` takes it."""
+    params = clock[CLOCK_PARAMS][0]
+    if params.touch_pool:
+        _fill_slot(clock, request)
+    if params.hook_shadow or chosen(request, params.stamp_mask):
+        clock[CLOCK_STATE][0].added_at = atomics.rdtsc()
+
+
+@njit(inline="always")
+def _fill_slot(clock, request):
     params = clock[CLOCK_PARAMS][0]
     pool = clock[CLOCK_POOL]
     size = clock[CLOCK_REQUESTS][0][request]
@@ -327,8 +338,6 @@ def before_add(clock, request):
     pool[base + H_STAMP] = -1
     if request == params.hook_corrupt and words > 0:
         pool[base + HEADER_WORDS] ^= 0x40  # test hook: one flipped bit after the checksum
-    if params.hook_shadow or chosen(request, params.stamp_mask):
-        clock[CLOCK_STATE][0].added_at = atomics.rdtsc()
 
 
 @njit(inline="always")
@@ -382,7 +391,7 @@ def _check_completion(clock, request):
     slot = request & params.pool_mask
     if slots[slot] != request:
         return ST_DUPLICATE if slots[slot] < request else ST_BAD_ID
-    if clock[CLOCK_POOL][slot * params.slot_words + H_STAMP] != ~request:
+    if params.touch_pool and clock[CLOCK_POOL][slot * params.slot_words + H_STAMP] != ~request:
         return ST_STAMP
     length = clock[CLOCK_IO][IO_LEN]
     if length != 0 and length != clock[CLOCK_REQUESTS][0][request]:
@@ -464,6 +473,11 @@ def serve(clock, request):
     pool = clock[CLOCK_POOL]
     if request >= params.requests:
         return ST_BAD_ID
+    state.found = True
+    state.spin_until = 0
+    state.done += 1
+    if not params.touch_pool:
+        return ST_OK  # verify = "ring": nothing to read or stamp beyond the ring
     base = (request & params.pool_mask) * params.slot_words
     size = pool[base + H_SIZE]
     if pool[base + H_ID] != request or clock[CLOCK_IO][IO_SIZE] != size:
@@ -475,9 +489,6 @@ def serve(clock, request):
         if c != pool[base + H_SUM]:
             return ST_CHECKSUM
     pool[base + H_STAMP] = ~request
-    state.found = True
-    state.spin_until = 0
-    state.done += 1
     return ST_OK
 
 

@@ -195,7 +195,9 @@ def _params(
     params["pool_mask"] = pool_slots - 1
     params["slot_words"] = slot_words
     params["ns_per_cycle"] = 1.0
-    params["verify_mask"] = {"full": 0, "sample": native.sample_every - 1, "off": -1}[native.verify]
+    masks = {"full": 0, "sample": native.sample_every - 1, "off": -1, "ring": -1}
+    params["verify_mask"] = masks[native.verify]
+    params["touch_pool"] = native.verify != "ring"
     params["stamp_mask"] = 0 if native.stamp == "all" else native.sample_every - 1
     params["hook_corrupt"] = hooks.corrupt_request
     params["hook_lose"] = hooks.lose_request
