@@ -14,6 +14,7 @@ import argparse
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -64,11 +65,15 @@ def sim_times(model: str, n: int, repeats: int) -> dict[str, list[float]]:
 
 
 def wall(cmd: list[str], repeats: int) -> float:
+    """Median wall seconds of ``cmd``; an ``{out}`` in it becomes a fresh folder each time
+    (``vbench run`` refuses to write into a folder that already holds a run)."""
     ts = []
     for _ in range(repeats):
-        t0 = time.perf_counter()
-        subprocess.run(cmd, cwd=ROOT, check=True, capture_output=True)
-        ts.append(time.perf_counter() - t0)
+        with tempfile.TemporaryDirectory() as tmp:
+            run = [arg.replace("{out}", f"{tmp}/out") for arg in cmd]
+            t0 = time.perf_counter()
+            subprocess.run(run, cwd=ROOT, check=True, capture_output=True)
+            ts.append(time.perf_counter() - t0)
     return statistics.median(ts)
 
 
@@ -98,10 +103,8 @@ def main() -> None:
         return
     exe = [sys.executable, "-m", "vbench.cli"]
     print(f"vbench --help: {wall(exe + ['--help'], 5):.3f} s (median of 5)")
-    wall(exe + ["run", "configs/default.toml", "-q", "--out", "/tmp/vbench-bench"], 1)  # warm
-    t = wall(
-        exe + ["run", "configs/default.toml", "-q", "--jobs", "2", "--out", "/tmp/vbench-bench"], 3
-    )
+    wall(exe + ["run", "configs/default.toml", "-q", "--out", "{out}"], 1)  # warm
+    t = wall(exe + ["run", "configs/default.toml", "-q", "--jobs", "2", "--out", "{out}"], 3)
     print(f"warm vbench run configs/default.toml --jobs 2: {t:.2f} s (median of 3)")
 
 
