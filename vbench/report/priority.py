@@ -87,7 +87,7 @@ def p2(results: dict[str, Any], folder: Path) -> Section:
     pairs = {
         "P2a": [PAIRS[0], PAIRS[1]],
         "P2b": [("virtio-mq-strict", "virtio-fifo"), ("vbus-1evq-strict", "vbus-single")],
-        "P2c": [PAIRS[0]],
+        "P2c": [PAIRS[0], PAIRS[1]],
     }
     for key, (title, axis, pick) in present.items():
         table = results[key].table

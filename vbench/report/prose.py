@@ -144,9 +144,12 @@ P2_PROSE = [
     "even be added, whatever its priority, until a slot frees; only a separate ring lets it "
     "in. A guest busy with completions: then the order in which the guest takes its signals "
     "could matter, which is what vbus's per-class event queues change.",
-    "What is not modelled: vbench has no separate guest CPU budget for interrupt handling. The "
-    "busy-guest case raises the guest's work per completed request (engine.driver_ns) until "
-    "the guest is the bottleneck; it represents a guest whose CPU is spent on completions, not "
-    "an interrupt storm that steals the CPU from other work. The effect of signal order under "
-    "such a storm is not measured here.",
+    "The busy guest is one vCPU whose time carries its submissions, its interrupt entries and "
+    "its work on each completion as it takes it (engine.completion_ns, 1.5 us here: a "
+    "packet's receive path, an estimate), raised until that vCPU, not the device, is the "
+    "bottleneck. A completion then finishes when the guest gets to it, so the order in which "
+    "the guest takes completions (one FIFO ring, one IOQ, a queue per class reaped highest "
+    "first, vbus's event queues) decides who waits. What is not modelled: other guest work "
+    "competing for that vCPU (only the ring's own work is on it), and interrupt moderation "
+    "beyond the rings' own suppression.",
 ]
