@@ -157,8 +157,9 @@ IO_NOW = 8  # the calling side's clock, ns (for timer-based policies)
 IO_WAKE_AT = 9  # disable_kicks returning 1: the device defers work and sleeps until this time
 IO_SYNC = 10  # set by add: the request is a synchronous call, done inside one exit (no ring);
 # on pop, set by the engine when the device runs inside that call's exit
-IO_TRIGGERED = 12  # disable_interrupts: 1 when an interrupt has just fired (Linux's event_triggered,
-# set by vring_interrupt under EVENT_IDX and cleared by enable_cb_prepare)
+# disable_interrupts: 1 when an interrupt has just fired (Linux's event_triggered, set by
+# vring_interrupt under EVENT_IDX and cleared by enable_cb_prepare)
+IO_TRIGGERED = 12
 IO_SIGNALED = 11  # pop's own interrupt decision, made before the request is served: -1 none
 # (the engine sets it before pop); else the MSIs raised by signals of queues the look found run dry
 # (a queue's service pass ends with its signal: venet's venetdev_rx, ``if (dirty) ioq_signal``)
