@@ -26,9 +26,8 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 # vbus-prio last: sleeping, it can stall for the whole timeout (docs/native.md, "A finding"), and the
 # runs just after such a stall were seen to be slower, so nothing is measured after it
@@ -265,9 +264,9 @@ def c_comparison(
     return out
 
 
-@dataclass(frozen=True)
-class _Run:
-    """How every point of :func:`c_comparison` is run."""
+class _Run(NamedTuple):
+    """How every point of :func:`c_comparison` is run (a NamedTuple, not a dataclass: the
+    tests load this script by path, outside sys.modules, where a dataclass cannot resolve)."""
 
     runs: int
     buffers: int
