@@ -23,6 +23,8 @@ Timing model (all figures come from a cost preset, see :mod:`vbench.costs`):
   for interrupts (blk-style handler: disable, reap all, re-enable with a re-check) or polls.
 - Closed loop: the driver keeps at most ``cap`` requests in flight and a request's latency runs
   from the moment it could be submitted; open loop: from its arrival time.
+- The driver submits in arrival order and a full ring stops it until it reaps; where each of
+  several classes has its own ring (``per_class``), a full ring stops only its class.
 
 If neither side can ever act again while requests are outstanding, a notification was lost:
 the run stops with an error naming it. Same inputs, same counters: bit for bit.
@@ -117,6 +119,9 @@ PARAMS = np.dtype(
         ("invalidate_ns", np.float64),  # an upgrade: the other cache's copy invalidated
         ("barrier_ns", np.float64),
         ("copy_ns_per_byte", np.float64),
+        # each class has its own ring (virtio-mq, vbus-prio) and there are several: a full
+        # ring stops only its class's submissions (see protocol.submit_batch)
+        ("per_class", np.bool_),
     ]
 )
 
@@ -168,7 +173,10 @@ STATE = np.dtype(
     CLOCK_DRIVER,  # the driver's ring arguments (cfg, mem, st, ctr, io)
     CLOCK_DEVICE,  # the device's
     CLOCK_OP_NS,  # the model's per-operation CPU cost, ns, in the order of counters.OPS
-) = range(17)
+    CLOCK_CURSOR,  # per class (per_class runs): its oldest request not yet added, or beyond
+    CLOCK_FULL,  # per class (per_class runs): 1 while its ring has refused an add
+    CLOCK_ADDED,  # per request (per_class runs): 1 from its add to its completion
+) = range(20)
 
 DIGEST_SEED = 0xCBF29CE484222325
 _DIGEST_PRIME = 0x100000001B3
@@ -247,7 +255,7 @@ def _can_submit(clock):
     params = clock[CLOCK_PARAMS][0]
     state = clock[CLOCK_STATE][0]
     return (
-        state.next_request < params.requests
+        upcoming(clock) < params.requests
         and not state.blocked
         and (params.cap == 0 or state.in_flight < params.cap)
     )
@@ -255,8 +263,7 @@ def _can_submit(clock):
 
 @njit(inline="always")
 def _next_arrival(clock):
-    state = clock[CLOCK_STATE][0]
-    return clock[CLOCK_ARRIVAL][np.uint64(state.next_request) & clock[CLOCK_REQUESTS][4]]
+    return clock[CLOCK_ARRIVAL][np.uint64(upcoming(clock)) & clock[CLOCK_REQUESTS][4]]
 
 
 @njit(inline="always")
@@ -447,7 +454,7 @@ def simulate(clock):
     max_steps = 64 * params.requests + 100000
     status = STATUS_OK
     while state.completed < params.requests:
-        if state.filled < params.requests and state.next_request + params.batch > state.filled:
+        if state.filled < params.requests and _window_next(clock) + params.batch > state.filled:
             status = STATUS_MORE  # a batch may look at up to `batch` requests from next on
             break
         state.steps += 1
@@ -470,6 +477,73 @@ def simulate(clock):
 
 
 # --- the protocol's simulated clock (vbench.protocol's hooks) --------------------------------------
+@njit(inline="always")
+def upcoming(clock):
+    """The request the driver adds next: the next in arrival order; in a ``per_class`` run the
+    oldest not yet added of a class whose ring has room (``params.requests``: none)."""
+    if clock[CLOCK_PARAMS][0].per_class:
+        return _oldest_open(clock, True)
+    return clock[CLOCK_STATE][0].next_request
+
+
+@njit(inline="always")
+def _window_next(clock):
+    """Where the driver's look ahead starts, for the window: as :func:`upcoming`, but counting
+    classes whose ring is full too (they submit again once it has room)."""
+    if clock[CLOCK_PARAMS][0].per_class:
+        return min(_oldest_open(clock, False), clock[CLOCK_STATE][0].filled)
+    return clock[CLOCK_STATE][0].next_request
+
+
+@njit(_nrt=False)
+def _oldest_open(clock, open_only):
+    """Each class's cursor moved to its oldest request not yet added (or to the window's end),
+    then the oldest of them, of the classes whose ring has room where ``open_only``. Out of
+    line: only runs with a ring per class take this path."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    cursor = clock[CLOCK_CURSOR]
+    full = clock[CLOCK_FULL]
+    prio = clock[CLOCK_REQUESTS][2]
+    mask = clock[CLOCK_REQUESTS][4]
+    limit = min(state.filled, params.requests)
+    best = params.requests
+    for k in range(cursor.shape[0]):
+        c = cursor[k]
+        while c < limit and prio[np.uint64(c) & mask] != k:
+            c += 1
+        cursor[k] = c
+        if c < limit and c < best and not (open_only and full[k] != 0):
+            best = c
+    return best
+
+
+@njit(inline="always")
+def advance(clock, request):
+    """``request`` was added: the next in order (or, ``per_class``, the next of its class)."""
+    state = clock[CLOCK_STATE][0]
+    if not clock[CLOCK_PARAMS][0].per_class:
+        state.next_request = request + 1
+        return
+    j = np.uint64(request) & clock[CLOCK_REQUESTS][4]
+    clock[CLOCK_CURSOR][clock[CLOCK_REQUESTS][2][j]] = request + 1
+    clock[CLOCK_ADDED][j] = 1
+    if request + 1 > state.next_request:
+        state.next_request = request + 1  # the newest add: nothing above it was added
+
+
+@njit(inline="always")
+def refused(clock, request):
+    """The ring had no room for ``request``: the driver waits until it reaps; ``per_class``,
+    only the request's class waits (True: another class may go on)."""
+    if not clock[CLOCK_PARAMS][0].per_class:
+        clock[CLOCK_STATE][0].blocked = True
+        return False
+    j = np.uint64(request) & clock[CLOCK_REQUESTS][4]
+    clock[CLOCK_FULL][clock[CLOCK_REQUESTS][2][j]] = 1
+    return True
+
+
 @njit(inline="always")
 def request_ready(clock, request):
     """Open loop: a request can be made available once it has arrived."""
@@ -619,8 +693,14 @@ def complete(clock, request):
     j = np.uint64(request) & np.uint64(done.shape[0] - 1)
     if done[j] != 0:
         return STATUS_DUPLICATE
-    done[j] = 1
     params = clock[CLOCK_PARAMS][0]
+    if params.per_class:
+        added = clock[CLOCK_ADDED]
+        if added[j] == 0:
+            return STATUS_BAD_REQUEST  # below the newest add, but never added
+        added[j] = 0
+        clock[CLOCK_FULL][clock[CLOCK_REQUESTS][2][j]] = 0  # its ring has a slot again
+    done[j] = 1
     if params.completion_ns > 0.0:
         # the guest's own work on this completion ends its latency; the next completion it
         # takes waits for it (one vCPU: the order of taking is the order of finishing)
@@ -661,6 +741,8 @@ def serve(clock, request):
     j = np.uint64(request) & clock[CLOCK_REQUESTS][4]
     if request >= state.next_request or request < state.low or clock[CLOCK_DONE][j] != 0:
         return STATUS_BAD_REQUEST
+    if params.per_class and clock[CLOCK_ADDED][j] == 0:
+        return STATUS_BAD_REQUEST  # below the newest add, but never added
     state.device_found = True
     service = params.service_ns + params.service_ns_per_byte * clock[CLOCK_IO][IO_SIZE]
     state.device_clock += service
@@ -700,9 +782,14 @@ protocol.implement_clock(PARAMS, sys.modules[__name__])
 
 # --- building a run (Python side) ----------------------------------------------------------------
 def new_params(
-    engine_spec, in_flight_cap: int, requests: int, costs: dict[str, float]
+    engine_spec,
+    in_flight_cap: int,
+    requests: int,
+    costs: dict[str, float],
+    per_class: bool = False,
 ) -> np.ndarray:
-    """The run's parameter record from the ``[engine]`` spec and the preset's figures."""
+    """The run's parameter record from the ``[engine]`` spec and the preset's figures;
+    ``per_class``: each of several classes has its own ring (a full one stops only its class)."""
     params = np.zeros(1, dtype=PARAMS)
     p = params  # one record: each field assigned as a one-element column
     p["requests"] = requests
@@ -728,6 +815,7 @@ def new_params(
     p["invalidate_ns"] = costs["line_invalidate_ns"]
     p["barrier_ns"] = costs["full_barrier_ns"]
     p["copy_ns_per_byte"] = costs["copy_ns_per_byte"]
+    p["per_class"] = per_class
     return params
 
 
@@ -772,4 +860,7 @@ def new_clock(
         (instance.cfg, instance.mem, instance.drv, counters, io),
         (instance.cfg, instance.mem, instance.dev, counters, io),
         np.zeros(N_OPS, dtype=np.float64) if op_ns is None else np.asarray(op_ns, np.float64),
+        np.zeros(classes, dtype=np.int64),
+        np.zeros(classes, dtype=np.uint8),
+        np.zeros(length, dtype=np.uint8),
     )

@@ -22,6 +22,13 @@ eventfds. ``params`` has the fields ``requests``, ``batch``, ``cap`` (0: no in-f
 The hooks (each engine implements all of them, with these signatures):
 
 driver
+    ``upcoming(clock)``               the request the driver would add next (``params.requests``:
+                                      none): the next in arrival order, or, where each class has
+                                      its own ring, the oldest of a class whose ring has room
+    ``advance(clock, r)``             r was added: move past it
+    ``refused(clock, r)``             the ring had no room for r: stop submitting (its class
+                                      only, where each class has its own ring); True when
+                                      another class may still submit
     ``request_ready(clock, r)``       may request r be made available now (it has arrived)?
     ``before_add(clock, r)``          ready r for its add (the native run writes its payload)
     ``after_add(clock, r, added)``    account the add (its cost; the request's start time)
@@ -110,7 +117,10 @@ STATUS_TEXT = {
 
 
 # --- the clock's hooks: stubs, overloaded per engine by implement_clock ------------------------
-def request_ready(clock, request): ...  # noqa: D103 (stubs: implemented per engine)
+def upcoming(clock): ...  # noqa: D103 (stubs: implemented per engine)
+def advance(clock, request): ...  # noqa: D103,E302
+def refused(clock, request): ...  # noqa: D103,E302
+def request_ready(clock, request): ...  # noqa: D103,E302
 def before_add(clock, request): ...  # noqa: D103,E302
 def after_add(clock, request, added): ...  # noqa: D103,E302
 def after_op(clock, side): ...  # noqa: D103,E302
@@ -128,6 +138,9 @@ def interrupt(clock, count): ...  # noqa: D103,E302
 HOOKS: dict[str, Callable[..., Any]] = {
     f.__name__: f
     for f in (
+        upcoming,
+        advance,
+        refused,
         request_ready,
         before_add,
         after_add,
@@ -190,7 +203,7 @@ def _may_add_more(clock, added):
     """After an add: may the batch take the next request too?"""
     params = clock[0][0]
     state = clock[1][0]
-    nxt = state.next_request
+    nxt = upcoming(clock)
     return (
         added < params.batch
         and nxt < params.requests
@@ -218,24 +231,27 @@ def submit_batch(clock, side):
     """One batch: up to ``batch`` adds of requests that are ready, a kick decision after each
     (``IO_LAST`` on the last one: virtqueue_add + virtqueue_kick_prepare in Linux's
     ``virtio_ring.c``, ``tools/virtio/ringtest/main.c::run_guest``), a kick when the ring asks
-    for one. A full ring ends the batch (the driver is then blocked until it reaps). A status."""
+    for one. A full ring ends the batch (the driver is then blocked until it reaps), unless each
+    class has its own ring and another class's ring has room: then only that class waits, as a
+    multi-queue guest stops only the full queue (Linux ``netif_stop_subqueue``). A status."""
     cfg, mem, st, ctr, io = side
     state = clock[1][0]
     added = 0
     decided = False
     while True:
-        request = state.next_request
+        request = upcoming(clock)
         _load_request(clock, side, request)
         before_add(clock, request)
         ok = ring.add(cfg, mem, st, ctr, io)
         ran(clock, ctr, OP_ADD)
         after_add(clock, request, ok)
         if ok == 0:
-            state.blocked = True
             ctr[C_RING_FULL] += 1
+            if refused(clock, request) and _may_add_more(clock, added):
+                continue  # only this request's class waits: the batch goes on with another
             last = True
         else:
-            state.next_request = request + 1
+            advance(clock, request)
             state.in_flight += 1
             added += 1
             last = not _may_add_more(clock, added)

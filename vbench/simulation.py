@@ -251,14 +251,21 @@ def check_model(
         raise ConfigError(f"{where}: {problem}")
 
 
-def engine_params(eng: EngineSpec, wl: Workload | WorkloadStream, preset: Preset) -> np.ndarray:
-    """The simulation's parameter record (:data:`vbench.engine.PARAMS`) for one run."""
+def engine_params(
+    eng: EngineSpec,
+    wl: Workload | WorkloadStream,
+    preset: Preset,
+    mdef: ModelDef | None = None,
+) -> np.ndarray:
+    """The simulation's parameter record (:data:`vbench.engine.PARAMS`) for one run of
+    ``mdef`` (whether each class has its own ring: ``ModelDef.queue_per_class``)."""
     from vbench import engine
     from vbench.costs import COST_FIELDS
 
     n = len(wl) if isinstance(wl, Workload) else wl.n
     costs = dict(zip(COST_FIELDS, (float(v) for v in preset.vector()), strict=True))
-    return engine.new_params(_with_harness(eng, preset), wl.in_flight_cap, n, costs)
+    per_class = mdef is not None and mdef.queue_per_class and wl.classes > 1
+    return engine.new_params(_with_harness(eng, preset), wl.in_flight_cap, n, costs, per_class)
 
 
 def _with_harness(eng: EngineSpec, preset: Preset) -> EngineSpec:
@@ -298,7 +305,11 @@ def run_model(
     n = len(wl) if isinstance(wl, Workload) else wl.n
     window = _Window(wl, _window_size(n))
     clock = engine.new_clock(
-        engine_params(eng, wl, preset), inst, window.bufs, wl.classes, preset.op_vector(mdef.name)
+        engine_params(eng, wl, preset, mdef),
+        inst,
+        window.bufs,
+        wl.classes,
+        preset.op_vector(mdef.name),
     )
     window.attach(clock)
     state = clock[engine.CLOCK_STATE]

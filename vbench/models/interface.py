@@ -181,3 +181,6 @@ class ModelDef:
     audit: Callable[[Instance], list[str]]
     # check(options, needs, batch) -> None or a one-line problem with its fix (ConfigError text)
     check: Callable[[ModelOptions, Needs, int], str | None]
+    # each priority class has its own ring: the driver submits per class, and a full ring
+    # stops only its class (a multi-queue guest stops only the full queue)
+    queue_per_class: bool = False

@@ -527,4 +527,5 @@ MODEL = ModelDef(
     layout=layout,
     audit=audit,
     check=check,
+    queue_per_class=True,  # one IOQ per class
 )

@@ -438,4 +438,5 @@ MODEL = ModelDef(
     layout=layout,
     audit=audit,
     check=check,
+    queue_per_class=True,  # check refuses fewer queues than classes
 )

@@ -302,6 +302,23 @@ def _begin(clock, me):
 
 # --- the protocol's native clock (vbench.protocol's hooks) ----------------------------------------
 @njit(inline="always")
+def upcoming(clock):
+    return clock[CLOCK_STATE][0].next_request  # in order: one submission queue
+
+
+@njit(inline="always")
+def advance(clock, request):
+    clock[CLOCK_STATE][0].next_request = request + 1
+
+
+@njit(inline="always")
+def refused(clock, request):
+    """A full ring stops the driver until it reaps (one submission queue for every class)."""
+    clock[CLOCK_STATE][0].blocked = True
+    return False
+
+
+@njit(inline="always")
 def request_ready(clock, request):
     return True  # a closed loop: every request is ready once there is room for it
 

@@ -144,6 +144,11 @@ P2_PROSE = [
     "even be added, whatever its priority, until a slot frees; only a separate ring lets it "
     "in. A guest busy with completions: then the order in which the guest takes its signals "
     "could matter, which is what vbus's per-class event queues change.",
+    "Where each class has its own ring (a virtqueue or an IOQ per class), the guest submits "
+    "per class: a full bulk ring stops only bulk submissions, as a multi-queue guest stops "
+    "only the full queue. Past the device's capacity the bulk backlog grows for as long as "
+    "the run lasts, so a saturated device's ratios between an urgent class served first and "
+    "one stuck behind that backlog have no fixed size: they grow with the run.",
     "The busy guest is one vCPU whose time carries its submissions, its interrupt entries and "
     "its work on each completion as it takes it (engine.completion_ns, 1.5 us here: a "
     "packet's receive path, an estimate), raised until that vCPU, not the device, is the "
