@@ -250,20 +250,18 @@ def _ring_control(cfg, mem, st, ctr, io, which):
 
 # --- the steps -----------------------------------------------------------------------------------
 @njit(inline="always")
-def _can_submit(clock):
-    """The driver has a request to make available and room for it (not whether it arrived)."""
+def _next_arrival(clock):
+    """When the request the driver would add next arrives, if it has one to make available
+    and room for it (INF if not; whether it has arrived is for the caller to say). The
+    driver's next request is looked up once (in a per-class run it is a scan)."""
     params = clock[CLOCK_PARAMS][0]
     state = clock[CLOCK_STATE][0]
-    return (
-        upcoming(clock) < params.requests
-        and not state.blocked
-        and (params.cap == 0 or state.in_flight < params.cap)
-    )
-
-
-@njit(inline="always")
-def _next_arrival(clock):
-    return clock[CLOCK_ARRIVAL][np.uint64(upcoming(clock)) & clock[CLOCK_REQUESTS][4]]
+    if state.blocked or (params.cap != 0 and state.in_flight >= params.cap):
+        return INF
+    request = upcoming(clock)
+    if request >= params.requests:
+        return INF
+    return clock[CLOCK_ARRIVAL][np.uint64(request) & clock[CLOCK_REQUESTS][4]]
 
 
 @njit(inline="always")
@@ -274,10 +272,9 @@ def _next_times(clock):
     t_driver = INF
     if not params.driver_polls and state.irq_at < INF:
         t_driver = state.irq_at
-    if _can_submit(clock):
-        arrival = _next_arrival(clock)
-        if arrival < t_driver:
-            t_driver = arrival
+    arrival = _next_arrival(clock)
+    if arrival < t_driver:
+        t_driver = arrival
     t_device = state.device_wake_at if state.device_asleep else state.device_clock
     if params.driver_polls and state.in_flight > 0:
         # a polling driver looks again once the device has had a chance to act; with the
@@ -408,10 +405,10 @@ def _driver_step(clock, t_driver):
         if status != STATUS_OK:
             return status
         state.poll_idle = got == 0
-        if got == 0 and not (_can_submit(clock) and _next_arrival(clock) <= state.driver_clock):
+        if got == 0 and not _next_arrival(clock) <= state.driver_clock:
             state.driver_clock += params.poll_ns
             return STATUS_OK
-    if not (_can_submit(clock) and _next_arrival(clock) <= state.driver_clock):
+    if not _next_arrival(clock) <= state.driver_clock:
         return STATUS_OK
     return protocol.submit_batch(clock, clock[CLOCK_DRIVER])
 
