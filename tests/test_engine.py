@@ -357,3 +357,31 @@ def test_every_polling_combination_completes_on_bursts(model, device, driver):
         assert c["kicks"] <= 1
     if driver == "poll":
         assert c["interrupts_delivered"] == 0
+
+
+@pytest.mark.parametrize(
+    "model,opts,per_segment",
+    [
+        ("virtio-split", {"indirect": False}, True),
+        ("virtio-split", {"indirect": True}, False),
+        ("virtio-packed", {"indirect": False}, True),
+        ("virtio-packed", {"indirect": True}, False),
+        ("virtio-mq", {"indirect": False}, True),
+        ("vbus-ioq", {"sg": "pool"}, False),
+        ("vbus-ioq", {"sg": "flat"}, False),
+        ("vbus-prio", {}, False),
+    ],
+)
+def test_ring_slots_count_the_ring_entries_each_request_took(model, opts, per_segment):
+    """E3's ring capacity: a chain takes one ring entry per segment (the device walks as many,
+    an independent count), an indirect table, an IOQ entry or a flat copy one per request."""
+    workload = {
+        "requests": 3000,
+        "arrival": {"kind": "closed", "in_flight": 48},
+        "segments": {"kind": "range", "low": 1, "high": 6},
+    }
+    c = counters(simulate(model, {"queue_size": 64, **opts}, workload, {"batch": 4}))
+    assert c["requests"] == 3000
+    if per_segment:
+        assert c["segments"] > c["requests"]  # the workload does have chains
+    assert c["ring_slots"] == (c["segments"] if per_segment else c["requests"])

@@ -31,6 +31,8 @@ COUNTERS: tuple[str, ...] = (
     "bytes",  # payload bytes moved by the device
     "bytes_copied",  # payload bytes copied to gather or bounce data
     "ring_full_stalls",  # times the driver found the ring full
+    "ring_slots",  # ring entries the driver's adds took: a chain of k descriptors takes k, an
+    # indirect table or an IOQ entry (its venet_sg list lives in the registered pool) takes 1
     "signal_injects",  # vbus shm_signal_inject calls (notification decisions)
     "segments",  # scatter/gather elements the device walked
     "lines_invalidated_driver",  # driver writes to a line the device held a copy of while the
@@ -73,6 +75,7 @@ COUNTERS: tuple[str, ...] = (
     C_BYTES,
     C_BYTES_COPIED,
     C_RING_FULL,
+    C_RING_SLOTS,
     C_INJECTS,
     C_SEGMENTS,
     C_INVALIDATED_DRV,

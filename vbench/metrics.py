@@ -72,6 +72,7 @@ _PER_REQ = {
     "lines_per_req": "shared cache-line misses per request (the data came from the other cache)",
     "invalidations_per_req": "writes per request that invalidated the other side's copy",
     "desc_per_req": "descriptors written and read per request",
+    "ring_slots_per_req": "ring entries a request occupied while in flight (of queue_size)",
 }
 
 _PER_AREA = {

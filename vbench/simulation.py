@@ -411,6 +411,7 @@ def summarize(run: ModelRun, wl: Workload | WorkloadStream) -> dict[str, Any]:
         row["lines_invalidated_driver"] + row["lines_invalidated_device"]
     ) * per
     row["desc_per_req"] = (row["desc_written"] + row["desc_read"]) * per
+    row["ring_slots_per_req"] = row["ring_slots"] * per
     areas = run.areas if run.areas is not None else np.zeros((N_AREAS, 4), dtype=np.int64)
     for name, (miss_drv, miss_dev, inval_drv, inval_dev) in zip(AREAS, areas, strict=True):
         # where each design pays: misses and invalidations per request, area by area

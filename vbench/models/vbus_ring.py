@@ -36,6 +36,7 @@ from vbench.counters import (
     C_DESC_READ,
     C_DESC_WRITTEN,
     C_INJECTS,
+    C_RING_SLOTS,
     C_SEGMENTS,
     IO_LEN,
     IO_REQ,
@@ -251,6 +252,7 @@ def ioq_post(mem, ctr, io, ring, vidx, inuse, count, pool, entry, sg_pool):
     st64(mem, ctr, SIDE_DRIVER, d + DESC_LEN, ln)
     st8(mem, ctr, SIDE_DRIVER, d + DESC_VALID, 1)
     ctr[C_DESC_WRITTEN] += 1
+    ctr[C_RING_SLOTS] += 1  # one IOQ entry whatever the segments: its list is in the pool
     # ioq_iter_push on a "both" iterator: both tails, then the owner flip
     tail_push(mem, ctr, SIDE_DRIVER, vidx, count)
     tail_push(mem, ctr, SIDE_DRIVER, inuse, count)

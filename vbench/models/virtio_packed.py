@@ -35,6 +35,7 @@ from pydantic import Field
 from vbench.counters import (
     C_DESC_READ,
     C_DESC_WRITTEN,
+    C_RING_SLOTS,
     C_SEGMENTS,
     IO_DIR,
     IO_HANDLE,
@@ -242,6 +243,7 @@ def add(cfg, mem, st, ctr, io):
     st[DRV_NEXT_AVAIL] = i
     st[DRV_AVAIL_WRAP] = w
     st[DRV_NUM_FREE] -= need
+    ctr[C_RING_SLOTS] += need
     if c.in_order == 0:
         st[DRV_FREE_HEAD] = st[DRV_BASE + bid]
     st[DRV_BASE + n + bid] = req

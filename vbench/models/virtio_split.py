@@ -51,6 +51,7 @@ from pydantic import Field
 from vbench.counters import (
     C_DESC_READ,
     C_DESC_WRITTEN,
+    C_RING_SLOTS,
     C_SEGMENTS,
     IO_DIR,
     IO_HANDLE,
@@ -234,13 +235,14 @@ def add_q(c, mem, st, b, ctr, io):
         st16(mem, ctr, SIDE_DRIVER, d + 12, VRING_DESC_F_INDIRECT)
         st16(mem, ctr, SIDE_DRIVER, d + 14, st[b + nxt + head])
         ctr[C_DESC_WRITTEN] += segs + 1
-        free = (head + 1) % n if c.in_order != 0 else st[b + nxt + head]
+        # n is a power of two (checked with the options): & (n - 1) is % n without a division
+        free = (head + 1) & (n - 1) if c.in_order != 0 else st[b + nxt + head]
     else:
         i = head
         for j in range(segs):
             d = c.desc + 16 * i
             last = j == segs - 1
-            link = (i + 1) % n if c.in_order != 0 else st[b + nxt + i]
+            link = (i + 1) & (n - 1) if c.in_order != 0 else st[b + nxt + i]
             st64(mem, ctr, SIDE_DRIVER, d, seg_addr(req, size, segs, j))
             st32(mem, ctr, SIDE_DRIVER, d + 8, seg_len(size, segs, j))
             st16(mem, ctr, SIDE_DRIVER, d + 12, wflag | (0 if last else VRING_DESC_F_NEXT))
@@ -255,6 +257,7 @@ def add_q(c, mem, st, b, ctr, io):
         st64(mem, ctr, SIDE_DRIVER, h + 8, req)
     st[b + DRV_FREE_HEAD] = free
     st[b + DRV_NUM_FREE] -= need
+    ctr[C_RING_SLOTS] += need
     st[b + DRV_BASE + n + head] = req
     st[b + DRV_BASE + 2 * n + head] = need
     shadow = st[b + DRV_AVAIL_SHADOW]
@@ -316,7 +319,7 @@ def reap_q(c, mem, st, b, ctr, io):
     req = st[b + DRV_BASE + n + head]
     chain = st[b + DRV_BASE + 2 * n + head]
     if c.in_order != 0:
-        st[b + DRV_IO_NEXT] = (head + chain) % n
+        st[b + DRV_IO_NEXT] = (head + chain) & (n - 1)
         if head == st[b + DRV_IO_LAST_ID]:
             st[b + DRV_IO_ACTIVE] = 0
             io[IO_LEN] = st[b + DRV_IO_LAST_LEN]  # the element's length is its last buffer's

@@ -31,6 +31,7 @@ METRIC_WORDS: dict[str, tuple[str, bool, str]] = {
     "c1_lat_p99_ns": ("urgent-class p99 latency", True, "ns"),
     "c2_lat_p99_ns": ("most-urgent-class p99 latency", True, "ns"),
     "ring_full_stalls_per_req": ("ring-full stalls per request", True, "plain"),
+    "ring_slots_per_req": ("ring entries per request", True, "plain"),
     "requests_per_s": ("throughput", False, "rate"),
     "measured_requests_per_s": ("measured throughput", False, "rate"),
     "max_sustainable_rate": ("maximum sustainable rate", False, "rate"),
@@ -174,6 +175,14 @@ def with_notifications(table: pd.DataFrame) -> pd.DataFrame:
     """The table with ``notifications_per_req``: kicks plus interrupts per request."""
     out = table.copy()
     out["notifications_per_req"] = out["kicks_per_req"] + out["interrupts_per_req"]
+    return out
+
+
+def with_stalls(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with ``ring_full_stalls_per_req``: the times the driver found the ring full,
+    per completed request."""
+    out = table.copy()
+    out["ring_full_stalls_per_req"] = out["ring_full_stalls"] / out["requests"]
     return out
 
 

@@ -107,16 +107,21 @@ SIM_ONLY = {"sweep.product.engine.kind": ["sim"]}
 
 #: E5's sensitivity runs: the experiments whose verdicts it tests, each reduced to the one
 #: point its headline conclusions are read at (the last value of each axis the conclusions
-#: pick), which keeps 22 cases per experiment affordable; E2, E4 and E7 whole, since their
+#: pick: E1's two batch sizes), which keeps 24 cases per experiment affordable; E2, E4 and E7 whole, since their
 #: conclusions read a whole sweep (a count of points, a knee, a history).
 SENSITIVITY: dict[str, dict[str, Any]] = {
-    "E1": {"sweep.product.engine.batch": [64], "sweep.product.workload.segments": [1]},
+    # E1's conclusions are read at batch 1 and at batch 64
+    "E1": {"sweep.product.engine.batch": [1, 64], "sweep.product.workload.segments": [1]},
     "E2": {},  # the whole sweep: its count of winning points is read over every point
     "E3": {"sweep.product.workload.segments": [64]},
     "E4": {},  # the whole rate sweep: the maximum sustainable rate is read off all of it
     "E7": {},  # every step of the history, under its own preset (kvm-2009) and its ranges
     "P1-2": {
         "sweep.product.workload.priority.shares": [[0.95, 0.05]],
+        "sweep.product.workload.arrival.rate": [2.0e6],
+    },
+    "P1-3": {
+        "sweep.product.workload.priority.shares": [[0.9, 0.05, 0.05]],
         "sweep.product.workload.arrival.rate": [2.0e6],
     },
     "P2a": {"sweep.product.workload.arrival.rate": [5.0e6]},

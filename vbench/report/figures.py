@@ -14,7 +14,13 @@ from typing import Any
 
 import pandas as pd
 
-from vbench.report.conclusions import in_kernel, max_sustainable, select, with_notifications
+from vbench.report.conclusions import (
+    in_kernel,
+    max_sustainable,
+    select,
+    with_notifications,
+    with_stalls,
+)
 
 
 @dataclass(frozen=True)
@@ -172,26 +178,36 @@ def notifications(table: pd.DataFrame, folder: Path) -> Figure:
 
 
 def scatter_gather(table: pd.DataFrame, folder: Path) -> Figure:
-    """E3: lines, descriptors, ring-full stalls and time per request against segments."""
+    """E3: lines, descriptors, ring entries, ring-full stalls and time per request against
+    segments, in two rows (a phone shows three panels abreast at most)."""
     plt = _plt()
-    data = table.copy()
-    data["ring_full_stalls_per_req"] = data["ring_full_stalls"] / data["requests"]
-    metrics = ["lines_per_req", "desc_per_req", "ring_full_stalls_per_req", "time_total_ns_per_req"]
-    fig, axes = plt.subplots(1, 4, figsize=(13, 3.8))
-    for ax, metric in zip(axes, metrics, strict=True):
+    data = with_stalls(table)
+    metrics = [
+        "lines_per_req",
+        "desc_per_req",
+        "ring_slots_per_req",
+        "ring_full_stalls_per_req",
+        "time_total_ns_per_req",
+    ]
+    fig, grid = plt.subplots(2, 3, figsize=(11, 6.6))
+    axes = list(grid.flat)
+    for ax, metric in zip(axes, metrics, strict=False):
         for i, label in enumerate(dict.fromkeys(data["label"])):
             rows = data[data["label"] == label].sort_values("workload.segments")
             ax.plot(rows["workload.segments"], rows[metric], marker="o", color=f"C{i}", label=label)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("segments per request")
         ax.set_title(metric.replace("_per_req", " / req").replace("_ns", " (ns)"), fontsize=9)
-    axes[0].legend(fontsize=7)
+    axes[-1].axis("off")  # the sixth panel holds the legend
+    axes[-1].legend(*axes[0].get_legend_handles_labels(), loc="center", fontsize=8)
     return _save(
         fig,
         folder,
         "e3-scatter-gather",
         "Scatter/gather: 1 to 64 segments",
-        "Ring-full stalls per request show how much of the ring a request occupies.",
+        "Ring entries per request: how much of the ring one request occupies (a ring of "
+        "queue_size entries holds queue_size / that many requests at once); ring-full stalls: "
+        "what that costs with 32 requests in flight on a 1024-entry ring.",
     )
 
 

@@ -64,8 +64,10 @@ E2_PROSE = (
 E3_PROSE = (
     "A virtio request of k segments takes k descriptors as a chain or one descriptor pointing "
     "at an indirect table; vbus's IOQ entry points at one venet_sg list in the pre-registered "
-    "pool, or the segments are gathered by a copy into one flat buffer. A chain fills the ring "
-    "k times faster, which the ring-full stalls show."
+    "pool, or the segments are gathered by a copy into one flat buffer. So a chain takes k of "
+    "the ring's entries and every other form one (the ring entries per request, counted where "
+    "each model's add takes them): a chain fills the ring k times faster, which the ring-full "
+    "stalls show."
 )
 
 E4_PROSE = (
@@ -75,7 +77,7 @@ E4_PROSE = (
 )
 
 E5_PROSE = (
-    "E5 is vbench sensitivity: the point each of E1, E3, P1 (two classes) and P2 reads its "
+    "E5 is vbench sensitivity: the points each of E1, E3, P1 and P2 reads its "
     "conclusions at, and the whole sweeps of E2, E4 and E7 (their conclusions read a count of "
     "points, a knee, a history), run at the preset's figures, then with each cost figure at the "
     "low and the high end of its stated range (every case simulated afresh). A comparison's "

@@ -142,8 +142,7 @@ def e2_wins_count(table: pd.DataFrame) -> tuple[int, int]:
 
 def scatter_gather(results: Any, folder: Path) -> Section:
     """E3: chains, indirect, pool, flat at the most segments."""
-    table = results.table.copy()
-    table["ring_full_stalls_per_req"] = table["ring_full_stalls"] / table["requests"]
+    table = C.with_stalls(results.table)
     section = Section("e3", "E3 scatter/gather", [prose.E3_PROSE])
     figure = F.scatter_gather(table, folder)
     section.figures.append(figure)
@@ -151,6 +150,8 @@ def scatter_gather(results: Any, folder: Path) -> Section:
     pairs = [
         ("lines_per_req", "vbus-pool", "split-indirect"),
         ("time_total_ns_per_req", "vbus-pool", "split-indirect"),
+        ("ring_slots_per_req", "split-chain", "split-indirect"),
+        ("ring_slots_per_req", "packed-chain", "vbus-pool"),
         ("ring_full_stalls_per_req", "split-chain", "split-indirect"),
         ("time_total_ns_per_req", "vbus-flat", "vbus-pool"),
     ]
