@@ -14,7 +14,7 @@ written from that design (not from the jitted model):
   model itself (a second kick and its exit, or a second suppression), which
   :attr:`MqRef.counted` mirrors;
 * the device serves the highest non-empty queue first and completes on the queue a request
-  came from (the handle it answers is ``queue * queue_size + head``);
+  came from (the handle it answers is ``queue << 16 | head``);
 * every queue decides its own interrupt; the answer is the number of queues that interrupt
   (one vector each), and suppressed decisions beyond the one the answer carries are counted;
 * the driver reaps the highest class first; enabling or disabling notifications applies to
@@ -106,11 +106,11 @@ class MqRef:
             got = self.queues[q].pop()
             if got is not None:
                 self.last = q
-                return replace(got, handle=q * self.n + got.handle)
+                return replace(got, handle=q << 16 | got.handle)
         return None
 
     def push_used(self, handle: int, length: int) -> int:
-        q, head = divmod(handle, self.n)
+        q, head = handle >> 16, handle & 0xFFFF
         return self.queues[q].push_used(head, length)
 
     def interrupt_needed(self, last: bool) -> int:

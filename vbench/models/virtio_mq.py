@@ -97,6 +97,9 @@ DRV_GLOBAL_SLOTS = 2
 # global slots, at queues * mq_dev_stride + DEV_<NAME>
 DEV_LAST_SERVED = 0  # the queue served last (the round-robin schedule starts after it)
 DEV_GLOBAL_SLOTS = 1
+# io[IO_HANDLE] between pop and push_used: queue << _HANDLE_SHIFT | the split ring's head
+# (a head is below the largest queue_size, 32768)
+_HANDLE_SHIFT = 16
 
 
 class Options(split.Options):
@@ -232,7 +235,7 @@ def pop(cfg, mem, st, ctr, io):
             q = q + 1 if q + 1 < nq else 0
     r = split.pop_q(cfg[1 + q], mem, st, q * stride, ctr, io)
     if r >= 0:
-        io[IO_HANDLE] += q * cfg[1].split_n  # the handle names the queue as well
+        io[IO_HANDLE] += q << _HANDLE_SHIFT  # the handle names the queue as well
         st[nq * stride + DEV_LAST_SERVED] = q
     return r
 
@@ -240,10 +243,9 @@ def pop(cfg, mem, st, ctr, io):
 @njit(inline="always")
 def push_used(cfg, mem, st, ctr, io):
     stride = cfg[0].mq_dev_stride
-    n = cfg[1].split_n  # every queue has the same size
     h = io[IO_HANDLE]
-    q = h // n
-    io[IO_HANDLE] = h - q * n
+    q = h >> _HANDLE_SHIFT  # a shift, not a division by the queue size: one per request
+    io[IO_HANDLE] = h & ((1 << _HANDLE_SHIFT) - 1)
     r = split.push_used_q(cfg[1 + q], mem, st, q * stride, ctr, io)
     io[IO_HANDLE] = h
     return r
