@@ -238,6 +238,18 @@ def _requests(wl: Workload) -> tuple[Any, ...]:
     )
 
 
+def _own_lines(array: np.ndarray) -> np.ndarray:
+    """A copy of ``array`` on cache lines no other object shares. A side's private state and
+    the read-only config are plain numpy arrays, placed by malloc next to whatever came
+    before: a line shared with something the other thread writes would move between the
+    CPUs at every write (false sharing, which a C ring with its own structures does not pay)."""
+    padded = -(-array.nbytes // 64) * 64
+    out = aligned_zeros(max(padded, 64), 64)[: array.nbytes].view(array.dtype)
+    out = out.reshape(array.shape)
+    out[...] = array
+    return out
+
+
 class _Side:
     """One side's private arrays: counters (no line states: the hardware tracks lines), io,
     and its state record (on cache lines of its own: the other thread never touches them)."""
@@ -306,13 +318,24 @@ def _shared(params: np.ndarray, wl: Workload, slots: int, words: int) -> tuple[A
     )
 
 
+def _native_instance(mdef: ModelDef, opts: ModelOptions, wl: Workload) -> tuple[Instance, Any]:
+    """The model built for two real threads: its arena page-aligned, as words (returned beside
+    the instance, whose ``mem`` becomes that arena's bytes: the audit reads the memory the
+    threads used), its config and each side's state on cache lines of their own."""
+    inst = mdef.build(opts, needs_of(wl))
+    arena = native_arena(inst.mem)
+    inst.mem = arena.view(np.uint8)
+    inst.cfg, inst.drv, inst.dev = (_own_lines(a) for a in (inst.cfg, inst.drv, inst.dev))
+    return inst, arena
+
+
 def compile_loops(mdef: ModelDef, opts: ModelOptions, wl: Workload, eng: EngineSpec) -> None:
     """Compile (or load from the cache) both loops for this model, in the calling thread."""
-    inst = mdef.build(opts, needs_of(wl))
+    inst, arena = _native_instance(mdef, opts, wl)
     slots, words = _pool_shape(wl)
     params = _params(0, eng, wl, slots, words, Hooks())
     shared = _shared(params, wl, slots, words)
-    driver, device = _call_loops(inst, native_arena(inst.mem), _Side(), _Side(), shared)
+    driver, device = _call_loops(inst, arena, _Side(), _Side(), shared)
     driver()
     device()
 
@@ -330,9 +353,7 @@ def run_once(
     from vbench.native import sysio
 
     n = len(wl)
-    inst = mdef.build(opts, needs_of(wl))
-    arena = native_arena(inst.mem)
-    inst.mem = arena.view(np.uint8)  # the audit reads the memory the threads used
+    inst, arena = _native_instance(mdef, opts, wl)
     slots, words = _pool_shape(wl)
     params = _params(n, eng, wl, slots, words, hooks)
     params["ns_per_cycle"] = nspc
