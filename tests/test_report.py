@@ -421,3 +421,25 @@ def test_headless_chromium_shows_the_report(small_report: Path, tmp_path: Path) 
     pixels = matplotlib.image.imread(shot)
     assert pixels.shape[0] >= 6000 * 0.9
     assert float(pixels[..., :3].std()) > 0.02, "the screenshot is blank"
+
+
+def test_cases_tables_get_the_derived_columns_their_inputs_allow():
+    """E5's cases tables answer conclusions on derived columns (notifications, ring-full stalls
+    per request) only where the inputs are there: a table without them is left as it was."""
+    import pandas as pd
+
+    from vbench.report.conclusions import with_derived
+
+    full = pd.DataFrame(
+        {
+            "kicks_per_req": [0.5],
+            "interrupts_per_req": [0.25],
+            "ring_full_stalls": [3],
+            "requests": [12],
+        }
+    )
+    out = with_derived(full)
+    assert out["notifications_per_req"].tolist() == [0.75]
+    assert out["ring_full_stalls_per_req"].tolist() == [0.25]
+    bare = pd.DataFrame({"max_sustainable_rate": [1e6]})
+    assert list(with_derived(bare).columns) == ["max_sustainable_rate"]

@@ -32,7 +32,8 @@ COUNTERS: tuple[str, ...] = (
     "bytes_copied",  # payload bytes copied to gather or bounce data
     "ring_full_stalls",  # times the driver found the ring full
     "ring_slots",  # ring entries the driver's adds took: a chain of k descriptors takes k, an
-    # indirect table or an IOQ entry (its venet_sg list lives in the registered pool) takes 1
+    # indirect table or an IOQ entry (its venet_sg list lives in the registered pool) takes 1,
+    # vbus's synchronous call() none
     "signal_injects",  # vbus shm_signal_inject calls (notification decisions)
     "segments",  # scatter/gather elements the device walked
     "lines_invalidated_driver",  # driver writes to a line the device held a copy of while the

@@ -108,10 +108,7 @@ def _all_conclusions(parts: list[tuple[str, list[Any]]]) -> list[Any]:
 def add_robustness(parts: list[tuple[str, list[Any]]], cases: dict[str, Any]) -> None:
     """Each conclusion's robustness (in place): from E5's cases where a section did not give
     its own (E6's spread over repetitions, E8's counts of runs)."""
-    tables = [C.with_stalls(t) if "ring_full_stalls" in t.columns else t for t in cases.values()]
-    tables = [
-        C.with_notifications(t) if set(sections.COUNTS) <= set(t.columns) else t for t in tables
-    ]
+    tables = [C.with_derived(t) for t in cases.values()]
     if "E4" in cases:
         tables.append(R.capacity_cases(cases["E4"], sections.P99_BOUND_NS))
     for _title, secs in parts:

@@ -186,6 +186,16 @@ def with_stalls(table: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def with_derived(table: pd.DataFrame) -> pd.DataFrame:
+    """The table with every derived column whose inputs it has (``notifications_per_req``,
+    ``ring_full_stalls_per_req``): what E5's cases tables need to answer any conclusion."""
+    if {"kicks_per_req", "interrupts_per_req"} <= set(table.columns):
+        table = with_notifications(table)
+    if {"ring_full_stalls", "requests"} <= set(table.columns):
+        table = with_stalls(table)
+    return table
+
+
 def suppression_wins(
     table: pd.DataFrame, virtio: list[str], vbus: list[str], params: list[str], figure: str
 ) -> Conclusion:

@@ -105,10 +105,10 @@ EXPERIMENTS: tuple[Experiment, ...] = (
 #: E8 where the native engine cannot run: its simulated half only.
 SIM_ONLY = {"sweep.product.engine.kind": ["sim"]}
 
-#: E5's sensitivity runs: the experiments whose verdicts it tests, each reduced to the one
-#: point its headline conclusions are read at (the last value of each axis the conclusions
-#: pick: E1's two batch sizes), which keeps 24 cases per experiment affordable; E2, E4 and E7 whole, since their
-#: conclusions read a whole sweep (a count of points, a knee, a history).
+#: E5's sensitivity runs: the experiments whose verdicts it tests, each reduced to the points
+#: its conclusions are read at (one, or E1's two batch sizes), which keeps the cases of every
+#: cost figure's range affordable; E2, E4 and E7 whole, since their conclusions read a whole
+#: sweep (a count of points, a knee, a history).
 SENSITIVITY: dict[str, dict[str, Any]] = {
     # E1's conclusions are read at batch 1 and at batch 64
     "E1": {"sweep.product.engine.batch": [1, 64], "sweep.product.workload.segments": [1]},

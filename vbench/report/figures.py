@@ -207,7 +207,7 @@ def scatter_gather(table: pd.DataFrame, folder: Path) -> Figure:
         "Scatter/gather: 1 to 64 segments",
         "Ring entries per request: how much of the ring one request occupies (a ring of "
         "queue_size entries holds queue_size / that many requests at once); ring-full stalls: "
-        "what that costs with 32 requests in flight on a 1024-entry ring.",
+        "what that costs at E3's requests in flight and queue size (its config).",
     )
 
 
