@@ -472,9 +472,13 @@ def _phase_means(durations: np.ndarray) -> np.ndarray:
 
 
 def _mean_cycles(acc: np.ndarray, row: int) -> float:
-    """The mean cycles of a row's kept calls, the empty stamp pair's mean subtracted."""
+    """The mean cycles of a row's kept calls, the empty stamp pair's mean subtracted, and at
+    least one cycle: an operation of a cycle or two (a kick decision that is not the batch's
+    last returns at once) can come out below the empty pair's mean by the stamps' own jitter
+    (seen once: -0.1 ns), and what the stamps cannot resolve is one cycle, not a negative
+    cost."""
     stamp = acc[EMPTY, ACC_CYCLES] / max(acc[EMPTY, ACC_CALLS], 1)
-    return acc[row, ACC_CYCLES] / max(acc[row, ACC_CALLS], 1) - stamp
+    return max(acc[row, ACC_CYCLES] / max(acc[row, ACC_CALLS], 1) - stamp, 1.0)
 
 
 def _repetition(
