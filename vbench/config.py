@@ -253,9 +253,7 @@ def _known_fields(model: type[BaseModel], loc: tuple[Any, ...]) -> list[str]:
 
 
 def _validate_point(raw: dict[str, Any], where: str) -> tuple[Any, Any, list, Any, int]:
-    from vbench.costs import load_preset, override
-    from vbench.models import get_model
-    from vbench.simulation import EngineSpec, check_model
+    from vbench.simulation import EngineSpec
     from vbench.workload import WorkloadSpec
 
     unknown = [k for k in raw if k not in TOP_KEYS]
@@ -273,21 +271,7 @@ def _validate_point(raw: dict[str, Any], where: str) -> tuple[Any, Any, list, An
         espec = EngineSpec.model_validate(raw.get("engine", {}), strict=True)
     except ValidationError as e:
         raise ConfigError(pydantic_line(e, f"{where}: engine", EngineSpec)) from None
-    preset_name = raw.get("preset", "kvm-modern")
-    if not isinstance(preset_name, str) or not preset_name:
-        raise ConfigError(
-            f'{where}: preset must be a name such as "kvm-modern" or a path to a preset .toml '
-            f"(got {preset_name!r})"
-        )
-    costs = raw.get("costs", {})
-    if not isinstance(costs, dict):
-        raise ConfigError(f"{where}: costs must be a table of figure = value")
-    with _located(where):
-        preset = load_preset(preset_name)
-        for k, v in costs.items():
-            if not isinstance(v, int | float) or isinstance(v, bool):
-                raise ConfigError(f"costs.{k} must be a number of the figure's unit (got {v!r})")
-            preset = override(preset, str(k), v)
+    preset = _validate_preset(raw, where)
     entries = raw.get("models")
     if isinstance(entries, dict):
         raise ConfigError(
@@ -306,34 +290,77 @@ def _validate_point(raw: dict[str, Any], where: str) -> tuple[Any, Any, list, An
         if problem:
             raise ConfigError(f"{where}: {problem}")
     needs = needs_for(wspec)  # what the rings must hold: the worst case the workload can ask
-    models, labels = [], set()
+    models: list[tuple[str, Any, Any]] = []
     for i, entry in enumerate(entries):
-        if not isinstance(entry, dict) or "model" not in entry:
-            raise ConfigError(f'{where}: models[{i}] needs model = "<name>"')
-        opts = {k: v for k, v in entry.items() if k not in ("model", "label")}
-        with _located(f"{where}: models[{i}]"):
-            mdef = get_model(entry["model"])
-        label = entry.get("label", mdef.name)
-        if not isinstance(label, str) or not label or "." in label:
-            raise ConfigError(
-                f"{where}: models[{i}]: label must be a string without dots (keys read "
-                f'models.<label>.<option>), e.g. label = "fast" (got {label!r})'
-            )
-        if label in labels:
-            raise ConfigError(
-                f'{where}: two models labelled {label!r}: give each a unique label = "..."'
-            )
-        labels.add(label)
-        try:
-            o = mdef.options.model_validate(opts, strict=True)
-        except ValidationError as e:
-            raise ConfigError(pydantic_line(e, f"{where}: models.{label}", mdef.options)) from None
-        check_model(mdef, o, needs, espec.batch, f"{where}: models.{label}")
-        problem = native_problem(o, True, label) if native else None
-        if problem:
-            raise ConfigError(f"{where}: models.{label}: {problem}")
-        models.append((label, mdef, o))
+        taken = {label for label, _, _ in models}
+        point = (needs, espec.batch, native)
+        models.append(_validate_model(entry, (where, i), point, taken))
     return wspec, espec, models, preset, seed
+
+
+def _validate_preset(raw: dict[str, Any], where: str) -> Any:
+    """The point's cost preset, by name or path, with its ``[costs]`` overrides applied."""
+    from vbench.costs import load_preset, override
+
+    preset_name = raw.get("preset", "kvm-modern")
+    if not isinstance(preset_name, str) or not preset_name:
+        raise ConfigError(
+            f'{where}: preset must be a name such as "kvm-modern" or a path to a preset .toml '
+            f"(got {preset_name!r})"
+        )
+    costs = raw.get("costs", {})
+    if not isinstance(costs, dict):
+        raise ConfigError(f"{where}: costs must be a table of figure = value")
+    with _located(where):
+        preset = load_preset(preset_name)
+        for k, v in costs.items():
+            if not isinstance(v, int | float) or isinstance(v, bool):
+                raise ConfigError(f"costs.{k} must be a number of the figure's unit (got {v!r})")
+            preset = override(preset, str(k), v)
+    return preset
+
+
+def _validate_model(
+    entry: Any, where: tuple[str, int], point: tuple[Any, int, bool], taken: set[str]
+) -> tuple[str, Any, Any]:
+    """One ``[[models]]`` entry as (label, model definition, validated options). ``where``:
+    the point's place in the config and the entry's index; ``point``: what the point asks of
+    it (the rings' needs, the batch, whether the run is native); ``taken``: the labels of the
+    entries before it."""
+    from vbench.models import get_model
+    from vbench.simulation import check_model
+
+    point_where, index = where
+    place = f"{point_where}: models[{index}]"
+    needs, batch, native = point
+    if not isinstance(entry, dict) or "model" not in entry:
+        raise ConfigError(f'{place} needs model = "<name>"')
+    opts = {k: v for k, v in entry.items() if k not in ("model", "label")}
+    with _located(place):
+        mdef = get_model(entry["model"])
+    label = entry.get("label", mdef.name)
+    if not isinstance(label, str) or not label or "." in label:
+        raise ConfigError(
+            f"{place}: label must be a string without dots (keys read "
+            f'models.<label>.<option>), e.g. label = "fast" (got {label!r})'
+        )
+    if label in taken:
+        raise ConfigError(
+            f'{point_where}: two models labelled {label!r}: give each a unique label = "..."'
+        )
+    named = f"{point_where}: models.{label}"
+    try:
+        options = mdef.options.model_validate(opts, strict=True)
+    except ValidationError as e:
+        raise ConfigError(pydantic_line(e, named, mdef.options)) from None
+    check_model(mdef, options, needs, batch, named)
+    if native:
+        from vbench.native.runner import native_problem
+
+        problem = native_problem(options, True, label)
+        if problem:
+            raise ConfigError(f"{named}: {problem}")
+    return label, mdef, options
 
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._+-]*")

@@ -751,7 +751,6 @@ def _heatmap_figure(
     ``ref``, each label's difference from the reference on a diverging scale centred at 0."""
     import matplotlib
     import numpy as np
-    from matplotlib.colors import Normalize
 
     notes = _leftover_note(rs, df, [x, y, facet, row])
     cbar_label = axis_label(metric)
@@ -772,14 +771,7 @@ def _heatmap_figure(
             sub = _subset(df, facet, fv, row, rv)
             grid = sub.pivot_table(index=y, columns=x, values=metric, aggfunc="mean")
             grids[(rv, fv)] = grid.reindex(index=yvals, columns=xvals).to_numpy(dtype=float)
-    finite = np.concatenate([g[np.isfinite(g)] for g in grids.values()] or [np.array([])])
-    if ref is not None:
-        lim = float(np.max(np.abs(finite))) if finite.size else 1.0
-        lim = lim or 1.0
-        norm = Normalize(-lim, lim)
-    else:
-        lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
-        norm = Normalize(lo, hi if hi > lo else lo + 1.0)
+    norm = _heatmap_norm(list(grids.values()), centred=ref is not None)
     cmap = matplotlib.colormaps[cmap_name].with_extremes(bad="#d9d9d9")
     nr, nc = _layout(len(rows), len(cols), wrap=row is None)
     fig, axes = _figure(nr, nc, extra_w=1.2)
@@ -797,16 +789,8 @@ def _heatmap_figure(
         ax.set_xticks(range(len(xvals)), [_fmt_num(v) for v in xvals])
         ax.set_yticks(range(len(yvals)), [_fmt_num(v) for v in yvals])
         if g.size <= ANNOTATE_CELLS:
-            for (i, j), v in np.ndenumerate(g):
-                if not np.isfinite(v):
-                    continue
-                r, gr, b, _ = cmap(norm(v))
-                ink = "black" if 0.299 * r + 0.587 * gr + 0.114 * b > 0.5 else "white"
-                if relative:
-                    text = f"{v:+.0f}%" if abs(v) >= 9.5 else f"{v:+.1f}%"
-                else:
-                    text = ("+" if ref is not None and v > 0 else "") + _fmt_num(v)
-                ax.text(j, i, text, ha="center", va="center", fontsize=7, color=ink)
+            kind = "relative" if relative else "difference" if ref is not None else "value"
+            _annotate_cells(ax, g, (cmap, norm), kind)
         title = _panel_title(facet, fv, row, rv)
         if title:
             ax.set_title(title, fontsize=8)
@@ -823,6 +807,37 @@ def _heatmap_figure(
         head = f"{metric}: difference from {ref} over {x} × {y}"
     _title(fig, rs, head, notes)
     return fig
+
+
+def _heatmap_norm(grids: list[Any], centred: bool) -> Any:
+    """One colour scale for every panel: their finite values' range, or (``centred``, for
+    differences) symmetric about 0."""
+    from matplotlib.colors import Normalize
+
+    finite = np.concatenate([g[np.isfinite(g)] for g in grids] or [np.array([])])
+    if centred:
+        lim = float(np.max(np.abs(finite))) if finite.size else 1.0
+        lim = lim or 1.0
+        return Normalize(-lim, lim)
+    lo, hi = (float(finite.min()), float(finite.max())) if finite.size else (0.0, 1.0)
+    return Normalize(lo, hi if hi > lo else lo + 1.0)
+
+
+def _annotate_cells(ax: Any, grid: Any, scale: tuple[Any, Any], kind: str) -> None:
+    """Each finite cell's value written on it, in black or white by the cell's brightness.
+    ``scale``: (colour map, norm); ``kind``: ``"relative"`` (% differences), ``"difference"``
+    (differences, with their sign) or ``"value"``."""
+    cmap, norm = scale
+    for (i, j), v in np.ndenumerate(grid):
+        if not np.isfinite(v):
+            continue
+        r, g, b, _ = cmap(norm(v))
+        ink = "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.5 else "white"
+        if kind == "relative":
+            text = f"{v:+.0f}%" if abs(v) >= 9.5 else f"{v:+.1f}%"
+        else:
+            text = ("+" if kind == "difference" and v > 0 else "") + _fmt_num(v)
+        ax.text(j, i, text, ha="center", va="center", fontsize=7, color=ink)
 
 
 def _cdf_figure(
@@ -897,7 +912,6 @@ def _bar_figure(
     coloured like their model (the legend names them, the ticks name the groups). Without:
     one bar per ``x`` value (per model, by default) with modeled time per request stacked by
     cause, the causes in a palette of their own."""
-    import numpy as np
 
     if hue == x or y is None:
         hue = None
@@ -923,34 +937,8 @@ def _bar_figure(
             ax.set_visible(False)
             continue
         rv, fv = cells[k]
-        sub = _subset(agg, facet, fv, row, rv)
-        for i, xv in enumerate(xvals):
-            for j, hv in enumerate(hvals):
-                s = sub[sub[x] == xv]
-                if hue is not None:
-                    s = s[s[hue] == hv]
-                if s.empty:
-                    continue
-                at = i + (j - (len(hvals) - 1) / 2) * width
-                bottom = 0.0
-                for m_i, m in enumerate(metrics):
-                    v = float(s[m].iloc[0])
-                    if not np.isfinite(v):
-                        continue
-                    if y:
-                        name = hv if hue is not None else xv
-                        colour = styles[name][0]
-                    else:
-                        name = _cause_of(m)
-                        colour = CAUSE_PALETTE[CAUSES.index(name) % len(CAUSE_PALETTE)]
-                    bar = ax.bar(
-                        at, v, width * 0.92, bottom=bottom, color=colour, ec="white", lw=0.4
-                    )
-                    bar.patches[0].set_gid(f"bar-{_slug(str(name))}-{k}-{i}-{j}-{m_i}")
-                    if not y or hue is not None:
-                        handles.setdefault(name, bar.patches[0])
-                    if not y:
-                        bottom += v
+        series = (x, xvals, hue, hvals, y, metrics, styles)
+        _draw_bars(ax, _subset(agg, facet, fv, row, rv), (k, width), series, handles)
         ax.set_xticks(range(len(xvals)), tick_labels, fontsize=8)
         if len(xvals) > 1 and max(len(t) for t in tick_labels) * len(xvals) > 40:
             for t in ax.get_xticklabels():
@@ -975,6 +963,44 @@ def _bar_figure(
     head = _what(y) if y else "modeled time per request by cause"
     _title(fig, rs, head + (f" by {x}" if x != "label" else ""), notes)
     return fig
+
+
+def _draw_bars(
+    ax: Any, sub: pd.DataFrame, where: tuple[int, float], series: tuple, handles: dict
+) -> None:
+    """One panel's bars: per ``x`` value, the ``hue`` values side by side, each bar one metric
+    or (no ``y``) a stack of the causes; legend entries go into ``handles``. ``where``: the
+    panel's index (in each bar's SVG id) and the bars' width; ``series``: (x, its values, hue,
+    its values, y, the metrics drawn, the series' styles)."""
+    import numpy as np
+
+    k, width = where
+    x, xvals, hue, hvals, y, metrics, styles = series
+    for i, xv in enumerate(xvals):
+        for j, hv in enumerate(hvals):
+            s = sub[sub[x] == xv]
+            if hue is not None:
+                s = s[s[hue] == hv]
+            if s.empty:
+                continue
+            at = i + (j - (len(hvals) - 1) / 2) * width
+            bottom = 0.0
+            for m_i, m in enumerate(metrics):
+                v = float(s[m].iloc[0])
+                if not np.isfinite(v):
+                    continue
+                if y:
+                    name = hv if hue is not None else xv
+                    colour = styles[name][0]
+                else:
+                    name = _cause_of(m)
+                    colour = CAUSE_PALETTE[CAUSES.index(name) % len(CAUSE_PALETTE)]
+                bar = ax.bar(at, v, width * 0.92, bottom=bottom, color=colour, ec="white", lw=0.4)
+                bar.patches[0].set_gid(f"bar-{_slug(str(name))}-{k}-{i}-{j}-{m_i}")
+                if not y or hue is not None:
+                    handles.setdefault(name, bar.patches[0])
+                if not y:
+                    bottom += v
 
 
 def _has_negative(metric: str, agg: pd.DataFrame) -> bool:
