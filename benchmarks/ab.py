@@ -3,7 +3,8 @@
 Each tree (a checkout or ``git worktree`` of vbench) runs in a process of its own with its own
 numba cache; the trees take turns run by run, so the machine's load falls on all alike. For each
 model and mode it prints M simulated req/s, median [min-max] over the rounds, the last tree's
-ratio to the first, and whether their event digests and counters are the same::
+ratio to the first (the median of the rounds' paired ratios, [min-max]), and whether their event
+digests and counters are the same::
 
     git worktree add /tmp/before <commit>
     python benchmarks/ab.py /tmp/before . --models virtio-packed,vbus-prio --modes sleeping
@@ -88,10 +89,12 @@ def main() -> None:
             cells.append(f"{statistics.median(v):6.2f} [{min(v):5.2f}-{max(v):5.2f}]")
         last, base = speed[(model, mode, len(procs) - 1)], speed[(model, mode, 0)]
         same = all(first[(model, mode, i)] == first[(model, mode, 0)] for i in range(len(procs)))
-        ratio = statistics.median(last) / statistics.median(base)
+        # the ratio of each round's pair, then their median: a drift in the machine's speed
+        # between rounds falls on both runs of a pair alike
+        paired = sorted(b / a for a, b in zip(base, last, strict=True))
         print(
             f"{model:14s} {mode:8s} " + "  ".join(cells),
-            f"last/first {ratio:.3f}",
+            f"last/first {statistics.median(paired):.3f} [{paired[0]:.3f}-{paired[-1]:.3f}]",
             "same" if same else "DIFFERENT",
         )
 

@@ -53,6 +53,24 @@ def test_bucket_of_is_monotone_over_sorted_sample() -> None:
     assert buckets.min() >= 0 and buckets.max() <= N_BUCKETS - 1
 
 
+def test_bucket_of_follows_the_documented_formula() -> None:
+    """The module docstring's mapping, computed with Python's exact integers (bit_length is
+    floor(log2) + 1), at every power of two of the range and its neighbours, and at random."""
+    rng = np.random.default_rng(3)
+    ints = [2**e + d for e in range(45) for d in (-1, 0, 1)]
+    ints += [int(v) for v in rng.integers(1, 2**44, 20_000)]
+    for n in ints:
+        if n < 1 or n > 2**44 - 1:
+            continue
+        if n < 2**SUB_BITS:
+            expected = n
+        else:
+            shift = n.bit_length() - 1 - SUB_BITS
+            expected = (shift << SUB_BITS) + (n >> shift)
+        assert bucket_of(float(n)) == expected, n
+        assert bucket_of(n - 0.5) == expected, n  # rounded up to n first
+
+
 def test_every_value_lies_within_its_bucket_bounds() -> None:
     rng = np.random.default_rng(2)
     sample = np.concatenate(
