@@ -38,11 +38,12 @@ def bench_workload(n: int):
     return generate(spec, 1)
 
 
-def sim_times(model: str, n: int, repeats: int) -> dict[str, list[float]]:
+def sim_times(model: str, n: int, repeats: int) -> tuple[dict[str, list[float]], dict[str, int]]:
     """Wall seconds of the simulation itself (``ModelRun.wall_s``: the engine's calls, not
     building the model or sliding the workload window), line tracker on, for each mode
     (a sleeping device with an interrupt-driven driver; both sides polling), the modes
-    interleaved repeat by repeat so that the machine's load falls on both alike."""
+    interleaved repeat by repeat so that the machine's load falls on both alike; and each
+    mode's engine steps (the same every repeat: the run is deterministic)."""
     from vbench.costs import load_preset
     from vbench.models import get_model
     from vbench.simulation import EngineSpec, run_model
@@ -56,12 +57,14 @@ def sim_times(model: str, n: int, repeats: int) -> dict[str, list[float]]:
         for mode, (device, driver) in MODES.items()
     }
     times: dict[str, list[float]] = {mode: [] for mode in MODES}
+    steps: dict[str, int] = {}
     for k in range(repeats + 1):  # the first round compiles or loads the cache: not timed
         for mode, eng in engines.items():
-            t = run_model(model, mdef, opts, wl, eng, preset).wall_s
+            run = run_model(model, mdef, opts, wl, eng, preset)
+            steps[mode] = int(run.state["steps"][0])
             if k > 0:
-                times[mode].append(t)
-    return times
+                times[mode].append(run.wall_s)
+    return times, steps
 
 
 def wall(cmd: list[str], repeats: int) -> float:
@@ -88,17 +91,22 @@ def main() -> None:
     print(
         f"simulator: 1 segment, batch 32, closed loop 64 in flight, {a.requests:,} requests, "
         f"line tracker on; M simulated req/s, median [min-max] of {a.repeats}; polling/sleeping "
-        "is the ratio of the median costs per request"
+        "is the ratio of the median costs per request; steps: the engine's steps per request, "
+        "sleeping/polling (exact: the run is deterministic)"
     )
     for name in registry():
-        times = sim_times(name, a.requests, a.repeats)
+        times, steps = sim_times(name, a.requests, a.repeats)
         rates = {mode: [a.requests / t / 1e6 for t in ts] for mode, ts in times.items()}
         cells = [
             f"{mode} {statistics.median(r):6.2f} [{min(r):5.2f}-{max(r):5.2f}]"
             for mode, r in rates.items()
         ]
         ratio = statistics.median(times["polling"]) / statistics.median(times["sleeping"])
-        print(f"  {name:14s} " + "  ".join(cells) + f"  polling/sleeping {ratio:4.2f}")
+        per_request = "/".join(f"{steps[mode] / a.requests:.2f}" for mode in MODES)
+        print(
+            f"  {name:14s} " + "  ".join(cells) + f"  polling/sleeping {ratio:4.2f}"
+            f"  steps {per_request}"
+        )
     if a.quick:
         return
     exe = [sys.executable, "-m", "vbench.cli"]
