@@ -273,7 +273,8 @@ def _next_times(clock):
     if params.driver_polls and state.in_flight > 0 and not state.poll_idle:
         # a polling driver that has not yet come back empty looks again at once: nothing it
         # could wait for is earlier than now (what the general case below finds, without
-        # looking up the next arrival: two of a polling run's three steps per request take this)
+        # looking up the next arrival: every polling step after a device step or a reap that
+        # found work takes this)
         return state.driver_clock, t_device
     t_driver = INF
     if not params.driver_polls and state.irq_at < INF:

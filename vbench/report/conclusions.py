@@ -171,10 +171,18 @@ def largest_point(table: pd.DataFrame, prefer: dict[str, str]) -> dict[str, Any]
     return where
 
 
+#: The counts a notification total is made of (per request): the columns with_notifications
+#: reads, and E2's robustness's own figures.
+NOTIFICATION_COUNTS = ["kicks_per_req", "interrupts_per_req"]
+#: What a ring-full stall rate is made of: the columns with_stalls reads.
+STALL_INPUTS = ["ring_full_stalls", "requests"]
+
+
 def with_notifications(table: pd.DataFrame) -> pd.DataFrame:
     """The table with ``notifications_per_req``: kicks plus interrupts per request."""
     out = table.copy()
-    out["notifications_per_req"] = out["kicks_per_req"] + out["interrupts_per_req"]
+    kicks, interrupts = NOTIFICATION_COUNTS
+    out["notifications_per_req"] = out[kicks] + out[interrupts]  # NaN stays NaN (not sum())
     return out
 
 
@@ -182,16 +190,17 @@ def with_stalls(table: pd.DataFrame) -> pd.DataFrame:
     """The table with ``ring_full_stalls_per_req``: the times the driver found the ring full,
     per completed request."""
     out = table.copy()
-    out["ring_full_stalls_per_req"] = out["ring_full_stalls"] / out["requests"]
+    stalls, requests = STALL_INPUTS
+    out["ring_full_stalls_per_req"] = out[stalls] / out[requests]
     return out
 
 
 def with_derived(table: pd.DataFrame) -> pd.DataFrame:
     """The table with every derived column whose inputs it has (``notifications_per_req``,
     ``ring_full_stalls_per_req``): what E5's cases tables need to answer any conclusion."""
-    if {"kicks_per_req", "interrupts_per_req"} <= set(table.columns):
+    if set(NOTIFICATION_COUNTS) <= set(table.columns):
         table = with_notifications(table)
-    if {"ring_full_stalls", "requests"} <= set(table.columns):
+    if set(STALL_INPUTS) <= set(table.columns):
         table = with_stalls(table)
     return table
 

@@ -24,7 +24,7 @@ P99_BOUND_NS = 50_000.0
 E2_VIRTIO = ["virtio-split-eventidx", "virtio-split-flags"]
 E2_VBUS = ["vbus-ioq-tx1", "vbus-ioq-tx10", "vbus-ioq-tx64"]
 E2_PARAMS = ["engine.batch", "workload.arrival.in_flight", "engine.device"]
-COUNTS = ["kicks_per_req", "interrupts_per_req"]
+COUNTS = C.NOTIFICATION_COUNTS  # E2's figures: kicks and interrupts per request
 
 
 @dataclass
