@@ -99,6 +99,7 @@ from vbench.models.vbus_ring import (
     signal_close,
     signal_open,
 )
+from vbench.workload import MAX_CLASSES
 
 NAME = "vbus-prio"
 
@@ -165,12 +166,27 @@ class Options(ModelOptions):
     )
 
 
+# --- config records -------------------------------------------------------------------------------
+# The config array holds the global record, one per class IOQ and one per event queue: at most
+# 1 + 2 * 8 records. Masking an index with _CONFIG_MASK is exact for every valid one and tells
+# LLVM it is not negative, so numba's negative-index wraparound (a compare and a select on each
+# record access) folds away (measured with benchmarks/ab.py: see the commit).
+_CONFIG_MASK = 31
+assert 1 + MAX_CLASSES + VBUS_EVENTQ_MAX <= _CONFIG_MASK + 1
+
+
+@njit(inline="always")
+def _config_of(cfg, index):
+    """Record ``index`` of the config array (0 the globals, then the IOQs, then event queues)."""
+    return cfg[index & _CONFIG_MASK]
+
+
 # --- driver (north) ------------------------------------------------------------------------------
 @njit(inline="always")
 def add(cfg, mem, st, ctr, io):
     g = cfg[0]
     k = min(io[IO_PRIO], g.vp_q - 1)
-    c = cfg[1 + k]
+    c = _config_of(cfg, 1 + k)
     if (
         ioq_post(
             mem,
@@ -202,7 +218,7 @@ def kick_needed(cfg, mem, st, ctr, io):
 def _open(cfg, mem, st, ctr, k):
     """An event named IOQ k's signal: start its wakeup (dirty = 0) and mark it open."""
     nq = cfg[0].vp_q
-    signal_open(mem, ctr, cfg[1 + k].vp_north)
+    signal_open(mem, ctr, _config_of(cfg, 1 + k).vp_north)
     if st[DRV_BASE + k] == 0:
         st[DRV_BASE + k] = 1
         st[DRV_BASE + nq + st[DRV_OPEN_COUNT]] = k
@@ -216,7 +232,7 @@ def _take_events(cfg, mem, st, ctr):
     nq = g.vp_q
     ne = g.vp_e
     for i in range(ne):
-        q = cfg[1 + nq + ne - 1 - i]
+        q = _config_of(cfg, 1 + nq + ne - 1 - i)
         took = 0
         while True:
             found, k = bridge_take(mem, ctr, q.vp_ring, q.vp_inuse_idx, q.vp_count)
@@ -252,7 +268,7 @@ def reap(cfg, mem, st, ctr, io):
                 if st[order + j] > st[order + i]:
                     i = j
         k = st[order + i]
-        c = cfg[1 + k]
+        c = _config_of(cfg, 1 + k)
         r = _reap_ioq(c, mem, ctr)
         if r >= 0:
             return r
@@ -270,7 +286,7 @@ def reap(cfg, mem, st, ctr, io):
 def disable_interrupts(cfg, mem, st, ctr, io):
     g = cfg[0]
     for e in range(g.vp_e):
-        mailbox_disable(mem, ctr, SIDE_DRIVER, cfg[1 + g.vp_q + e].vp_north)
+        mailbox_disable(mem, ctr, SIDE_DRIVER, _config_of(cfg, 1 + g.vp_q + e).vp_north)
     return 0
 
 
@@ -280,7 +296,9 @@ def enable_interrupts(cfg, mem, st, ctr, io):
     r = 0 if st[DRV_OPEN_COUNT] > 0 else 1
     for e in range(g.vp_e):
         if (
-            mailbox_enable(mem, ctr, SIDE_DRIVER, cfg[1 + g.vp_q + e].vp_north, cfg[0].vp_signal_mb)
+            mailbox_enable(
+                mem, ctr, SIDE_DRIVER, _config_of(cfg, 1 + g.vp_q + e).vp_north, cfg[0].vp_signal_mb
+            )
             == 0
         ):
             r = 0
@@ -297,7 +315,7 @@ def pop(cfg, mem, st, ctr, io):
     for i in range(1, nq + 1):
         # the device's schedule: strict (the highest class with work) or round-robin
         k = nq - i if g.vp_strict != 0 else (last + i) % nq
-        c = cfg[1 + k]
+        c = _config_of(cfg, 1 + k)
         cur = DEV_BASE + nq + k
         taken = cur + nq
         if st[taken] == 0:
@@ -326,7 +344,7 @@ def pop(cfg, mem, st, ctr, io):
 def push_used(cfg, mem, st, ctr, io):
     k = io[IO_HANDLE] // _HANDLE_Q
     h = io[IO_HANDLE] - k * _HANDLE_Q  # completions come in ring order: h is the inuse head
-    c = cfg[1 + k]
+    c = _config_of(cfg, 1 + k)
     st[DEV_BASE + 2 * cfg[0].vp_q + k] -= 1
     ioq_complete(mem, ctr, c.vp_ring, c.vp_inuse_idx, h, c.vp_count)
     st[DEV_BASE + k] += 1
@@ -338,11 +356,11 @@ def _signal(cfg, mem, ctr, k):
     """IOQ k's signal, delivered through event queue ``min(k, E - 1)`` (the connector's routing
     by prio): 1 when that raised an MSI, else 0 (see :func:`vbus_ring.bridge_signal`)."""
     g = cfg[0]
-    q = cfg[1 + g.vp_q + min(k, g.vp_e - 1)]
+    q = _config_of(cfg, 1 + g.vp_q + min(k, g.vp_e - 1))
     return bridge_signal(
         mem,
         ctr,
-        cfg[1 + k].vp_north,
+        _config_of(cfg, 1 + k).vp_north,
         q.vp_ring,
         q.vp_inuse_idx,
         q.vp_count,
@@ -381,7 +399,7 @@ def interrupt_needed(cfg, mem, st, ctr, io):
 def disable_kicks(cfg, mem, st, ctr, io):
     g = cfg[0]
     for k in range(g.vp_q):
-        mailbox_disable(mem, ctr, SIDE_DEVICE, cfg[1 + k].vp_south)
+        mailbox_disable(mem, ctr, SIDE_DEVICE, _config_of(cfg, 1 + k).vp_south)
     return 0
 
 
@@ -390,7 +408,12 @@ def enable_kicks(cfg, mem, st, ctr, io):
     g = cfg[0]
     r = 1
     for k in range(g.vp_q):
-        if mailbox_enable(mem, ctr, SIDE_DEVICE, cfg[1 + k].vp_south, cfg[0].vp_signal_mb) == 0:
+        if (
+            mailbox_enable(
+                mem, ctr, SIDE_DEVICE, _config_of(cfg, 1 + k).vp_south, cfg[0].vp_signal_mb
+            )
+            == 0
+        ):
             r = 0
     return r
 
