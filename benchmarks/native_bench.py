@@ -12,8 +12,10 @@ Run from the repository root:
 :func:`native_figures` returns the figures (one dict per model and mode) for other benchmarks.
 ``--vs-c`` sets vbench beside the C rings of benchmarks/cring/ (split, in-order split, packed;
 :func:`c_comparison`): poll and sleep, batch 1 and 32, C and vbench runs alternating, each after
-waiting for a quiet machine, one line per point with the median of the paired ratios. The
-machine is shared and noisy: read medians, and the spread, not bests.
+waiting for a quiet machine, one line per point with the median of the paired ratios. When
+polling, the C guests make the kick check after every batch (``-k``), as vbench's protocol
+does; ``--c-as-ringtest`` runs them as ringtest polls, without it. The machine is shared and
+noisy: read medians, and the spread, not bests.
 """
 
 from __future__ import annotations
@@ -153,12 +155,17 @@ def run_c_ring(
     mode: str = "poll",
     cpus: tuple[int, int] | None = None,
     timeout: float = 300,
+    kick_check: bool = True,
 ) -> dict[str, Any]:
-    """One run of a C ring: its output line as a dict (numbers converted). Raises
-    CalledProcessError (with the program's stderr) if the run fails."""
+    """One run of a C ring: its output line as a dict (numbers converted). ``kick_check``: the
+    guest's kick check after every batch when polling too (``-k``), as vbench's protocol and a
+    Linux driver make it; False: ringtest's polling, without. Raises CalledProcessError (with
+    the program's stderr) if the run fails."""
     cmd = [str(exe), "-n", str(buffers), "-q", str(queue), "-b", str(batch)]
     if mode == "sleep":
         cmd.append("-s")
+    elif kick_check:
+        cmd.append("-k")
     if cpus is not None:
         cmd += ["-g", str(cpus[0]), "-h", str(cpus[1])]
     done = subprocess.run(cmd, capture_output=True, text=True, check=True, timeout=timeout)
@@ -229,6 +236,7 @@ def c_comparison(
     waiter: QuietWait | None = None,
     on_point: Callable[[dict[str, Any]], None] | None = None,
     native: dict[str, Any] | None = None,
+    c_kick_check: bool = True,
 ) -> list[dict[str, Any]] | None:
     """vbench's native rings beside the C rings of benchmarks/cring/, one point per layout
     (split, in-order split, packed), mode and batch: queue ``queue_size``, as many in flight,
@@ -239,8 +247,8 @@ def c_comparison(
     medians, mins and maxes of both in M buffers/s, kicks and calls per buffer (medians), the
     highest load seen before a run (``load``, 0..1); ``error`` if a run failed. ``on_point``
     gets each point as it is done; ``native``: vbench's ``engine.native`` options (its
-    measurement: ``verify``, ``stamp``). None (with a note) where gcc or a second CPU is
-    missing."""
+    measurement: ``verify``, ``stamp``); ``c_kick_check``: see :func:`run_c_ring`. None (with a
+    note) where gcc or a second CPU is missing."""
     from vbench.native import sysio
 
     pair = sysio.cpu_pair()
@@ -255,7 +263,7 @@ def c_comparison(
             prog, label = C_LAYOUTS[lay]
             for mode in modes:
                 for batch in batches:
-                    run = _Run(runs, buffers, queue_size, pair, waiter, native or {})
+                    run = _Run(runs, buffers, queue_size, pair, waiter, native or {}, c_kick_check)
                     pt = _c_point(exes[prog], label, mode, batch, run)
                     pt.update(layout=lay, mode=mode, batch=batch)
                     out.append(pt)
@@ -274,6 +282,7 @@ class _Run(NamedTuple):
     pair: tuple[int, int]
     waiter: QuietWait | None
     native: dict[str, Any]
+    c_kick_check: bool
 
 
 def _c_point(exe: Path, label: str, mode: str, batch: int, run: _Run) -> dict[str, Any]:
@@ -288,7 +297,9 @@ def _c_point(exe: Path, label: str, mode: str, batch: int, run: _Run) -> dict[st
     for _ in range(run.runs):
         loads.append(waiter.wait() if waiter else other_load())
         try:
-            c = run_c_ring(exe, buffers, queue_size, batch, mode, run.pair)
+            c = run_c_ring(
+                exe, buffers, queue_size, batch, mode, run.pair, kick_check=run.c_kick_check
+            )
         except subprocess.CalledProcessError as exc:
             pt["error"] = f"C run failed: {exc.stderr.strip()}"
             break
@@ -353,6 +364,12 @@ def main() -> None:
         help="vbench's payload check (engine default)",
     )
     ap.add_argument("--stamp", choices=("all", "sample"), help="vbench's latency stamps")
+    ap.add_argument(
+        "--c-as-ringtest",
+        action="store_true",
+        help="C rings polling without the kick check after each batch, as ringtest polls "
+        "(default: with it, as vbench's protocol and a Linux driver make it)",
+    )
     a = ap.parse_args()
     native = {k: v for k, v in (("verify", a.verify), ("stamp", a.stamp)) if v}
     if a.vs_c:
@@ -366,6 +383,7 @@ def main() -> None:
                 [int(b) for b in a.batches.split(",")],
             ),
             native=native,
+            c_kick_check=not a.c_as_ringtest,
         )
         return
     n, reps = (50_000, 5) if a.quick else (a.requests, a.repeats)
@@ -387,7 +405,10 @@ def main() -> None:
         f"virtio-split polling, vbench native vs the C ring of benchmarks/cring/ "
         f"({n:,} buffers, {reps} alternating runs each; --vs-c for every layout):"
     )
-    for pt in c_comparison(("split",), ("poll",), (32,), reps, n, native=native) or []:
+    points = c_comparison(
+        ("split",), ("poll",), (32,), reps, n, native=native, c_kick_check=not a.c_as_ringtest
+    )
+    for pt in points or []:
         print("  " + format_c_point(pt))
 
 
@@ -398,9 +419,11 @@ def vs_c(
     max_wait_s: float = 60,
     points: tuple[Iterable[str], Iterable[str], Iterable[int]] | None = None,
     native: dict[str, Any] | None = None,
+    c_kick_check: bool = True,
 ) -> None:
     """``--vs-c``: every layout, mode and batch (or ``points``: layouts, modes, batches), one
-    line per point as it is done; ``native``: vbench's measurement options."""
+    line per point as it is done; ``native``: vbench's measurement options; ``c_kick_check``:
+    see :func:`run_c_ring`."""
     layouts, modes, batches = points or (tuple(C_LAYOUTS), ("poll", "sleep"), (1, 32))
     how = ", ".join(f"{k} = {v}" for k, v in (native or {}).items()) or "engine defaults"
     print(
@@ -409,7 +432,12 @@ def vs_c(
         f"each run after waiting for the other processes' CPU share < {QUIET:.0%} "
         f"(at most {max_wait_s:.0f} s a run, {budget_s:.0f} s in all); ratio = median of the "
         f"paired vbench/C, load = the highest seen before a run of the point; vbench's "
-        f"measurement: {how}",
+        f"measurement: {how}; C polling: "
+        + (
+            "a kick check after each batch (-k), as vbench's protocol makes it"
+            if c_kick_check
+            else "no kick check, as ringtest (--c-as-ringtest)"
+        ),
         flush=True,
     )
     waiter = QuietWait(QUIET, max_wait_s, budget_s)
@@ -423,6 +451,7 @@ def vs_c(
         waiter=waiter,
         on_point=lambda pt: print(format_c_point(pt), flush=True),
         native=native,
+        c_kick_check=c_kick_check,
     )
     print(
         f"({time.monotonic() - t0:.0f} s, {waiter.waited_s:.0f} s of it measuring the load and "

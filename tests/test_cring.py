@@ -1,6 +1,7 @@
 """The C ring yardsticks of benchmarks/cring/ (split, in-order split, packed): each builds with
-gcc, completes every buffer polling and sleeping, notifies only when sleeping, and refuses what
-it cannot run. benchmarks/native_bench.py --vs-c measures vbench against them."""
+gcc, completes every buffer polling and sleeping, notifies only when sleeping (polling with -k,
+only where its kick check finds a kick due), and refuses what it cannot run.
+benchmarks/native_bench.py --vs-c measures vbench against them."""
 
 from __future__ import annotations
 
@@ -49,7 +50,9 @@ def test_runs_complete_every_buffer(exes, prog, batch, mode):
     queue = 16
     if mode == "poll" and len(os.sched_getaffinity(0)) < 2:
         pytest.skip("two polling threads need two CPUs")
-    out = native_bench.run_c_ring(exes[prog], BUFFERS, queue, batch, mode, _cpus(), timeout=60)
+    out = native_bench.run_c_ring(
+        exes[prog], BUFFERS, queue, batch, mode, _cpus(), timeout=60, kick_check=False
+    )
     assert out["ring"] == prog
     assert (out["buffers"], out["queue"], out["batch"], out["mode"]) == (
         BUFFERS,
@@ -63,6 +66,24 @@ def test_runs_complete_every_buffer(exes, prog, batch, mode):
     else:
         assert 0 < out["kicks"] <= BUFFERS
         assert 0 < out["calls"] <= BUFFERS
+
+
+@pytest.mark.parametrize(
+    ("prog", "kicks"), [("split_ring", 2), ("inorder_ring", 2), ("packed_ring", 0)]
+)
+def test_polling_with_k_checks_for_a_kick_after_every_batch(exes, prog, kicks):
+    """-k (native_bench's default): polling, the guest still makes the kick check, as vbench's
+    protocol does. The polling host never moves the split ring's avail_event from 0 and keeps
+    the packed ring's kicks disabled, so a split guest kicks exactly when a batch starts at
+    avail.idx 0 mod 2^16: its first and, with 70 000 buffers, the one after the u16 wrap."""
+    if len(os.sched_getaffinity(0)) < 2:
+        pytest.skip("two polling threads need two CPUs")
+    out = native_bench.run_c_ring(exes[prog], 70_000, 16, 4, "poll", _cpus(), timeout=60)
+    assert (out["kicks"], out["calls"]) == (kicks, 0)
+    plain = native_bench.run_c_ring(
+        exes[prog], 70_000, 16, 4, "poll", _cpus(), timeout=60, kick_check=False
+    )
+    assert (plain["kicks"], plain["calls"]) == (0, 0)
 
 
 @pytest.mark.parametrize("prog", PROGRAMS)
