@@ -13,8 +13,8 @@ Run from the repository root:
 ``--vs-c`` sets vbench beside the C rings of benchmarks/cring/ (split, in-order split, packed;
 :func:`c_comparison`): poll and sleep, batch 1 and 32, C and vbench runs alternating, each after
 waiting for a quiet machine, one line per point with the median of the paired ratios. When
-polling, the C guests make the kick check after every batch (``-k``), as vbench's protocol
-does; ``--c-as-ringtest`` runs them as ringtest polls, without it. The machine is shared and
+polling, the C rings make the kick and call checks (``-k``), as vbench's protocol does;
+``--c-as-ringtest`` runs them as ringtest polls, without. The machine is shared and
 noisy: read medians, and the spread, not bests.
 """
 
@@ -158,9 +158,9 @@ def run_c_ring(
     kick_check: bool = True,
 ) -> dict[str, Any]:
     """One run of a C ring: its output line as a dict (numbers converted). ``kick_check``: the
-    guest's kick check after every batch when polling too (``-k``), as vbench's protocol and a
-    Linux driver make it; False: ringtest's polling, without. Raises CalledProcessError (with
-    the program's stderr) if the run fails."""
+    notification checks when polling too (``-k``: the guest's kick check, the host's call
+    check), as vbench's protocol and Linux make them; False: ringtest's polling, without.
+    Raises CalledProcessError (with the program's stderr) if the run fails."""
     cmd = [str(exe), "-n", str(buffers), "-q", str(queue), "-b", str(batch)]
     if mode == "sleep":
         cmd.append("-s")
@@ -367,8 +367,8 @@ def main() -> None:
     ap.add_argument(
         "--c-as-ringtest",
         action="store_true",
-        help="C rings polling without the kick check after each batch, as ringtest polls "
-        "(default: with it, as vbench's protocol and a Linux driver make it)",
+        help="C rings polling without the kick and call checks, as ringtest polls "
+        "(default: with them, as vbench's protocol and Linux make them)",
     )
     a = ap.parse_args()
     native = {k: v for k, v in (("verify", a.verify), ("stamp", a.stamp)) if v}
@@ -434,9 +434,9 @@ def vs_c(
         f"paired vbench/C, load = the highest seen before a run of the point; vbench's "
         f"measurement: {how}; C polling: "
         + (
-            "a kick check after each batch (-k), as vbench's protocol makes it"
+            "the kick and call checks (-k), as vbench's protocol makes them"
             if c_kick_check
-            else "no kick check, as ringtest (--c-as-ringtest)"
+            else "no notification checks, as ringtest (--c-as-ringtest)"
         ),
         flush=True,
     )

@@ -13,10 +13,13 @@
  * notifications, re-checks the ring and blocks on an eventfd, with the exit emulation (-x
  * cycles before and after every notification sent, 500 by default as in ringtest).
  *
- * Polling, the guest makes no kick check, as ringtest's run_guest (`if (do_sleep)
- * kick_available()`). -k makes it check anyway, as a Linux driver does: virtqueue_kick_prepare
- * does not know that the device polls, so it fences and reads the device's event index after
- * every batch. vbench's protocol makes that check in both modes, so -k is its like for like.
+ * Polling, neither side checks whether to notify, as ringtest's run_guest and run_host (`if
+ * (do_sleep) kick_available()`, `call_used()`). -k makes both check anyway, as Linux does: the
+ * guest's virtqueue_kick_prepare after every batch and the host's vhost_signal after it has
+ * published used buffers each fence and read the peer's event index, not knowing that the
+ * peer polls. vbench's protocol makes both checks in both modes, so -k is its like for like.
+ * A call check with nothing published since the last one is skipped (vhost signals only after
+ * adding used buffers): it could not ask for a call.
  *
  * Every buffer carries a token, the buffer's sequence number, which the guest writes and the
  * host checks against the count it has used: a lost, duplicated, reordered or corrupted buffer
@@ -29,7 +32,7 @@
  * Options: -n buffers (10000000), -q queue (256), -b batch (32), -s (sleep), -x exit_cycles
  * (500; also the entry cycles), -g guest_cpu (0), -h host_cpu (1); a negative CPU: unpinned;
  * -c k spoils buffer k's token (counting from 1), to show that the check aborts the run;
- * -k the kick check when polling too (above).
+ * -k the kick and call checks when polling too (above).
  */
 #ifndef CRING_COMMON_H
 #define CRING_COMMON_H
@@ -62,7 +65,7 @@
 static unsigned num = 256, batch = 32;
 static unsigned long long nbufs = 10000000ULL;
 static int do_sleep;
-static int kick_when_polling; /* -k */
+static int check_when_polling; /* -k */
 static unsigned long long exit_cycles = 500, entry_cycles = 500;
 static unsigned long long corrupt_at; /* -c: the buffer whose token is spoiled (a test) */
 static int kickfd, callfd;
@@ -153,7 +156,7 @@ static void pin(int cpu)
 
 static void kick_check(void)
 {
-	if ((do_sleep || kick_when_polling) && need_kick()) {
+	if ((do_sleep || check_when_polling) && need_kick()) {
 		guest_count.kicks++;
 		notify(kickfd);
 	}
@@ -208,7 +211,7 @@ static void *run_guest(void *arg)
 
 static void call_check(void)
 {
-	if (do_sleep && need_call()) {
+	if ((do_sleep || check_when_polling) && need_call()) {
 		host_count.calls++;
 		notify(callfd);
 	}
@@ -258,7 +261,7 @@ int main(int argc, char **argv)
 		case 'q': num = strtoul(optarg, NULL, 0); break;
 		case 'b': batch = strtoul(optarg, NULL, 0); break;
 		case 's': do_sleep = 1; break;
-		case 'k': kick_when_polling = 1; break;
+		case 'k': check_when_polling = 1; break;
 		case 'x': exit_cycles = entry_cycles = strtoull(optarg, NULL, 0); break;
 		case 'g': gcpu = atoi(optarg); break;
 		case 'h': hcpu = atoi(optarg); break;

@@ -231,6 +231,8 @@ static void flush_used(void) {} /* every used descriptor was published as it was
 static int need_call(void)
 {
 	uint16_t count = host.used;
+	if (!count)
+		return 0; /* nothing published since the last check */
 	full_fence(); /* the used flags published before the driver's event area is read */
 	host.used = 0;
 	return event_crossed(driver_event, host.next_used, host.used_wrap, count);

@@ -81,6 +81,8 @@ static void disable_call(void) {}
 static int need_call(void)
 {
 	uint16_t old = host.called_used_idx, new = host.used_idx;
+	if (new == old)
+		return 0; /* nothing published since the last check */
 	full_fence(); /* used->idx published before used_event is read */
 	host.called_used_idx = new;
 	return vring_need_event(load_acquire(&vring_used_event(&ring)), new, old);
