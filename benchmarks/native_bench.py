@@ -155,16 +155,16 @@ def run_c_ring(
     mode: str = "poll",
     cpus: tuple[int, int] | None = None,
     timeout: float = 300,
-    kick_check: bool = True,
+    notification_checks: bool = True,
 ) -> dict[str, Any]:
-    """One run of a C ring: its output line as a dict (numbers converted). ``kick_check``: the
-    notification checks when polling too (``-k``: the guest's kick check, the host's call
-    check), as vbench's protocol and Linux make them; False: ringtest's polling, without.
-    Raises CalledProcessError (with the program's stderr) if the run fails."""
+    """One run of a C ring: its output line as a dict (numbers converted).
+    ``notification_checks``: when polling, the guest's kick check and the host's call check all
+    the same (``-k``), as vbench's protocol and Linux make them; False: ringtest's polling,
+    without. Raises CalledProcessError (with the program's stderr) if the run fails."""
     cmd = [str(exe), "-n", str(buffers), "-q", str(queue), "-b", str(batch)]
     if mode == "sleep":
         cmd.append("-s")
-    elif kick_check:
+    elif notification_checks:
         cmd.append("-k")
     if cpus is not None:
         cmd += ["-g", str(cpus[0]), "-h", str(cpus[1])]
@@ -236,7 +236,7 @@ def c_comparison(
     waiter: QuietWait | None = None,
     on_point: Callable[[dict[str, Any]], None] | None = None,
     native: dict[str, Any] | None = None,
-    c_kick_check: bool = True,
+    c_notification_checks: bool = True,
 ) -> list[dict[str, Any]] | None:
     """vbench's native rings beside the C rings of benchmarks/cring/, one point per layout
     (split, in-order split, packed), mode and batch: queue ``queue_size``, as many in flight,
@@ -247,8 +247,8 @@ def c_comparison(
     medians, mins and maxes of both in M buffers/s, kicks and calls per buffer (medians), the
     highest load seen before a run (``load``, 0..1); ``error`` if a run failed. ``on_point``
     gets each point as it is done; ``native``: vbench's ``engine.native`` options (its
-    measurement: ``verify``, ``stamp``); ``c_kick_check``: see :func:`run_c_ring`. None (with a
-    note) where gcc or a second CPU is missing."""
+    measurement: ``verify``, ``stamp``); ``c_notification_checks``: see :func:`run_c_ring`.
+    None (with a note) where gcc or a second CPU is missing."""
     from vbench.native import sysio
 
     pair = sysio.cpu_pair()
@@ -263,7 +263,9 @@ def c_comparison(
             prog, label = C_LAYOUTS[lay]
             for mode in modes:
                 for batch in batches:
-                    run = _Run(runs, buffers, queue_size, pair, waiter, native or {}, c_kick_check)
+                    run = _Run(
+                        runs, buffers, queue_size, pair, waiter, native or {}, c_notification_checks
+                    )
                     pt = _c_point(exes[prog], label, mode, batch, run)
                     pt.update(layout=lay, mode=mode, batch=batch)
                     out.append(pt)
@@ -282,7 +284,7 @@ class _Run(NamedTuple):
     pair: tuple[int, int]
     waiter: QuietWait | None
     native: dict[str, Any]
-    c_kick_check: bool
+    c_notification_checks: bool
 
 
 def _c_point(exe: Path, label: str, mode: str, batch: int, run: _Run) -> dict[str, Any]:
@@ -298,7 +300,13 @@ def _c_point(exe: Path, label: str, mode: str, batch: int, run: _Run) -> dict[st
         loads.append(waiter.wait() if waiter else other_load())
         try:
             c = run_c_ring(
-                exe, buffers, queue_size, batch, mode, run.pair, kick_check=run.c_kick_check
+                exe,
+                buffers,
+                queue_size,
+                batch,
+                mode,
+                run.pair,
+                notification_checks=run.c_notification_checks,
             )
         except subprocess.CalledProcessError as exc:
             pt["error"] = f"C run failed: {exc.stderr.strip()}"
@@ -383,7 +391,7 @@ def main() -> None:
                 [int(b) for b in a.batches.split(",")],
             ),
             native=native,
-            c_kick_check=not a.c_as_ringtest,
+            c_notification_checks=not a.c_as_ringtest,
         )
         return
     n, reps = (50_000, 5) if a.quick else (a.requests, a.repeats)
@@ -406,7 +414,13 @@ def main() -> None:
         f"({n:,} buffers, {reps} alternating runs each; --vs-c for every layout):"
     )
     points = c_comparison(
-        ("split",), ("poll",), (32,), reps, n, native=native, c_kick_check=not a.c_as_ringtest
+        ("split",),
+        ("poll",),
+        (32,),
+        reps,
+        n,
+        native=native,
+        c_notification_checks=not a.c_as_ringtest,
     )
     for pt in points or []:
         print("  " + format_c_point(pt))
@@ -419,11 +433,11 @@ def vs_c(
     max_wait_s: float = 60,
     points: tuple[Iterable[str], Iterable[str], Iterable[int]] | None = None,
     native: dict[str, Any] | None = None,
-    c_kick_check: bool = True,
+    c_notification_checks: bool = True,
 ) -> None:
     """``--vs-c``: every layout, mode and batch (or ``points``: layouts, modes, batches), one
-    line per point as it is done; ``native``: vbench's measurement options; ``c_kick_check``:
-    see :func:`run_c_ring`."""
+    line per point as it is done; ``native``: vbench's measurement options;
+    ``c_notification_checks``: see :func:`run_c_ring`."""
     layouts, modes, batches = points or (tuple(C_LAYOUTS), ("poll", "sleep"), (1, 32))
     how = ", ".join(f"{k} = {v}" for k, v in (native or {}).items()) or "engine defaults"
     print(
@@ -435,7 +449,7 @@ def vs_c(
         f"measurement: {how}; C polling: "
         + (
             "the kick and call checks (-k), as vbench's protocol makes them"
-            if c_kick_check
+            if c_notification_checks
             else "no notification checks, as ringtest (--c-as-ringtest)"
         ),
         flush=True,
@@ -451,7 +465,7 @@ def vs_c(
         waiter=waiter,
         on_point=lambda pt: print(format_c_point(pt), flush=True),
         native=native,
-        c_kick_check=c_kick_check,
+        c_notification_checks=c_notification_checks,
     )
     print(
         f"({time.monotonic() - t0:.0f} s, {waiter.waited_s:.0f} s of it measuring the load and "

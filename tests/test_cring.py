@@ -51,7 +51,7 @@ def test_runs_complete_every_buffer(exes, prog, batch, mode):
     if mode == "poll" and len(os.sched_getaffinity(0)) < 2:
         pytest.skip("two polling threads need two CPUs")
     out = native_bench.run_c_ring(
-        exes[prog], BUFFERS, queue, batch, mode, _cpus(), timeout=60, kick_check=False
+        exes[prog], BUFFERS, queue, batch, mode, _cpus(), timeout=60, notification_checks=False
     )
     assert out["ring"] == prog
     assert (out["buffers"], out["queue"], out["batch"], out["mode"]) == (
@@ -83,7 +83,7 @@ def test_polling_with_k_checks_for_notifications(exes, prog, notifications):
     out = native_bench.run_c_ring(exes[prog], 70_000, 16, 4, "poll", _cpus(), timeout=60)
     assert (out["kicks"], out["calls"]) == (notifications, notifications)
     plain = native_bench.run_c_ring(
-        exes[prog], 70_000, 16, 4, "poll", _cpus(), timeout=60, kick_check=False
+        exes[prog], 70_000, 16, 4, "poll", _cpus(), timeout=60, notification_checks=False
     )
     assert (plain["kicks"], plain["calls"]) == (0, 0)
 
