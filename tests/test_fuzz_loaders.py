@@ -209,9 +209,12 @@ def edited_good(draw: st.DrawFn) -> dict:
     raw["models"].append({"model": draw(st.sampled_from(MODEL_NAMES))})
     for _ in range(draw(st.integers(1, 3))):
         value = draw(VALUES)
+        # a model's option, in an entry that is still a table (an earlier edit may have set
+        # the whole models section to a random value, a list of numbers say)
         models = raw.get("models")
-        if isinstance(models, list) and models and draw(st.booleans()):  # a model's option
-            entry = draw(st.sampled_from(models))
+        entries = [m for m in models if isinstance(m, dict)] if isinstance(models, list) else []
+        if entries and draw(st.booleans()):
+            entry = draw(st.sampled_from(entries))
             entry[draw(st.sampled_from(MODEL_OPTIONS))] = value
             continue
         path = draw(st.sampled_from([k for k in DOTTED + SECTIONS if k and ".." not in k]))
