@@ -189,11 +189,15 @@ def test_a_handler_run_inside_the_block_is_deferred_to_its_end(sig, exc):
     handler run at the next bytecode, inside it. Calling the current handler there, as Python
     would, must not raise until the block ends (with pthread_sigmask alone it raised at once)."""
     steps = []
+    # what SIGINT had before: Python's default_int_handler, or SIG_IGN when the suite was
+    # started in the background by a shell without job control (nohup ... &)
+    before = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     with journal.interrupt_handlers(), pytest.raises(exc), journal.signals_held():
+        assert signal.getsignal(sig) is not before[sig]  # vbench's handler is in place
         signal.getsignal(sig)(sig, None)
         steps.append("the record and the table, both")
     assert steps == ["the record and the table, both"]
-    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # handlers restored
+    assert {s: signal.getsignal(s) for s in before} == before  # handlers restored
 
 
 def test_resume_errors_are_one_line(small, tmp_path):
