@@ -371,7 +371,9 @@ def main() -> None:
         choices=("full", "sample", "off", "ring"),
         help="vbench's payload check (engine default)",
     )
-    ap.add_argument("--stamp", choices=("all", "sample"), help="vbench's latency stamps")
+    ap.add_argument(
+        "--stamp", choices=("all", "sample"), help="vbench's latency stamps (engine default)"
+    )
     ap.add_argument(
         "--c-as-ringtest",
         action="store_true",
@@ -439,7 +441,10 @@ def vs_c(
     line per point as it is done; ``native``: vbench's measurement options;
     ``c_notification_checks``: see :func:`run_c_ring`."""
     layouts, modes, batches = points or (tuple(C_LAYOUTS), ("poll", "sleep"), (1, 32))
-    how = ", ".join(f"{k} = {v}" for k, v in (native or {}).items()) or "engine defaults"
+    from vbench.simulation import NativeSpec
+
+    chosen = {"verify": NativeSpec().verify, "stamp": NativeSpec().stamp} | (native or {})
+    how = ", ".join(f"{k} = {v}" for k, v in chosen.items())
     print(
         f"vbench native vs the C rings of benchmarks/cring/: queue 256, as many in flight, "
         f"{buffers:,} buffers per run, {runs} C and {runs} vbench runs alternating per point; "

@@ -63,7 +63,10 @@ class NativeSpec(BaseModel):
         "only the ring's lines move, as in a C ring)",
     )
     stamp: Literal["all", "sample"] = Field(
-        "all", description="latency: every request's (all) or every sample_every-th (sample)"
+        "sample",
+        description="latency: every sample_every-th request's (sample: two TSC reads and a "
+        "histogram record on one request in sample_every) or every request's (all: for the "
+        "tails of short runs)",
     )
     sample_every: int = Field(
         8, ge=2, le=1 << 20, description="sampling period of verify and stamp (a power of two)"

@@ -65,15 +65,21 @@ from vbench.native import atomics, sysio
 # (as in vbench.engine): noise to a vbench user
 warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 
-# --- the shared control block: one int64 per cache line (no false sharing with hot data) ------
-LINE_WORDS = 8
+# Memory the two threads use apart is kept on 128-byte pairs of cache lines of its own, not
+# only on lines of its own: from Sandy Bridge on, Intel's L2 spatial prefetcher fetches the
+# other line of an aligned 128-byte pair along with the one missed, so two lines of one pair
+# written by different CPUs move between them as if they were one line (false sharing).
+# crossbeam-utils' CachePadded aligns to 128 bytes on x86-64 for this reason.
+PAIR_WORDS = 16
+
+# --- the shared control block: one int64 per 128-byte pair (no false sharing with hot data) ---
 K_GO = 0  # set by the runner once both threads are ready: the clock starts
-K_READY = 1 * LINE_WORDS  # each thread adds 1 when it is ready
-K_STOP = 2 * LINE_WORDS  # set by a side that fails or times out: the other stops too
-K_DRV_WAIT = 3 * LINE_WORDS  # what the driver is waiting for (W_*), for the stall message
-K_DEV_WAIT = 4 * LINE_WORDS  # what the device is waiting for
-K_DEV_DONE = 5 * LINE_WORDS  # set by the device when its loop has ended (the driver settles)
-N_CTL = 6 * LINE_WORDS
+K_READY = 1 * PAIR_WORDS  # each thread adds 1 when it is ready
+K_STOP = 2 * PAIR_WORDS  # set by a side that fails or times out: the other stops too
+K_DRV_WAIT = 3 * PAIR_WORDS  # what the driver is waiting for (W_*), for the stall message
+K_DEV_WAIT = 4 * PAIR_WORDS  # what the device is waiting for
+K_DEV_DONE = 5 * PAIR_WORDS  # set by the device when its loop has ended (the driver settles)
+N_CTL = 6 * PAIR_WORDS
 
 W_NONE, W_CALL, W_POLL_USED, W_KICK, W_POLL_AVAIL, W_GO, W_STALLED_HOOK = range(7)
 WAIT_TEXT = {

@@ -73,9 +73,9 @@ from vbench.simulation import (
 from vbench.workload import Workload
 
 MAX_POOL_BYTES = 256 << 20  # the payload pool: slots for every request in flight
-# pool slots padded to whole cache lines (8 words): two requests never share a line, so a slot's
-# line travels only between the two sides serving that request
-SLOT_ALIGN_WORDS = 8
+# pool slots padded to whole 128-byte pairs of cache lines (vbench.native.loops.PAIR_WORDS): two
+# requests never share a line, nor a pair the spatial prefetcher fetches together, so a slot's
+# lines travel only between the two sides serving that request
 
 
 @dataclass(frozen=True)
@@ -212,12 +212,13 @@ def _params(
 
 def _pool_shape(wl: Workload) -> tuple[int, int]:
     """(slots, words per slot): a power of two >= the in-flight cap, header + largest payload
-    rounded up to whole cache lines (:data:`SLOT_ALIGN_WORDS`)."""
+    rounded up to whole 128-byte pairs of cache lines
+    (:data:`vbench.native.loops.PAIR_WORDS`)."""
     from vbench.native import loops
 
     slots = 1 << max(0, math.ceil(math.log2(max(1, wl.in_flight_cap))))
     words = loops.HEADER_WORDS + (int(wl.max_size) + 7) // 8
-    words = -(-words // SLOT_ALIGN_WORDS) * SLOT_ALIGN_WORDS
+    words = -(-words // loops.PAIR_WORDS) * loops.PAIR_WORDS
     if slots * words * 8 > MAX_POOL_BYTES:
         raise ConfigError(
             f"the native payload pool would need {slots * words * 8 >> 20} MiB "
@@ -239,12 +240,16 @@ def _requests(wl: Workload) -> tuple[Any, ...]:
 
 
 def _own_lines(array: np.ndarray) -> np.ndarray:
-    """A copy of ``array`` on cache lines no other object shares. A side's private state and
-    the read-only config are plain numpy arrays, placed by malloc next to whatever came
-    before: a line shared with something the other thread writes would move between the
-    CPUs at every write (false sharing, which a C ring with its own structures does not pay)."""
-    padded = -(-array.nbytes // 64) * 64
-    out = aligned_zeros(max(padded, 64), 64)[: array.nbytes].view(array.dtype)
+    """A copy of ``array`` on 128-byte pairs of cache lines no other object shares
+    (:data:`vbench.native.loops.PAIR_WORDS`). A side's private state and the read-only config
+    are plain numpy arrays, placed by malloc next to whatever came before: a line shared with
+    something the other thread writes would move between the CPUs at every write (false
+    sharing, which a C ring with its own structures does not pay)."""
+    from vbench.native import loops
+
+    pair = loops.PAIR_WORDS * 8
+    padded = -(-array.nbytes // pair) * pair
+    out = aligned_zeros(max(padded, pair), pair)[: array.nbytes].view(array.dtype)
     out = out.reshape(array.shape)
     out[...] = array
     return out
