@@ -174,6 +174,34 @@ def test_every_layout_field_is_naturally_aligned(name):
         assert check_alignment(md.layout(md.options(queue_size=q), needs)) == []
 
 
+def test_memory_the_threads_use_apart_takes_whole_128_byte_line_pairs():
+    """Pool slots, the control block's entries and the private arrays never share a 128-byte
+    pair of lines (the spatial prefetcher's unit): with 64-byte padding, packed polling ran
+    1.2-1.26x slower (docs/native.md)."""
+    from vbench.native import runner
+
+    pair = loops.PAIR_WORDS * 8
+    assert pair == 128
+    wl = _wl()  # sizes up to 200 bytes: a slot of header + payload spans several lines
+    slots, words = runner._pool_shape(wl)
+    assert words * 8 % pair == 0 and words * 8 >= 8 * loops.HEADER_WORDS + 200
+    keys = [loops.K_GO, loops.K_READY, loops.K_STOP, loops.K_DRV_WAIT, loops.K_DEV_WAIT]
+    keys.append(loops.K_DEV_DONE)
+    assert sorted({k * 8 // pair for k in keys}) == list(range(len(keys)))  # one pair each
+    shared = runner._shared(np.zeros(1), wl, slots, words)
+    pool, control = shared[2], shared[7]
+    assert pool.ctypes.data % pair == 0 and control.ctypes.data % pair == 0
+    md = get_model("virtio-split")
+    inst, _ = runner._native_instance(md, md.options(queue_size=64), wl)
+    small = [runner._own_lines(np.zeros(3, dtype=np.int64)) for _ in range(8)]
+    for array in (inst.cfg, inst.drv, inst.dev, *small):
+        start = array.ctypes.data
+        assert start % pair == 0
+        # the allocation runs on to the end of the array's last pair: nothing else shares it
+        owned = array.base.ctypes.data + array.base.nbytes - start
+        assert owned >= -(-array.nbytes // pair) * pair
+
+
 def test_alignment_check_catches_a_misaligned_field():
     bad = ArenaLayout("toy", 4, (Area("a", 2, 8, 2, "driver", (Field("x", 0, 4, "u32"),)),), {})
     assert check_alignment(bad) == ["toy: a.x at offset 2 (stride 4) is not naturally aligned"]

@@ -68,7 +68,7 @@ warnings.filterwarnings("ignore", category=NumbaIRAssumptionWarning)
 # Memory the two threads use apart is kept on 128-byte pairs of cache lines of its own, not
 # only on lines of its own: from Sandy Bridge on, Intel's L2 spatial prefetcher fetches the
 # other line of an aligned 128-byte pair along with the one missed, so two lines of one pair
-# written by different CPUs move between them as if they were one line (false sharing).
+# written by different CPUs can move between them as if they were one line (false sharing).
 # crossbeam-utils' CachePadded aligns to 128 bytes on x86-64 for this reason.
 PAIR_WORDS = 16
 
