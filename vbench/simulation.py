@@ -57,16 +57,16 @@ class NativeSpec(BaseModel):
     pin: bool = Field(True, description="pin the two threads to two distinct CPUs")
     verify: Literal["full", "sample", "off", "ring"] = Field(
         "full",
-        description="payload check: every request's (full), every sample_every-th (sample; "
+        description="payload check: every request's (full), one in sample_every (sample; "
         "the others' header id and size only), none (off: header and completion checks only), "
         "no payload slot at all (ring: the driver's own checks of each completion only, so "
         "only the ring's lines move, as in a C ring)",
     )
     stamp: Literal["all", "sample"] = Field(
         "sample",
-        description="latency: every sample_every-th request's (sample: two TSC reads and a "
-        "histogram record on one request in sample_every) or every request's (all: for the "
-        "tails of short runs)",
+        description="latency: a sample's (sample: one request in sample_every, chosen by a "
+        "hash of its id, gets two TSC reads and a histogram record) or every request's (all: "
+        "for the tails of short runs)",
     )
     sample_every: int = Field(
         8, ge=2, le=1 << 20, description="sampling period of verify and stamp (a power of two)"

@@ -73,9 +73,6 @@ from vbench.simulation import (
 from vbench.workload import Workload
 
 MAX_POOL_BYTES = 256 << 20  # the payload pool: slots for every request in flight
-# pool slots padded to whole 128-byte pairs of cache lines (vbench.native.loops.PAIR_WORDS): two
-# requests never share a line, nor a pair the spatial prefetcher fetches together, so a slot's
-# lines travel only between the two sides serving that request
 
 
 @dataclass(frozen=True)
@@ -212,8 +209,9 @@ def _params(
 
 def _pool_shape(wl: Workload) -> tuple[int, int]:
     """(slots, words per slot): a power of two >= the in-flight cap, header + largest payload
-    rounded up to whole 128-byte pairs of cache lines
-    (:data:`vbench.native.loops.PAIR_WORDS`)."""
+    rounded up to whole 128-byte pairs of cache lines (:data:`vbench.native.loops.PAIR_WORDS`):
+    two requests never share a line, nor a pair the spatial prefetcher fetches together, so a
+    slot's lines travel only between the two sides serving that request."""
     from vbench.native import loops
 
     slots = 1 << max(0, math.ceil(math.log2(max(1, wl.in_flight_cap))))
