@@ -443,7 +443,8 @@ def vs_c(
     layouts, modes, batches = points or (tuple(C_LAYOUTS), ("poll", "sleep"), (1, 32))
     from vbench.simulation import NativeSpec
 
-    chosen = {"verify": NativeSpec().verify, "stamp": NativeSpec().stamp} | (native or {})
+    defaults = NativeSpec()
+    chosen = {"verify": defaults.verify, "stamp": defaults.stamp} | (native or {})
     how = ", ".join(f"{k} = {v}" for k, v in chosen.items())
     print(
         f"vbench native vs the C rings of benchmarks/cring/: queue 256, as many in flight, "
