@@ -16,6 +16,7 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
@@ -31,6 +32,7 @@ from reference.lockstep import (
     fitting_segments,
     random_steps,
     split_ref_options,
+    view,
     warm,
 )
 from reference.split import SplitRef
@@ -297,6 +299,32 @@ def test_split_in_order_one_used_element_per_flush():
         p.reap()  # SplitPair compares the model's IO_LEN with the reference's
         lengths.append(p.last_len)
     assert lengths == [0, 0, 300]
+    p.drain()
+
+
+@pytest.mark.parametrize("in_order", [True, False])
+def test_split_in_order_device_takes_heads_without_reading_the_avail_ring(in_order):
+    """vhost's in-order pop deduces each head from the last chain taken (next_avail_head), so
+    avail ring entries rotated behind its back change nothing; a device that reads the ring
+    (the control) serves the rotated order."""
+    p = SplitPair({**SPLIT_DEFAULT, "in_order": in_order, "queue_size": 16}, max_segments=2)
+    p.fast_forward(14)  # the chains wrap the table
+    for segs in (2, 1, 2):
+        p.add(64, segs, write=False, last=False)
+    p.kick(True)
+    slots = [(14 + k) % 16 for k in range(3)]
+    heads = [p.ref.avail["ring"][i] for i in slots]
+    rotated = heads[1:] + heads[:1]
+    arena = view(p.inst.mem, np.uint8)
+    for i, head in zip(
+        slots, rotated, strict=True
+    ):  # the same rotation in the model's ring and the ref's
+        arena[p.view.avail + 4 + 2 * i : p.view.avail + 6 + 2 * i] = [head & 0xFF, head >> 8]
+        p.ref.avail["ring"][i] = head
+    served = [p.pop().req for _ in range(3)]
+    assert served == ([0, 1, 2] if in_order else [1, 2, 0])
+    for _ in range(3):
+        p.push(0)
     p.drain()
 
 

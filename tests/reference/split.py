@@ -134,6 +134,7 @@ class SplitRef:
         # --- device private ---
         self.last_avail = 0
         self.avail_seen = 0  # the avail.idx value the device last read
+        self.next_head = 0  # IN_ORDER: the head of the next chain (vhost's next_avail_head)
         self.window: list[tuple[int, int]] = []  # look-ahead: (head, class), oldest first
         self.next_used = 0  # where the next used element goes
         self.unflushed: list[tuple[int, int]] = []  # IN_ORDER: (id, len) since the last flush
@@ -165,7 +166,7 @@ class SplitRef:
             if self.lookahead:
                 self.headers[head] = BlkHeader(VIRTIO_BLK_T_OUT, 0, 0)
         if self.in_order:
-            self.next_desc = k % n
+            self.next_desc = self.next_head = k % n
         self.avail["idx"] = self.used["idx"] = v
         self.next_avail = self.last_decided = self.last_used = v
         self.last_avail = self.avail_seen = self.next_used = self.signalled = v
@@ -338,7 +339,9 @@ class SplitRef:
                 self.avail_seen = self.avail["idx"]
                 if self.avail_seen == self.last_avail:
                     return None
-            head = self.avail["ring"][self.last_avail % self.n]
+            # vhost's in-order pop takes the head after the last chain instead of the ring's
+            ring = self.avail["ring"][self.last_avail % self.n]
+            head = self.next_head if self.in_order else ring
             self.last_avail = (self.last_avail + 1) & U16
         if self.event_idx and self.qemu_avail_event:
             self.used["avail_event"] = self.last_avail
@@ -349,6 +352,8 @@ class SplitRef:
             chain = [d]
             while chain[-1].flags & F_NEXT:
                 chain.append(self.desc[chain[-1].next])
+        if self.in_order:  # an indirect chain takes one table slot, a direct one one per segment
+            self.next_head = (head + (1 if d.flags & F_INDIRECT else len(chain))) % self.n
         total = sum(x.len for x in chain)
         wrote = any(x.flags & F_WRITE for x in chain)
         return Popped(chain[0].req, total, len(chain), head, total if wrote else 0)

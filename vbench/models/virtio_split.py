@@ -25,8 +25,9 @@ Follows the virtio 1.x "Split Virtqueues" rules and the code paths of Linux
   with a larger ``signal_batch`` is vhost-scsi's completion work (``vhost_add_used`` per
   command, one ``vhost_signal`` after the batch);
 - ``in_order``: VIRTIO_F_IN_ORDER: descriptors are allocated and used in ring order, the device
-  writes one used element per flush (the id of the batch's last buffer) and the driver's free
-  list is a counter;
+  takes each head after the last chain it took without reading the avail ring (vhost's
+  ``next_avail_head``) and writes one used element per flush (the id of the batch's last
+  buffer), and the driver's free list is a counter;
 - ``reap``: the driver's interrupt policy: ``"napi"`` (disable in the handler, poll at most
   ``napi_budget`` buffers, re-enable with a re-check), ``"get_buf"`` (interrupts stay armed in the
   handler and every ``virtqueue_get_buf`` re-arms used_event), ``"delayed"``
@@ -136,7 +137,9 @@ DRV_REAPED, DRV_IO_ACTIVE, DRV_IO_LAST_ID, DRV_IO_NEXT, DRV_IO_LAST_LEN = range(
 DRV_BASE = 12  # then NEXT[n] (free-list links), TOKEN[n] (request per head), CHAIN[n] (descs)
 # device private state (vhost_virtqueue)
 DEV_LAST_AVAIL, DEV_AVAIL_CACHE, DEV_USED_SHADOW, DEV_SIGNALLED, DEV_PENDING, DEV_FLAGS = range(6)
-DEV_IO_LAST_ID, DEV_IO_LAST_LEN, DEV_TIMER_ARMED, DEV_TIMER_AT, DEV_WIN = range(6, 11)
+DEV_IO_LAST_ID, DEV_IO_LAST_LEN, DEV_TIMER_ARMED, DEV_TIMER_AT, DEV_WIN, DEV_IO_NEXT_HEAD = range(
+    6, 12
+)
 DEV_BASE = 12  # then the look-ahead window: HEAD[n], CLASS[n] (DEV_WIN entries in ring order)
 
 
@@ -174,8 +177,9 @@ class Options(UsedBatching):
     )
     in_order: bool = Field(
         False,
-        description="VIRTIO_F_IN_ORDER: descriptors allocated and used in ring order, one used "
-        "element per flush, the driver's free list a counter",
+        description="VIRTIO_F_IN_ORDER: descriptors allocated and used in ring order (the "
+        "device does not read the avail ring), one used element per flush, the driver's free "
+        "list a counter",
     )
     reap: Literal["napi", "get_buf", "delayed"] = Field(
         "napi",
@@ -472,7 +476,13 @@ def pop_q(c, mem, st, b, ctr, io):
             if ai == la:
                 return -1
             rmb(mem, ctr)
-        head = ld16(mem, ctr, SIDE_DEVICE, c.avail + 4 + 2 * (la & (n - 1)))
+        if c.in_order != 0:
+            # vhost's in-order pop (Jason Wang's "vhost: basic in order support", 2025:
+            # vhost_get_vq_desc_n, drivers/vhost/vhost.c): the next head is the descriptor
+            # after the last chain taken (vq->next_avail_head); the avail ring entry is not read
+            head = st[b + DEV_IO_NEXT_HEAD]
+        else:
+            head = ld16(mem, ctr, SIDE_DEVICE, c.avail + 4 + 2 * (la & (n - 1)))
         la = (la + 1) & 0xFFFF
         st[b + DEV_LAST_AVAIL] = la
     if c.event_idx != 0 and c.qemu_avail_event != 0:
@@ -485,7 +495,8 @@ def pop_q(c, mem, st, b, ctr, io):
     ctr[C_DESC_READ] += 1
     base = c.desc
     limit = n
-    if fl & VRING_DESC_F_INDIRECT:
+    indirect = fl & VRING_DESC_F_INDIRECT
+    if indirect:
         base = addr - ARENA_GPA
         limit = ln // 16
         d = base
@@ -511,6 +522,9 @@ def pop_q(c, mem, st, b, ctr, io):
         wrote |= fl & VRING_DESC_F_WRITE
         segs += 1
     ctr[C_SEGMENTS] += segs
+    if c.in_order != 0:
+        # the chain took one table slot if indirect, else one per segment
+        st[b + DEV_IO_NEXT_HEAD] = (head + (1 if indirect else segs)) & (n - 1)
     io[IO_SIZE] = total
     io[IO_SEGS] = segs
     io[IO_HANDLE] = head
