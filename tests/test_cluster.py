@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import logging
 import os
 import signal
 import socket
@@ -100,6 +101,35 @@ def test_a_config_section_and_the_flag_and_jobs():
     ]:
         with pytest.raises(VbenchError, match=what):
             cluster.from_section(bad, "c.toml")
+
+
+def _record_of(code: str, filename: str) -> logging.LogRecord:
+    """The record tornado logs for an exception raised by ``code``'s ``cancel()`` as if it were
+    in ``filename``."""
+    scope: dict = {}
+    exec(compile(code, filename, "exec"), scope)
+    try:
+        scope["cancel"]()
+    except Exception:
+        info = sys.exc_info()
+    return logging.LogRecord("tornado.application", logging.ERROR, "", 0, "x", (), info)
+
+
+@pytest.mark.parametrize(
+    "code,filename,dropped",
+    [
+        # distributed.utils.sync's cancel() reading its unbound free variable
+        ("def cancel():\n    return future\nfuture: int\n", "distributed/utils.py", True),
+        ("def cancel():\n    return future\n", "vbench/cluster.py", False),
+        ("def cancel():\n    raise ValueError\n", "distributed/utils.py", False),
+        ("def other():\n    return missing\ncancel = other\n", "distributed/utils.py", False),
+    ],
+)
+def test_only_dasks_sync_cancel_race_is_kept_off_the_log(code, filename, dropped):
+    """Ctrl-C during a blocking Dask call may make distributed.utils.sync's cancel() raise a
+    NameError that tornado logs with a traceback; that one record, and no other, is dropped."""
+    record = _record_of(code, os.path.join("/site-packages", filename))
+    assert cluster.SyncCancelRace().filter(record) is not dropped
 
 
 def test_without_distributed_one_line_says_how_to_install_it(monkeypatch):

@@ -31,9 +31,11 @@ jitted call cannot be interrupted) and their results are dropped.
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import re
 import signal
+import traceback
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -232,8 +234,6 @@ class Session:
         return identity()
 
     def connect(self) -> None:
-        import logging
-
         require()
         from distributed import Client
 
@@ -371,8 +371,6 @@ class Session:
 def _start_local(workers: int) -> Any:
     """A LocalCluster of single-thread worker processes that ignore the terminal's SIGINT
     (they inherit SIG_IGN as they are started: the client stops them on Ctrl-C)."""
-    import logging
-
     from distributed import LocalCluster
 
     ignore = _main_thread()
@@ -411,15 +409,38 @@ def _first_line(exc: BaseException) -> str:
     return lines[0][:160] if lines else type(exc).__name__
 
 
+class SyncCancelRace(logging.Filter):
+    """Drops the log record of one known race in Dask, so Ctrl-C ends with vbench's one line.
+
+    ``distributed.utils.sync`` (2026.8.0) answers a KeyboardInterrupt in a blocking client
+    call by scheduling its ``cancel`` callback on the event loop. ``cancel`` reads the
+    coroutine's ``future``, which is unbound when the interrupt came before the coroutine
+    created it. The NameError is then logged by tornado ("Exception in callback"), with a
+    traceback, beside vbench's own report of the interrupt. 1 of 8 interrupted runs printed it
+    on 2026-12-07. Every other record passes."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        if not isinstance(exc, NameError) or exc.__traceback__ is None:
+            return True
+        last = traceback.extract_tb(exc.__traceback__)[-1]
+        in_sync = last.filename.endswith(os.path.join("distributed", "utils.py"))
+        return not (in_sync and last.name == "cancel")
+
+
 @contextlib.contextmanager
 def session(spec: ClusterSpec) -> Iterator[Session]:
     """A connected, checked session; closed (and its LocalCluster stopped) on the way out."""
     s = Session(spec)
+    race = SyncCancelRace()
+    loop_log = logging.getLogger("tornado.application")
+    loop_log.addFilter(race)
     try:
         s.connect()
         yield s
     finally:
         s.close()
+        loop_log.removeFilter(race)
 
 
 def interrupt_note(spec: ClusterSpec) -> str:
