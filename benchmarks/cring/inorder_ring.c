@@ -20,9 +20,9 @@
  *    batch's buffers one per call without reading the ring again, as Linux's in-order driver
  *    does (virtqueue_get_buf_ctx_split_in_order in drivers/virtio/virtio_ring.c keeps the
  *    entry in vq->batch_last and hands back one buffer per virtqueue_get_buf). Until
- *    2026-12-07 this get_used returned the whole batch at once, work no driver that hands
- *    each buffer back to its owner can skip, and vbench's driver (one buffer per reap, as
- *    Linux) was measured against that.
+ *    2026-12-07 this get_used took the whole batch in one call, skipping the step per buffer
+ *    that a driver handing each buffer back to its owner makes; vbench's driver (one buffer
+ *    per reap, as Linux's) was measured against that.
  *
  * The event index is split_common.h's; threads, options, exit emulation, token check and
  * output are common.h's (see there).
