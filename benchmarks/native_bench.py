@@ -12,10 +12,13 @@ Run from the repository root:
 :func:`native_figures` returns the figures (one dict per model and mode) for other benchmarks.
 ``--vs-c`` sets vbench beside the C rings of benchmarks/cring/ (split, in-order split, packed;
 :func:`c_comparison`): poll and sleep, batch 1 and 32, C and vbench runs alternating, each after
-waiting for a quiet machine, one line per point with the median of the paired ratios. When
-polling, the C rings make the kick and call checks (``-k``), as vbench's protocol does;
-``--c-as-ringtest`` runs them as ringtest polls, without. The machine is shared and
-noisy: read medians, and the spread, not bests.
+waiting for a quiet machine, one line per point with the median of the paired ratios. The C
+guests run vbench's protocol: rounds of up to a batch of adds, one kick check, then every used
+buffer reaped (``-l``, as protocol.submit_batch then reap_round, and as Linux's virtio-net
+start_xmit with free_old_xmit), and when polling the kick and call checks all the same (``-k``);
+``--c-as-ringtest`` runs them as ringtest's run_guest does: one add and one reap alternating,
+polling without the checks. The machine is shared and noisy: read medians, and the spread, not
+bests.
 """
 
 from __future__ import annotations
@@ -155,16 +158,20 @@ def run_c_ring(
     mode: str = "poll",
     cpus: tuple[int, int] | None = None,
     timeout: float = 300,
-    notification_checks: bool = True,
+    like_vbench: bool = True,
 ) -> dict[str, Any]:
     """One run of a C ring: its output line as a dict (numbers converted).
-    ``notification_checks``: when polling, the guest's kick check and the host's call check all
-    the same (``-k``), as vbench's protocol and Linux make them; False: ringtest's polling,
-    without. Raises CalledProcessError (with the program's stderr) if the run fails."""
+    ``like_vbench``: the guest's loop as vbench's protocol and Linux make it: rounds of up to
+    ``batch`` adds, one kick check, then every used buffer reaped (``-l``), and, when polling,
+    the kick and call checks all the same (``-k``); False: ringtest's loop (one add, one reap,
+    alternating) and its polling without the checks. Raises CalledProcessError (with the
+    program's stderr) if the run fails."""
     cmd = [str(exe), "-n", str(buffers), "-q", str(queue), "-b", str(batch)]
+    if like_vbench:
+        cmd.append("-l")
     if mode == "sleep":
         cmd.append("-s")
-    elif notification_checks:
+    elif like_vbench:
         cmd.append("-k")
     if cpus is not None:
         cmd += ["-g", str(cpus[0]), "-h", str(cpus[1])]
@@ -236,7 +243,7 @@ def c_comparison(
     waiter: QuietWait | None = None,
     on_point: Callable[[dict[str, Any]], None] | None = None,
     native: dict[str, Any] | None = None,
-    c_notification_checks: bool = True,
+    c_like_vbench: bool = True,
 ) -> list[dict[str, Any]] | None:
     """vbench's native rings beside the C rings of benchmarks/cring/, one point per layout
     (split, in-order split, packed), mode and batch: queue ``queue_size``, as many in flight,
@@ -247,7 +254,7 @@ def c_comparison(
     medians, mins and maxes of both in M buffers/s, kicks and calls per buffer (medians), the
     highest load seen before a run (``load``, 0..1); ``error`` if a run failed. ``on_point``
     gets each point as it is done; ``native``: vbench's ``engine.native`` options (its
-    measurement: ``verify``, ``stamp``); ``c_notification_checks``: see :func:`run_c_ring`.
+    measurement: ``verify``, ``stamp``); ``c_like_vbench``: see :func:`run_c_ring`.
     None (with a note) where gcc or a second CPU is missing."""
     from vbench.native import sysio
 
@@ -263,9 +270,7 @@ def c_comparison(
             prog, label = C_LAYOUTS[lay]
             for mode in modes:
                 for batch in batches:
-                    run = _Run(
-                        runs, buffers, queue_size, pair, waiter, native or {}, c_notification_checks
-                    )
+                    run = _Run(runs, buffers, queue_size, pair, waiter, native or {}, c_like_vbench)
                     pt = _c_point(exes[prog], label, mode, batch, run)
                     pt.update(layout=lay, mode=mode, batch=batch)
                     out.append(pt)
@@ -284,7 +289,7 @@ class _Run(NamedTuple):
     pair: tuple[int, int]
     waiter: QuietWait | None
     native: dict[str, Any]
-    c_notification_checks: bool
+    c_like_vbench: bool
 
 
 def _c_point(exe: Path, label: str, mode: str, batch: int, run: _Run) -> dict[str, Any]:
@@ -306,7 +311,7 @@ def _c_point(exe: Path, label: str, mode: str, batch: int, run: _Run) -> dict[st
                 batch,
                 mode,
                 run.pair,
-                notification_checks=run.c_notification_checks,
+                like_vbench=run.c_like_vbench,
             )
         except subprocess.CalledProcessError as exc:
             pt["error"] = f"C run failed: {exc.stderr.strip()}"
@@ -377,8 +382,9 @@ def main() -> None:
     ap.add_argument(
         "--c-as-ringtest",
         action="store_true",
-        help="C rings polling without the kick and call checks, as ringtest polls "
-        "(default: with them, as vbench's protocol and Linux make them)",
+        help="C guests as ringtest's run_guest: one add and one reap alternating, polling "
+        "without the kick and call checks (default: vbench's protocol, as Linux: rounds of "
+        "adds, a kick check, every used buffer reaped; the checks when polling too)",
     )
     a = ap.parse_args()
     native = {k: v for k, v in (("verify", a.verify), ("stamp", a.stamp)) if v}
@@ -393,7 +399,7 @@ def main() -> None:
                 [int(b) for b in a.batches.split(",")],
             ),
             native=native,
-            c_notification_checks=not a.c_as_ringtest,
+            c_like_vbench=not a.c_as_ringtest,
         )
         return
     n, reps = (50_000, 5) if a.quick else (a.requests, a.repeats)
@@ -422,7 +428,7 @@ def main() -> None:
         reps,
         n,
         native=native,
-        c_notification_checks=not a.c_as_ringtest,
+        c_like_vbench=not a.c_as_ringtest,
     )
     for pt in points or []:
         print("  " + format_c_point(pt))
@@ -435,11 +441,11 @@ def vs_c(
     max_wait_s: float = 60,
     points: tuple[Iterable[str], Iterable[str], Iterable[int]] | None = None,
     native: dict[str, Any] | None = None,
-    c_notification_checks: bool = True,
+    c_like_vbench: bool = True,
 ) -> None:
     """``--vs-c``: every layout, mode and batch (or ``points``: layouts, modes, batches), one
     line per point as it is done; ``native``: vbench's measurement options;
-    ``c_notification_checks``: see :func:`run_c_ring`."""
+    ``c_like_vbench``: see :func:`run_c_ring`."""
     layouts, modes, batches = points or (tuple(C_LAYOUTS), ("poll", "sleep"), (1, 32))
     from vbench.simulation import NativeSpec
 
@@ -452,11 +458,13 @@ def vs_c(
         f"each run after waiting for the other processes' CPU share < {QUIET:.0%} "
         f"(at most {max_wait_s:.0f} s a run, {budget_s:.0f} s in all); ratio = median of the "
         f"paired vbench/C, load = the highest seen before a run of the point; vbench's "
-        f"measurement: {how}; C polling: "
+        f"measurement: {how}; C guest: "
         + (
-            "the kick and call checks (-k), as vbench's protocol makes them"
-            if c_notification_checks
-            else "no notification checks, as ringtest (--c-as-ringtest)"
+            "vbench's protocol, rounds of adds, a kick check, every used buffer reaped (-l), "
+            "and polling, the kick and call checks (-k)"
+            if c_like_vbench
+            else "ringtest's loop, one add and one reap alternating, and polling, no "
+            "notification checks (--c-as-ringtest)"
         ),
         flush=True,
     )
@@ -471,7 +479,7 @@ def vs_c(
         waiter=waiter,
         on_point=lambda pt: print(format_c_point(pt), flush=True),
         native=native,
-        c_notification_checks=c_notification_checks,
+        c_like_vbench=c_like_vbench,
     )
     print(
         f"({time.monotonic() - t0:.0f} s, {waiter.waited_s:.0f} s of it measuring the load and "

@@ -1,6 +1,7 @@
 """The C ring yardsticks of benchmarks/cring/ (split, in-order split, packed): each builds with
-gcc, completes every buffer polling and sleeping, notifies only when sleeping (polling with -k,
-only where its checks find a notification due), and refuses what it cannot run.
+gcc, completes every buffer polling and sleeping with either guest loop (ringtest's, or -l's
+rounds as vbench's protocol), notifies only when sleeping (polling with -k, only where its
+checks find a notification due), and refuses what it cannot run.
 benchmarks/native_bench.py --vs-c measures vbench against them."""
 
 from __future__ import annotations
@@ -43,15 +44,19 @@ def test_every_layout_has_a_program():
     assert {prog for prog, _ in native_bench.C_LAYOUTS.values()} == set(PROGRAMS)
 
 
+@pytest.mark.parametrize("like_vbench", [False, True], ids=["ringtest-loop", "vbench-loop"])
 @pytest.mark.parametrize("mode", ["poll", "sleep"])
 @pytest.mark.parametrize("batch", [1, 8])
 @pytest.mark.parametrize("prog", PROGRAMS)
-def test_runs_complete_every_buffer(exes, prog, batch, mode):
+def test_runs_complete_every_buffer(exes, prog, batch, mode, like_vbench):
+    """Both guest loops (ringtest's, and -l's rounds as vbench's protocol) complete every
+    buffer in both modes: no lost wakeup, the token check passing. Polling like vbench adds -k:
+    a split side then notifies once (its first check covers index 0), a packed one never."""
     queue = 16
     if mode == "poll" and len(os.sched_getaffinity(0)) < 2:
         pytest.skip("two polling threads need two CPUs")
     out = native_bench.run_c_ring(
-        exes[prog], BUFFERS, queue, batch, mode, _cpus(), timeout=60, notification_checks=False
+        exes[prog], BUFFERS, queue, batch, mode, _cpus(), timeout=60, like_vbench=like_vbench
     )
     assert out["ring"] == prog
     assert (out["buffers"], out["queue"], out["batch"], out["mode"]) == (
@@ -62,7 +67,8 @@ def test_runs_complete_every_buffer(exes, prog, batch, mode):
     )
     assert out["buffers_per_s"] > 0 and out["seconds"] > 0
     if mode == "poll":
-        assert out["kicks"] == out["calls"] == 0
+        checked = 1 if like_vbench and prog != "packed_ring" else 0
+        assert out["kicks"] == out["calls"] == checked
     else:
         assert 0 < out["kicks"] <= BUFFERS
         assert 0 < out["calls"] <= BUFFERS
@@ -83,21 +89,48 @@ def test_polling_with_k_checks_for_notifications(exes, prog, notifications):
     out = native_bench.run_c_ring(exes[prog], 70_000, 16, 4, "poll", _cpus(), timeout=60)
     assert (out["kicks"], out["calls"]) == (notifications, notifications)
     plain = native_bench.run_c_ring(
-        exes[prog], 70_000, 16, 4, "poll", _cpus(), timeout=60, notification_checks=False
+        exes[prog], 70_000, 16, 4, "poll", _cpus(), timeout=60, like_vbench=False
     )
     assert (plain["kicks"], plain["calls"]) == (0, 0)
 
 
+@pytest.mark.parametrize("loop", [[], ["-l"]], ids=["ringtest-loop", "vbench-loop"])
 @pytest.mark.parametrize("prog", PROGRAMS)
-def test_a_corrupted_buffer_aborts(exes, prog):
+def test_a_corrupted_buffer_aborts(exes, prog, loop):
     done = subprocess.run(
-        [str(exes[prog]), "-n", "5000", "-q", "16", "-b", "4", "-s", "-c", "1234"],
+        [str(exes[prog]), "-n", "5000", "-q", "16", "-b", "4", "-s", "-c", "1234", *loop],
         capture_output=True,
         text=True,
         timeout=60,
     )
     assert done.returncode == 3
     assert "lost, duplicated or corrupted buffer" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("mode", "like_vbench", "flags"),
+    [
+        ("poll", True, ["-l", "-k"]),
+        ("sleep", True, ["-l", "-s"]),
+        ("poll", False, []),
+        ("sleep", False, ["-s"]),
+    ],
+)
+def test_the_c_guest_runs_vbenchs_loop_unless_asked_for_ringtests(
+    monkeypatch, mode, like_vbench, flags
+):
+    """--vs-c's C guests run vbench's protocol (-l, and -k when polling); --c-as-ringtest's
+    run ringtest's loop and its polling."""
+    seen = []
+
+    def fake_run(cmd, **kwargs):
+        seen.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0, stdout="ring=split_ring buffers=10\n")
+
+    monkeypatch.setattr(native_bench.subprocess, "run", fake_run)
+    out = native_bench.run_c_ring("ring", 10, 16, 4, mode, (0, 1), like_vbench=like_vbench)
+    assert out == {"ring": "split_ring", "buffers": 10}
+    assert seen == [["ring", "-n", "10", "-q", "16", "-b", "4", *flags, "-g", "0", "-h", "1"]]
 
 
 @pytest.mark.parametrize("prog", PROGRAMS)

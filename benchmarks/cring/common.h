@@ -6,7 +6,9 @@
  * declared below; everything is one translation unit, so gcc -O2 inlines the hooks.
  *
  * The run: a guest (driver) thread adds buffers, at most `queue` outstanding, with a kick
- * check every `batch` adds (and after the last add), and reaps used buffers between adds; a
+ * check every `batch` adds (and after the last add), and reaps used buffers between adds, one
+ * per add as ringtest's run_guest (with -l: rounds of up to `batch` adds, one kick check, then
+ * every used buffer, as vbench's protocol and Linux's virtio-net); a
  * host (device) thread uses available buffers, with a flush and call check every `batch`
  * completions and when it runs empty. Polling mode (the
  * default) spins with a pause instruction and never notifies; sleep mode (-s) re-enables
@@ -32,7 +34,8 @@
  * Options: -n buffers (10000000), -q queue (256), -b batch (32), -s (sleep), -x exit_cycles
  * (500; also the entry cycles), -g guest_cpu (0), -h host_cpu (1); a negative CPU: unpinned;
  * -c k spoils buffer k's token (counting from 1), to show that the check aborts the run;
- * -k the kick and call checks when polling too (above).
+ * -k the kick and call checks when polling too (above); -l the guest's loop as vbench's
+ * protocol and Linux's virtio-net make it (run_guest_rounds), not ringtest's.
  */
 #ifndef CRING_COMMON_H
 #define CRING_COMMON_H
@@ -66,6 +69,7 @@ static unsigned num = 256, batch = 32;
 static unsigned long long nbufs = 10000000ULL;
 static int do_sleep;
 static int check_when_polling; /* -k */
+static int linux_rounds; /* -l */
 static unsigned long long exit_cycles = 500, entry_cycles = 500;
 static unsigned long long corrupt_at; /* -c: the buffer whose token is spoiled (a test) */
 static int kickfd, callfd;
@@ -162,6 +166,39 @@ static void kick_check(void)
 	}
 }
 
+/* Room for another buffer: not all started, fewer than `queue` outstanding. */
+static inline int guest_has_room(void)
+{
+	return guest_count.started < nbufs && guest_count.started - guest_count.completed < num;
+}
+
+/* Add the next buffer (its token the sequence number): 0 added, -1 no room in the ring. */
+static int guest_add_next(void)
+{
+	unsigned long long token = guest_count.started + 1;
+	if (token == corrupt_at)
+		token = ~token; /* -c: the host must abort on this one */
+	if (add_buf(token))
+		return -1;
+	guest_count.started++;
+	return 0;
+}
+
+/* Nothing to add and nothing used: sleep until a call (re-enable, re-check), or spin. */
+static void guest_wait_for_used(void)
+{
+	if (do_sleep) {
+		if (enable_call())
+			wait_fd(callfd);
+		disable_call();
+	} else {
+		while (!used_pending())
+			_mm_pause();
+	}
+}
+
+/* ringtest's run_guest loop: one add and one get_used alternating, a kick check every `batch`
+ * adds. */
 static void *run_guest(void *arg)
 {
 	unsigned tokick = batch;
@@ -170,18 +207,11 @@ static void *run_guest(void *arg)
 		for (;;) {
 			int r = -1;
 			unsigned n;
-			if (guest_count.started < nbufs &&
-			    guest_count.started - guest_count.completed < num) {
-				unsigned long long token = guest_count.started + 1;
-				if (token == corrupt_at)
-					token = ~token; /* -c: the host must abort on this one */
-				r = add_buf(token);
-				if (!r) {
-					guest_count.started++;
-					if (!--tokick) {
-						tokick = batch;
-						kick_check();
-					}
+			if (guest_has_room()) {
+				r = guest_add_next();
+				if (!r && !--tokick) {
+					tokick = batch;
+					kick_check();
 				}
 			}
 			n = get_used();
@@ -197,14 +227,33 @@ static void *run_guest(void *arg)
 		}
 		if (guest_count.completed == nbufs)
 			break;
-		if (do_sleep) {
-			if (enable_call())
-				wait_fd(callfd);
-			disable_call();
-		} else {
-			while (!used_pending())
-				_mm_pause();
+		guest_wait_for_used();
+	}
+	return NULL;
+}
+
+/* -l: the guest's round as vbench's protocol makes it (protocol.submit_batch, then
+ * protocol.reap_round) and as Linux's virtio-net transmit path does (start_xmit frees every
+ * used buffer first, free_old_xmit_skbs calling virtqueue_get_buf until it returns NULL, and
+ * kicks once at the end of a burst): up to `batch` adds while there is room, one kick check
+ * after them, then every used buffer reaped. */
+static void *run_guest_rounds(void *arg)
+{
+	pin(*(int *)arg);
+	for (;;) {
+		unsigned added = 0, reaped = 0, n;
+		while (added < batch && guest_has_room() && !guest_add_next())
+			added++;
+		if (added)
+			kick_check();
+		while ((n = get_used())) {
+			guest_count.completed += n;
+			reaped += n;
 		}
+		if (guest_count.completed == nbufs)
+			break;
+		if (!added && !reaped)
+			guest_wait_for_used(); /* the ring full (or every buffer started), none used */
 	}
 	return NULL;
 }
@@ -255,20 +304,21 @@ int main(int argc, char **argv)
 	const char *bad;
 	double secs;
 
-	while ((opt = getopt(argc, argv, "n:q:b:sx:g:h:c:k")) != -1) {
+	while ((opt = getopt(argc, argv, "n:q:b:sx:g:h:c:kl")) != -1) {
 		switch (opt) {
 		case 'n': nbufs = strtoull(optarg, NULL, 0); break;
 		case 'q': num = strtoul(optarg, NULL, 0); break;
 		case 'b': batch = strtoul(optarg, NULL, 0); break;
 		case 's': do_sleep = 1; break;
 		case 'k': check_when_polling = 1; break;
+		case 'l': linux_rounds = 1; break;
 		case 'x': exit_cycles = entry_cycles = strtoull(optarg, NULL, 0); break;
 		case 'g': gcpu = atoi(optarg); break;
 		case 'h': hcpu = atoi(optarg); break;
 		case 'c': corrupt_at = strtoull(optarg, NULL, 0); break;
 		default:
 			fprintf(stderr, "usage: %s [-n bufs] [-q queue] [-b batch] [-s] [-x cycles] "
-					"[-g cpu] [-h cpu] [-c buffer] [-k]\n", argv[0]);
+					"[-g cpu] [-h cpu] [-c buffer] [-k] [-l]\n", argv[0]);
 			return 2;
 		}
 	}
@@ -289,7 +339,7 @@ int main(int argc, char **argv)
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	pthread_create(&h, NULL, run_host, &hcpu);
-	pthread_create(&g, NULL, run_guest, &gcpu);
+	pthread_create(&g, NULL, linux_rounds ? run_guest_rounds : run_guest, &gcpu);
 	pthread_join(g, NULL);
 	pthread_join(h, NULL);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
