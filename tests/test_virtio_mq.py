@@ -63,6 +63,7 @@ from vbench.counters import (
     IO_PRIO,
     IO_REQ,
     IO_SEGS,
+    IO_SIGNALED,
     IO_SIZE,
     N_IO,
 )
@@ -254,24 +255,44 @@ def test_a_batch_across_queues_decides_each_queue() -> None:
     assert r.ctr[C_KICKS_SUPPRESSED] == 1 and r.ctr[C_KICKS] == 0
 
 
-def test_device_serves_high_first_and_raises_one_interrupt_per_queue() -> None:
-    """The device takes queue 1 before queue 0 whatever the order of the adds; when both queues
-    publish completions at once each raises its own vector; the driver reaps class 1 first."""
-    r = _Rig(used_batch=4)  # completions are published when the device runs empty
+def _used_idx(r: _Rig, q: int) -> int:
+    used = r.inst.layout.area(f"q{q}.used").offset
+    return int(view(r.inst.mem, np.uint16)[(used >> 1) + 1])
+
+
+def _pop(r: _Rig) -> tuple[int, int]:
+    """pop as the engine calls it: the request and pop's own interrupt decision
+    (``IO_SIGNALED``, -1: none)."""
+    r.io[IO_SIGNALED] = -1
+    return r.dev(POP), int(r.io[IO_SIGNALED])
+
+
+def test_device_serves_high_first_and_a_queue_run_dry_signals_before_the_next() -> None:
+    """The device takes queue 1 before queue 0 whatever the order of the adds. Queue 1, found
+    dry on the way to queue 0's requests, publishes its batch and raises its vector then,
+    before they are served (vhost-net's handle_tx flushing as its queue runs empty); queue 0
+    does at the ring-empty decision. The driver reaps class 1 first."""
+    r = _Rig(used_batch=4)
     assert r.add(0, 0, 0) == -1
     assert r.add(1, 1, 0) == 1  # queue 0 closes: avail_event 0 asks for a kick
     assert r.add(2, 0, 1) == 1  # queue 1 kicks; queue 0 is past its avail_event: suppressed
     assert r.ctr[C_KICKS_SUPPRESSED] == 1
     assert r.dev(KICK_OFF) == 0
-    served = []
+    served, signals, published = [], [], []
     for _ in range(3):
-        served.append(r.dev(POP))
+        request, signal = _pop(r)
+        served.append(request)
+        signals.append(signal)
+        published.append((_used_idx(r, 0), _used_idx(r, 1)))
         assert r.io[IO_HANDLE] >= 0
         r.dev(PUSH)
-        assert r.dev(IRQ, 0) == -1
+        assert r.dev(IRQ, 0) == -1  # a batch of 4 is not full: nothing published
     assert served == [1, 0, 2]
-    assert r.dev(POP) == -1
-    assert r.dev(IRQ, 1) == 2  # both queues publish and both want an interrupt: two vectors
+    assert signals == [-1, 1, -1]  # queue 1 found dry with its completion: one vector
+    assert published == [(0, 0), (0, 1), (0, 1)]
+    assert _pop(r) == (-1, -1)  # every queue dry: the ring-empty decision, not pop's
+    assert r.dev(IRQ, 1) == 1  # queue 0 publishes both and raises its vector
+    assert (_used_idx(r, 0), _used_idx(r, 1)) == (2, 1)
     assert r.ctr[C_IRQS_SUPPRESSED] == 0
     assert r.dev(IRQ, 1) == -1  # nothing new: no decision
     assert r.dev(KICK_ON) == 1
@@ -279,6 +300,44 @@ def test_device_serves_high_first_and_raises_one_interrupt_per_queue() -> None:
     assert [r.drv(REAP) for _ in range(4)] == [1, 0, 2, -1]
     assert r.drv(IRQ_ON) == 1
     assert get_model(MQ).audit(r.inst) == []
+
+
+def test_queues_that_run_dry_together_raise_one_vector_each() -> None:
+    """Both queues hold unpublished completions when the device runs empty: pop decides
+    nothing, and the ring-empty decision publishes both and raises both vectors."""
+    r = _Rig(used_batch=4)
+    assert r.add(0, 0, 1) == 1
+    assert r.dev(KICK_OFF) == 0
+    assert _pop(r) == (0, -1)  # queue 1 looked at first: dry, with nothing to publish
+    r.dev(PUSH)
+    assert r.dev(IRQ, 0) == -1
+    r.add(1, 1, 1)
+    assert _pop(r) == (1, -1)
+    r.dev(PUSH)
+    assert r.dev(IRQ, 0) == -1
+    assert _pop(r) == (-1, -1)
+    assert (_used_idx(r, 0), _used_idx(r, 1)) == (0, 0)
+    assert r.dev(IRQ, 1) == 2
+    assert (_used_idx(r, 0), _used_idx(r, 1)) == (1, 1)
+
+
+def test_round_robin_signals_a_queue_it_passes_dry() -> None:
+    """In turn: after serving queue 1's only request and one of queue 0's, the device looks at
+    queue 1 first, finds it dry with that completion unpublished, and signals it on its way
+    to queue 0's next request."""
+    r = _Rig(used_batch=4, schedule="round-robin")
+    for req, prio in ((0, 1), (1, 0), (2, 0), (3, 0)):
+        r.add(req, prio, 1 if req == 3 else 0)
+    assert r.dev(KICK_OFF) == 0
+    looks = []
+    for _ in range(4):
+        looks.append(_pop(r))
+        r.dev(PUSH)
+        assert r.dev(IRQ, 0) == -1
+    assert looks == [(1, -1), (0, -1), (2, -1), (3, 1)]
+    assert (_used_idx(r, 0), _used_idx(r, 1)) == (0, 1)
+    assert _pop(r) == (-1, -1)
+    assert r.dev(IRQ, 1) == 1  # queue 0's three
 
 
 PRIO_WORKLOAD: dict[str, Any] = {

@@ -14,7 +14,10 @@ written from that design (not from the jitted model):
   model itself (a second kick and its exit, or a second suppression), which
   :attr:`MqRef.counted` mirrors;
 * the device serves the highest non-empty queue first and completes on the queue a request
-  came from (the handle it answers is ``queue << 16 | head``);
+  came from (the handle it answers is ``queue << 16 | head``); each queue batches its used
+  entries, and a queue the device looks at and finds dry, on its way to another queue's
+  request, publishes them and decides its interrupt then (vhost-net's handle_tx flushing as
+  its queue runs empty);
 * every queue decides its own interrupt; the answer is the number of queues that interrupt
   (one vector each), and suppressed decisions beyond the one the answer carries are counted;
 * the driver reaps the highest class first; enabling or disabling notifications applies to
@@ -39,6 +42,7 @@ class MqRef:
         self.n = n
         self.strict = strict  # the device's schedule: highest queue with work, or in turn
         self.last = queues - 1  # the queue served last (round-robin starts at queue 0)
+        self.pop_signals = -1  # pop's own interrupt decision (IO_SIGNALED)
         self.queues = [SplitRef(n, **split_options) for _ in range(queues)]
         self.open: int | None = None  # the queue added to since its last kick decision
         self.closing: int | None = None  # the queue whose batch the last add closed
@@ -97,15 +101,21 @@ class MqRef:
         return all(ring.device_drained() for ring in self.queues)
 
     def pop(self) -> Popped | None:
+        """The first queue with work in the schedule's order. The queues looked at before it
+        and found dry end their service pass: each publishes what it holds and decides its
+        interrupt (:attr:`pop_signals`, as :meth:`interrupt_needed` answers). With every queue
+        dry nothing is decided here: the ring-empty decision does it."""
         nq = len(self.queues)
         if self.strict:
             order = list(reversed(range(nq)))
         else:
             order = [(self.last + i) % nq for i in range(1, nq + 1)]
-        for q in order:
+        self.pop_signals = -1
+        for k, q in enumerate(order):
             got = self.queues[q].pop()
             if got is not None:
                 self.last = q
+                self.pop_signals = self._decide([self.queues[d] for d in order[:k]], True)
                 return replace(got, handle=q << 16 | got.handle)
         return None
 
@@ -114,7 +124,12 @@ class MqRef:
         return self.queues[q].push_used(head, length)
 
     def interrupt_needed(self, last: bool) -> int:
-        decisions = [ring.interrupt_needed(last) for ring in self.queues]
+        return self._decide(self.queues, last)
+
+    def _decide(self, rings: list[SplitRef], last: bool) -> int:
+        """Each of ``rings`` decides; the answer is the number of interrupts (one vector per
+        queue), 0 if all were suppressed, -1 if none decided."""
+        decisions = [ring.interrupt_needed(last) for ring in rings]
         sent = sum(d for d in decisions if d >= 1)
         suppressed = decisions.count(0)
         if sent:
