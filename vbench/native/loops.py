@@ -47,6 +47,7 @@ from vbench import protocol
 from vbench.counters import (
     C_DEV_WAKEUPS,
     C_IRQS_DELIVERED,
+    C_KICKS,
     C_REQUESTS,
     C_SPURIOUS_DEV,
     C_SPURIOUS_DRV,
@@ -107,6 +108,9 @@ PARAMS = np.dtype(
         ("kick_fd", np.int64),
         ("call_fd", np.int64),
         ("pool_mask", np.int64),  # payload pool slots - 1
+        # requests of several classes complete out of order: each gets a free pool slot, found
+        # through CLOCK_SLOT_OF[request & map_mask] (-1: one class, slot = request & pool_mask)
+        ("map_mask", np.int64),
         ("slot_words", np.int64),
         ("ns_per_cycle", np.float64),  # the TSC's period (latencies)
         ("verify_mask", np.int64),  # payload written and checked: a chosen request (-1: none)
@@ -137,9 +141,11 @@ STATE = np.dtype(
         ("received", np.int64),  # notifications read from this side's eventfd
         ("added_at", np.int64),  # driver: TSC before the current add
         ("spin_until", np.int64),  # device: end of its busy-poll before sleeping
+        ("free_slots", np.int64),  # driver, map_mask >= 0: free pool slots on CLOCK_FREE
+        ("kicks_sent", np.int64),  # driver: kick notifications written
         ("blocked", np.bool_),  # driver: the ring was full, no reap since
         ("found", np.bool_),  # device: found work since its last wakeup
-        ("padding", np.uint8, (22,)),  # a record fills two cache lines of its own
+        ("padding", np.uint8, (6,)),  # a record fills two cache lines of its own
     ]
 )
 
@@ -156,7 +162,10 @@ STATE = np.dtype(
     CLOCK_CONTROL,  # the shared control block (K_*)
     CLOCK_IO,  # this side's io slots
     CLOCK_SHADOW,  # driver, test hook only: every request's latency beside the sampled ones
-) = range(11)
+    CLOCK_SLOT_OF,  # map_mask >= 0: the pool slot of each request (by request & map_mask)
+    CLOCK_FREE,  # driver, map_mask >= 0: a stack of the free pool slots (state.free_slots)
+    CLOCK_COUNTERS,  # this side's counters (the ring's ctr)
+) = range(14)
 
 ST_OK = protocol.STATUS_OK
 ST_STALL = protocol.STATUS_STALL
@@ -336,6 +345,8 @@ def before_add(clock, request):
     publishes them; ``verify = "ring"``: no slot at all); then stamp the add's start where
     ``stamp`` takes it."""
     params = clock[CLOCK_PARAMS][0]
+    if params.map_mask >= 0:
+        _take_slot(clock, request)
     if params.touch_pool:
         _fill_slot(clock, request)
     if params.hook_shadow or chosen(request, params.stamp_mask):
@@ -343,11 +354,45 @@ def before_add(clock, request):
 
 
 @njit(inline="always")
+def slot_of(clock, request):
+    """The request's pool slot. While requests complete in the order they were added (one
+    class), slot ``request mod slots`` is free again when the request a pool later comes.
+    Rings per class (virtio-mq, vbus-prio) or a look-ahead window complete out of order, and a
+    request may still be out when the one a pool later is added: there the driver gives each
+    request a free slot (:func:`_take_slot`) and both sides find it in ``CLOCK_SLOT_OF``,
+    written before the add's release publishes the request."""
+    params = clock[CLOCK_PARAMS][0]
+    if params.map_mask < 0:
+        return request & params.pool_mask
+    return clock[CLOCK_SLOT_OF][request & params.map_mask]
+
+
+@njit(inline="always")
+def _take_slot(clock, request):
+    """A free pool slot for the request (the driver holds at most ``cap`` <= slots requests,
+    so one is free; an empty stack leaves the request on slot 0's, which the slot check calls
+    a lost buffer)."""
+    state = clock[CLOCK_STATE][0]
+    slot = 0
+    if state.free_slots > 0:
+        state.free_slots -= 1
+        slot = clock[CLOCK_FREE][state.free_slots]
+    clock[CLOCK_SLOT_OF][request & clock[CLOCK_PARAMS][0].map_mask] = slot
+
+
+@njit(inline="always")
+def _free_slot(clock, slot):
+    state = clock[CLOCK_STATE][0]
+    clock[CLOCK_FREE][state.free_slots] = slot
+    state.free_slots += 1
+
+
+@njit(inline="always")
 def _fill_slot(clock, request):
     params = clock[CLOCK_PARAMS][0]
     pool = clock[CLOCK_POOL]
     size = clock[CLOCK_REQUESTS][0][request]
-    base = (request & params.pool_mask) * params.slot_words
+    base = slot_of(clock, request) * params.slot_words
     words = (size + 7) >> 3
     if chosen(request, params.verify_mask):
         c = np.int64(size)
@@ -368,9 +413,12 @@ def after_add(clock, request, added):
     """Hold the request's pool slot. A slot still held means its earlier request never came
     back (a lost buffer): recorded in the state for :func:`_submit` (this hook returns no
     status), caught at once instead of by the deadline."""
-    if added != 0:
+    if added == 0:
+        if clock[CLOCK_PARAMS][0].map_mask >= 0:
+            _free_slot(clock, slot_of(clock, request))  # refused: taken again on its retry
+    else:
         state = clock[CLOCK_STATE][0]
-        slot = request & clock[CLOCK_PARAMS][0].pool_mask
+        slot = slot_of(clock, request)
         slots = clock[CLOCK_SLOTS]
         if slots[slot] >= 0 and state.status == ST_OK:
             state.status = ST_LOST
@@ -391,10 +439,18 @@ def op_time(clock, op):
 
 @njit(inline="always")
 def kick(clock):
-    error = _notify(clock[CLOCK_PARAMS][0].kick_fd, clock[CLOCK_PARAMS][0])
-    if error < 0:
-        clock[CLOCK_STATE][0].detail = error
-        return ST_ERRNO
+    """One notification per kick counted and not yet sent: one for the answer, and one more
+    for each kick the ring counted itself (virtio-mq: two queues' doorbells on one answer,
+    each its own exit)."""
+    params = clock[CLOCK_PARAMS][0]
+    state = clock[CLOCK_STATE][0]
+    counted = clock[CLOCK_COUNTERS][C_KICKS]
+    while state.kicks_sent < counted:
+        error = _notify(params.kick_fd, params)
+        if error < 0:
+            state.detail = error
+            return ST_ERRNO
+        state.kicks_sent += 1
     return ST_OK
 
 
@@ -411,7 +467,7 @@ def _check_completion(clock, request):
     slots = clock[CLOCK_SLOTS]
     if request >= params.requests:
         return ST_BAD_ID
-    slot = request & params.pool_mask
+    slot = slot_of(clock, request)
     if slots[slot] != request:
         return ST_DUPLICATE if slots[slot] < request else ST_BAD_ID
     if params.touch_pool and clock[CLOCK_POOL][slot * params.slot_words + H_STAMP] != ~request:
@@ -425,7 +481,7 @@ def _check_completion(clock, request):
 @njit(inline="always")
 def _record_latency(clock, hist, request, now):
     params = clock[CLOCK_PARAMS][0]
-    slot = request & params.pool_mask
+    slot = slot_of(clock, request)
     latency = (now - clock[CLOCK_ADDED][slot]) * params.ns_per_cycle
     if latency < 0.0:
         latency = 0.0
@@ -453,7 +509,10 @@ def complete(clock, request):
             lat_max[k] = latency
     if params.hook_shadow:
         _record_latency(clock, clock[CLOCK_SHADOW], request, now)
-    clock[CLOCK_SLOTS][request & params.pool_mask] = -1
+    slot = slot_of(clock, request)
+    clock[CLOCK_SLOTS][slot] = -1
+    if params.map_mask >= 0:
+        _free_slot(clock, slot)
     state = clock[CLOCK_STATE][0]
     state.completed += 1
     state.in_flight -= 1
@@ -501,7 +560,7 @@ def serve(clock, request):
     state.done += 1
     if not params.touch_pool:
         return ST_OK  # verify = "ring": nothing to read or stamp beyond the ring
-    base = (request & params.pool_mask) * params.slot_words
+    base = slot_of(clock, request) * params.slot_words
     size = pool[base + H_SIZE]
     if pool[base + H_ID] != request or clock[CLOCK_IO][IO_SIZE] != size:
         return ST_HEADER

@@ -190,6 +190,7 @@ def _params(
     params["exit_cycles"] = native.exit_cycles
     params["entry_cycles"] = native.entry_cycles
     params["pool_mask"] = pool_slots - 1
+    params["map_mask"] = _slot_map_size(wl) - 1 if wl.classes > 1 else -1
     params["slot_words"] = slot_words
     params["ns_per_cycle"] = 1.0
     masks = {"full": 0, "sample": native.sample_every - 1, "off": -1, "ring": -1}
@@ -266,8 +267,11 @@ class _Side:
 
     def clock(self, shared: tuple[Any, ...]) -> tuple[Any, ...]:
         """This side's clock (see vbench.native.loops.CLOCK_*) over the shared arrays
-        ``(params, requests, pool, slots, added, hist, lat_max, control, shadow)``."""
-        params, requests, pool, slots, added, hist, lat_max, control, shadow = shared
+        ``(params, requests, pool, slots, added, hist, lat_max, control, shadow, slot_of)``,
+        with its own stack of free pool slots (the driver's, where requests have a slot map)."""
+        params, requests, pool, slots, added, hist, lat_max, control, shadow, slot_of = shared
+        free = np.arange(slots.size, dtype=np.int64)[::-1].copy()  # slot 0 on top
+        self.state["free_slots"] = slots.size
         return (
             params,
             self.state,
@@ -280,6 +284,9 @@ class _Side:
             control,
             self.io,
             shadow,
+            slot_of,
+            free,
+            self.ctr,
         )
 
 
@@ -303,9 +310,17 @@ def _call_loops(
     return driver, device
 
 
+def _slot_map_size(wl: Workload) -> int:
+    """Entries of the request -> pool slot map (:func:`vbench.native.loops.slot_of`): a power of
+    two >= the run's requests, so no two requests share an entry (1 for one class: no map)."""
+    if wl.classes <= 1:
+        return 1
+    return 1 << max(0, math.ceil(math.log2(max(1, len(wl)))))
+
+
 def _shared(params: np.ndarray, wl: Workload, slots: int, words: int) -> tuple[Any, ...]:
     """The arrays both sides' clocks hold: (params, requests, pool, slots, added, hist,
-    lat_max, control, shadow)."""
+    lat_max, control, shadow, slot_of)."""
     from vbench.native import loops
 
     return (
@@ -318,6 +333,7 @@ def _shared(params: np.ndarray, wl: Workload, slots: int, words: int) -> tuple[A
         np.zeros(wl.classes, dtype=np.float64),
         aligned_zeros(loops.N_CTL * 8).view(np.int64),
         new_hist(wl.classes),  # Hooks.shadow_latency only
+        np.full(_slot_map_size(wl), -1, dtype=np.int64),  # the pool slot of each request
     )
 
 
