@@ -369,9 +369,9 @@ def slot_of(clock, request):
 
 @njit(inline="always")
 def _take_slot(clock, request):
-    """A free pool slot for the request (the driver holds at most ``cap`` <= slots requests,
-    so one is free; an empty stack leaves the request on slot 0's, which the slot check calls
-    a lost buffer)."""
+    """A free pool slot for the request. The driver holds at most ``cap`` <= slots requests,
+    so one is free; were none, the request would get slot 0, still held, and the slot check
+    would call it a lost buffer."""
     state = clock[CLOCK_STATE][0]
     slot = 0
     if state.free_slots > 0:
