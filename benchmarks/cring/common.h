@@ -147,6 +147,24 @@ static void wait_fd(int fd)
 		die("eventfd read failed");
 }
 
+/* A side with nothing to do waits for its peer: sleeping, it re-enables notifications with
+ * the re-check (`enable` answers 1 when nothing came meanwhile), blocks on its eventfd and
+ * disables them again; polling, it spins on `pending` with a pause. Always inlined, so each
+ * caller's hooks are direct calls. */
+static inline __attribute__((always_inline)) void wait_for_peer(int (*enable)(void),
+								 void (*disable)(void),
+								 int (*pending)(void), int fd)
+{
+	if (do_sleep) {
+		if (enable())
+			wait_fd(fd);
+		disable();
+	} else {
+		while (!pending())
+			_mm_pause();
+	}
+}
+
 static void pin(int cpu)
 {
 	cpu_set_t set;
@@ -184,17 +202,10 @@ static int guest_add_next(void)
 	return 0;
 }
 
-/* Nothing to add and nothing used: sleep until a call (re-enable, re-check), or spin. */
+/* Nothing to add and nothing used: wait for a call, or spin until something is used. */
 static void guest_wait_for_used(void)
 {
-	if (do_sleep) {
-		if (enable_call())
-			wait_fd(callfd);
-		disable_call();
-	} else {
-		while (!used_pending())
-			_mm_pause();
-	}
+	wait_for_peer(enable_call, disable_call, used_pending, callfd);
 }
 
 /* ringtest's run_guest loop: one add and one get_used alternating, a kick check every `batch`
@@ -284,14 +295,7 @@ static void *run_host(void *arg)
 		call_check();
 		if (host_count.done == nbufs)
 			break;
-		if (do_sleep) {
-			if (enable_kick())
-				wait_fd(kickfd);
-			disable_kick();
-		} else {
-			while (!avail_pending())
-				_mm_pause();
-		}
+		wait_for_peer(enable_kick, disable_kick, avail_pending, kickfd);
 	}
 	return NULL;
 }
