@@ -109,8 +109,8 @@ PARAMS = np.dtype(
         ("call_fd", np.int64),
         ("pool_mask", np.int64),  # payload pool slots - 1
         # requests of several classes complete out of order: each gets a free pool slot, found
-        # through CLOCK_SLOT_OF[request & map_mask] (-1: one class, slot = request & pool_mask)
-        ("map_mask", np.int64),
+        # in CLOCK_SLOT_OF[request] (False: one class, slot = request & pool_mask)
+        ("slot_map", np.bool_),
         ("slot_words", np.int64),
         ("ns_per_cycle", np.float64),  # the TSC's period (latencies)
         ("verify_mask", np.int64),  # payload written and checked: a chosen request (-1: none)
@@ -141,7 +141,7 @@ STATE = np.dtype(
         ("received", np.int64),  # notifications read from this side's eventfd
         ("added_at", np.int64),  # driver: TSC before the current add
         ("spin_until", np.int64),  # device: end of its busy-poll before sleeping
-        ("free_slots", np.int64),  # driver, map_mask >= 0: free pool slots on CLOCK_FREE
+        ("free_slots", np.int64),  # driver, with a slot map: free pool slots on CLOCK_FREE
         ("kicks_sent", np.int64),  # driver: kick notifications written
         ("blocked", np.bool_),  # driver: the ring was full, no reap since
         ("found", np.bool_),  # device: found work since its last wakeup
@@ -162,8 +162,8 @@ STATE = np.dtype(
     CLOCK_CONTROL,  # the shared control block (K_*)
     CLOCK_IO,  # this side's io slots
     CLOCK_SHADOW,  # driver, test hook only: every request's latency beside the sampled ones
-    CLOCK_SLOT_OF,  # map_mask >= 0: the pool slot of each request (by request & map_mask)
-    CLOCK_FREE,  # driver, map_mask >= 0: a stack of the free pool slots (state.free_slots)
+    CLOCK_SLOT_OF,  # params.slot_map: the pool slot of each request of the run
+    CLOCK_FREE,  # driver, params.slot_map: a stack of the free pool slots (state.free_slots)
     CLOCK_COUNTERS,  # this side's counters (the ring's ctr)
 ) = range(14)
 
@@ -345,7 +345,7 @@ def before_add(clock, request):
     publishes them; ``verify = "ring"``: no slot at all); then stamp the add's start where
     ``stamp`` takes it."""
     params = clock[CLOCK_PARAMS][0]
-    if params.map_mask >= 0:
+    if params.slot_map:
         _take_slot(clock, request)
     if params.touch_pool:
         _fill_slot(clock, request)
@@ -362,9 +362,9 @@ def slot_of(clock, request):
     request a free slot (:func:`_take_slot`) and both sides find it in ``CLOCK_SLOT_OF``,
     written before the add's release publishes the request."""
     params = clock[CLOCK_PARAMS][0]
-    if params.map_mask < 0:
+    if not params.slot_map:
         return request & params.pool_mask
-    return clock[CLOCK_SLOT_OF][request & params.map_mask]
+    return clock[CLOCK_SLOT_OF][request]
 
 
 @njit(inline="always")
@@ -377,7 +377,7 @@ def _take_slot(clock, request):
     if state.free_slots > 0:
         state.free_slots -= 1
         slot = clock[CLOCK_FREE][state.free_slots]
-    clock[CLOCK_SLOT_OF][request & clock[CLOCK_PARAMS][0].map_mask] = slot
+    clock[CLOCK_SLOT_OF][request] = slot
 
 
 @njit(inline="always")
@@ -414,7 +414,7 @@ def after_add(clock, request, added):
     back (a lost buffer): recorded in the state for :func:`_submit` (this hook returns no
     status), caught at once instead of by the deadline."""
     if added == 0:
-        if clock[CLOCK_PARAMS][0].map_mask >= 0:
+        if clock[CLOCK_PARAMS][0].slot_map:
             _free_slot(clock, slot_of(clock, request))  # refused: taken again on its retry
     else:
         state = clock[CLOCK_STATE][0]
@@ -511,7 +511,7 @@ def complete(clock, request):
         _record_latency(clock, clock[CLOCK_SHADOW], request, now)
     slot = slot_of(clock, request)
     clock[CLOCK_SLOTS][slot] = -1
-    if params.map_mask >= 0:
+    if params.slot_map:
         _free_slot(clock, slot)
     state = clock[CLOCK_STATE][0]
     state.completed += 1

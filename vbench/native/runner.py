@@ -190,7 +190,7 @@ def _params(
     params["exit_cycles"] = native.exit_cycles
     params["entry_cycles"] = native.entry_cycles
     params["pool_mask"] = pool_slots - 1
-    params["map_mask"] = _slot_map_size(wl) - 1 if wl.classes > 1 else -1
+    params["slot_map"] = _out_of_order(wl)
     params["slot_words"] = slot_words
     params["ns_per_cycle"] = 1.0
     masks = {"full": 0, "sample": native.sample_every - 1, "off": -1, "ring": -1}
@@ -310,12 +310,11 @@ def _call_loops(
     return driver, device
 
 
-def _slot_map_size(wl: Workload) -> int:
-    """Entries of the request -> pool slot map (:func:`vbench.native.loops.slot_of`): a power of
-    two >= the run's requests, so no two requests share an entry (1 for one class: no map)."""
-    if wl.classes <= 1:
-        return 1
-    return 1 << max(0, math.ceil(math.log2(max(1, len(wl)))))
+def _out_of_order(wl: Workload) -> bool:
+    """Whether completions may overtake each other: the urgent class's, on rings per class or
+    through a look-ahead window. Then each request takes a free pool slot, found through a
+    request -> slot map (:func:`vbench.native.loops.slot_of`)."""
+    return wl.classes > 1
 
 
 def _shared(params: np.ndarray, wl: Workload, slots: int, words: int) -> tuple[Any, ...]:
@@ -333,7 +332,8 @@ def _shared(params: np.ndarray, wl: Workload, slots: int, words: int) -> tuple[A
         np.zeros(wl.classes, dtype=np.float64),
         aligned_zeros(loops.N_CTL * 8).view(np.int64),
         new_hist(wl.classes),  # Hooks.shadow_latency only
-        np.full(_slot_map_size(wl), -1, dtype=np.int64),  # the pool slot of each request
+        # the pool slot of each request (loops.slot_of), where completions come out of order
+        np.full(len(wl) if _out_of_order(wl) else 1, -1, dtype=np.int64),
     )
 
 
