@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -38,12 +39,12 @@ def bench_workload(n: int):
     return generate(spec, 1)
 
 
-def sim_times(model: str, n: int, repeats: int) -> tuple[dict[str, list[float]], dict[str, int]]:
+def sim_times(model: str, n: int, repeats: int) -> tuple[dict[str, list[float]], dict[str, Work]]:
     """Wall seconds of the simulation itself (``ModelRun.wall_s``: the engine's calls, not
     building the model or sliding the workload window), line tracker on, for each mode
     (a sleeping device with an interrupt-driven driver; both sides polling), the modes
     interleaved repeat by repeat so that the machine's load falls on both alike; and each
-    mode's engine steps (the same every repeat: the run is deterministic)."""
+    mode's modelled work (the same every repeat: the run is deterministic)."""
     from vbench.costs import load_preset
     from vbench.models import get_model
     from vbench.simulation import EngineSpec, run_model
@@ -57,14 +58,43 @@ def sim_times(model: str, n: int, repeats: int) -> tuple[dict[str, list[float]],
         for mode, (device, driver) in MODES.items()
     }
     times: dict[str, list[float]] = {mode: [] for mode in MODES}
-    steps: dict[str, int] = {}
+    work: dict[str, Work] = {}
     for k in range(repeats + 1):  # the first round compiles or loads the cache: not timed
         for mode, eng in engines.items():
             run = run_model(model, mdef, opts, wl, eng, preset)
-            steps[mode] = int(run.state["steps"][0])
+            work[mode] = Work.of(run)
             if k > 0:
                 times[mode].append(run.wall_s)
-    return times, steps
+    return times, work
+
+
+@dataclass(frozen=True)
+class Work:
+    """What a run modelled, per request: the engine's steps, the ring operations it ran and
+    priced (the ten of ``vbench.models.interface``) and the line transfers the line tracker
+    counted (misses and invalidations, both sides). Polling costs more per request than
+    sleeping where it models more of these: a ring that publishes each completion alone makes
+    a polling driver reap, and look again, once per request."""
+
+    steps: float
+    operations: float
+    lines: float
+
+    @classmethod
+    def of(cls, run) -> Work:
+        from vbench import counters as c
+
+        counts = run.counters
+        per = 1.0 / run.requests
+        transfers = sum(
+            int(counts[k])
+            for k in (c.C_LINES_DRV, c.C_LINES_DEV, c.C_INVALIDATED_DRV, c.C_INVALIDATED_DEV)
+        )
+        return cls(
+            steps=int(run.state["steps"][0]) * per,
+            operations=int(counts[c.C_OPS : c.C_OPS + c.N_OPS].sum()) * per,
+            lines=transfers * per,
+        )
 
 
 def wall(cmd: list[str], repeats: int) -> float:
@@ -91,21 +121,26 @@ def main() -> None:
     print(
         f"simulator: 1 segment, batch 32, closed loop 64 in flight, {a.requests:,} requests, "
         f"line tracker on; M simulated req/s, median [min-max] of {a.repeats}; polling/sleeping "
-        "is the ratio of the median costs per request; steps: the engine's steps per request, "
-        "sleeping/polling (exact: the run is deterministic)"
+        "is the ratio of the median costs per request; then what each mode modelled per request, "
+        "sleeping/polling (exact: the run is deterministic): the engine's steps, the ring "
+        "operations run, the shared lines transferred; per op: polling/sleeping cost per ring "
+        "operation"
     )
     for name in registry():
-        times, steps = sim_times(name, a.requests, a.repeats)
+        times, work = sim_times(name, a.requests, a.repeats)
         rates = {mode: [a.requests / t / 1e6 for t in ts] for mode, ts in times.items()}
         cells = [
             f"{mode} {statistics.median(r):6.2f} [{min(r):5.2f}-{max(r):5.2f}]"
             for mode, r in rates.items()
         ]
         ratio = statistics.median(times["polling"]) / statistics.median(times["sleeping"])
-        per_request = "/".join(f"{steps[mode] / a.requests:.2f}" for mode in MODES)
+        sleeping, polling = work["sleeping"], work["polling"]
+        per_op = ratio * sleeping.operations / polling.operations
         print(
             f"  {name:14s} " + "  ".join(cells) + f"  polling/sleeping {ratio:4.2f}"
-            f"  steps {per_request}"
+            f"  steps {sleeping.steps:.2f}/{polling.steps:.2f}"
+            f"  ops {sleeping.operations:.2f}/{polling.operations:.2f}"
+            f"  lines {sleeping.lines:.2f}/{polling.lines:.2f}  per op {per_op:4.2f}"
         )
     if a.quick:
         return
