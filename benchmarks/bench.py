@@ -62,7 +62,7 @@ def sim_times(model: str, n: int, repeats: int) -> tuple[dict[str, list[float]],
     for k in range(repeats + 1):  # the first round compiles or loads the cache: not timed
         for mode, eng in engines.items():
             run = run_model(model, mdef, opts, wl, eng, preset)
-            work[mode] = Work.of(run)
+            work[mode] = Work.of(run, wl)
             if k > 0:
                 times[mode].append(run.wall_s)
     return times, work
@@ -81,19 +81,17 @@ class Work:
     lines: float
 
     @classmethod
-    def of(cls, run) -> Work:
-        from vbench import counters as c
+    def of(cls, run, wl) -> Work:
+        """From a run's result row (``vbench.simulation.summarize``) and its engine state."""
+        from vbench.counters import OPS
+        from vbench.simulation import summarize
 
-        counts = run.counters
+        row = summarize(run, wl)
         per = 1.0 / run.requests
-        transfers = sum(
-            int(counts[k])
-            for k in (c.C_LINES_DRV, c.C_LINES_DEV, c.C_INVALIDATED_DRV, c.C_INVALIDATED_DEV)
-        )
         return cls(
             steps=int(run.state["steps"][0]) * per,
-            operations=int(counts[c.C_OPS : c.C_OPS + c.N_OPS].sum()) * per,
-            lines=transfers * per,
+            operations=sum(row[f"ops_{op}"] for op in OPS) * per,
+            lines=row["lines_per_req"] + row["invalidations_per_req"],
         )
 
 
